@@ -1,0 +1,1168 @@
+//! A node's membership in a cluster: standalone, manager or worker, and the moves between
+//! them (init, join, leave, promotion, demotion), heartbeats, and the leader's watch over
+//! which nodes are alive.
+//!
+//! This module owns *which role this node plays and what runs for it*. It does not validate
+//! user objects (that is `controlapi`) and it serves no HTTP (the API crate does, and hands
+//! node-to-node requests to the `internal_*` methods here).
+
+use crate::describe::describe;
+use crate::error::{ApiError, Result, ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM};
+use crate::identity::{Files, Identity, Keys};
+use crate::internal::*;
+use crate::keys::DataKey;
+use crate::tokens;
+use rand::Rng;
+use shoal_raft::transport::{Transport, TransportError};
+use shoal_raft::{BasicNode, RaftNode, Replica, Timing};
+use shoal_store::{Applied, Cluster, Command, Member, Request, Response};
+use shoal_types::ids::new_id;
+use shoal_types::swarm::{
+    ClusterInfo, Driver, IPAMConfig, IPAMOptions, InitRequest, JoinRequest, ManagerStatus,
+    Network, NetworkSpec, Node, NodeAvailability, NodeDescription, NodeRole, NodeSpec, NodeState,
+    NodeStatus, Reachability, Spec,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::task::{AbortHandle, JoinHandle};
+use tokio::time::Instant;
+
+/// How the daemon was started.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub data_dir: PathBuf,
+    /// The node-to-node address used when `swarm init`/`join` leave it to the default.
+    pub listen_addr: String,
+    pub timing: Timing,
+    /// The local Docker Engine, if one runs.
+    pub engine_socket: PathBuf,
+}
+
+pub type BindFuture = Pin<Box<dyn Future<Output = std::result::Result<AbortHandle, String>> + Send>>;
+/// Starts the node-to-node HTTP server on an address; the API crate provides it.
+pub type Binder = Arc<dyn Fn(String, Arc<Daemon>) -> BindFuture + Send + Sync>;
+
+/// The CLI's default listen address: "leave it to the daemon".
+const DEFAULT_LISTEN: &str = "0.0.0.0:2377";
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub enum Role {
+    Inactive,
+    Manager(Arc<Manager>),
+    Worker(Arc<Worker>),
+}
+
+pub struct Daemon {
+    cfg: DaemonConfig,
+    files: Files,
+    transport: Transport,
+    binder: Binder,
+    role: RwLock<Role>,
+    /// Serializes role transitions (init, join, leave, promotion, demotion).
+    transition: tokio::sync::Mutex<()>,
+    description: Mutex<NodeDescription>,
+}
+
+/// What runs on a manager.
+pub struct Manager {
+    pub identity: Identity,
+    pub raft: RaftNode,
+    pub keys: Keys,
+    pub timing: Timing,
+    transport: Transport,
+    server: AbortHandle,
+    monitor: Mutex<Option<JoinHandle<()>>>,
+    /// When each node last reported, and whether it runs a Raft member (leader only).
+    liveness: Mutex<HashMap<String, (Instant, bool)>>,
+}
+
+/// What runs on a worker.
+pub struct Worker {
+    pub identity: Mutex<Identity>,
+    server: AbortHandle,
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+fn from_transport(e: TransportError) -> ApiError {
+    match e {
+        TransportError::Remote {
+            status, message, ..
+        } => match status {
+            400 | 422 => ApiError::Invalid(message),
+            403 => ApiError::Forbidden(message),
+            404 => ApiError::NotFound(message),
+            409 => ApiError::Conflict(message),
+            503 => ApiError::Unavailable(message),
+            _ => ApiError::Internal(message),
+        },
+        other => ApiError::Unavailable(other.to_string()),
+    }
+}
+
+/// `host:port` → `host`.
+fn host_of(addr: &str) -> String {
+    match addr.rsplit_once(':') {
+        Some((h, _)) => h.trim_start_matches('[').trim_end_matches(']').to_string(),
+        None => addr.to_string(),
+    }
+}
+
+fn port_of(addr: &str) -> Option<&str> {
+    addr.rsplit_once(':').map(|(_, p)| p)
+}
+
+impl Daemon {
+    /// Starts the daemon in the role it had when it stopped.
+    pub async fn start(cfg: DaemonConfig, binder: Binder) -> anyhow_like::Result<Arc<Self>> {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .map_err(|e| format!("cannot create {}: {e}", cfg.data_dir.display()))?;
+        let description = describe(&cfg.engine_socket).await;
+        let daemon = Arc::new(Self {
+            files: Files::new(&cfg.data_dir),
+            cfg,
+            transport: Transport::new(),
+            binder,
+            role: RwLock::new(Role::Inactive),
+            transition: tokio::sync::Mutex::new(()),
+            description: Mutex::new(description),
+        });
+        if let Some(identity) = daemon.files.load_identity()? {
+            let role = match identity.role {
+                NodeRole::Manager => {
+                    let keys = daemon
+                        .files
+                        .load_keys()?
+                        .ok_or("this manager's keys.json is missing")?;
+                    Role::Manager(daemon.start_manager(identity, keys).await.map_err(|e| e.to_string())?)
+                }
+                NodeRole::Worker => {
+                    Role::Worker(daemon.start_worker(identity).await.map_err(|e| e.to_string())?)
+                }
+            };
+            daemon.set_role(role);
+        }
+        tokio::spawn(heartbeat_loop(Arc::downgrade(&daemon)));
+        Ok(daemon)
+    }
+
+    pub fn role(&self) -> Role {
+        self.role.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_role(&self, role: Role) {
+        *self.role.write().unwrap_or_else(|e| e.into_inner()) = role;
+    }
+
+    pub fn config(&self) -> &DaemonConfig {
+        &self.cfg
+    }
+
+    pub fn description(&self) -> NodeDescription {
+        self.description.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The manager runtime, or Docker's 503 for a worker or a standalone node.
+    pub fn manager(&self) -> Result<Arc<Manager>> {
+        match self.role() {
+            Role::Manager(m) => Ok(m),
+            Role::Worker(_) => Err(ApiError::Unavailable(NOT_A_MANAGER.into())),
+            Role::Inactive => Err(ApiError::Unavailable(NOT_IN_SWARM.into())),
+        }
+    }
+
+    async fn bind(self: &Arc<Self>, addr: &str) -> Result<AbortHandle> {
+        (self.binder)(addr.to_string(), self.clone())
+            .await
+            .map_err(|e| ApiError::Invalid(format!("cannot listen on {addr}: {e}")))
+    }
+
+    fn effective_addrs(&self, listen: &str, advertise: &str) -> Result<(String, String)> {
+        let listen = if listen.is_empty() || listen == DEFAULT_LISTEN {
+            self.cfg.listen_addr.clone()
+        } else {
+            listen.to_string()
+        };
+        let port = port_of(&listen)
+            .ok_or_else(|| ApiError::invalid(format!("invalid listen address {listen}: no port")))?
+            .to_string();
+        let advertise = if advertise.is_empty() {
+            let h = host_of(&listen);
+            if h == "0.0.0.0" || h == "::" || h.is_empty() {
+                return Err(ApiError::invalid(
+                    "could not choose an IP address to advertise since the listen address is unspecified; use --advertise-addr",
+                ));
+            }
+            listen.clone()
+        } else if advertise.contains(':') && !advertise.starts_with('[') && advertise.matches(':').count() == 1 {
+            advertise.to_string()
+        } else {
+            format!("{advertise}:{port}")
+        };
+        Ok((listen, advertise))
+    }
+
+    async fn start_manager(self: &Arc<Self>, identity: Identity, keys: Keys) -> Result<Arc<Manager>> {
+        let server = self.bind(&identity.listen_addr).await?;
+        let db = match shoal_raft::open_database(self.files.dir()) {
+            Ok(db) => db,
+            Err(e) => {
+                server.abort();
+                return Err(internal(e));
+            }
+        };
+        let raft = match RaftNode::start(db, identity.raft_id, &self.cfg.timing, self.transport.clone()).await {
+            Ok(r) => r,
+            Err(e) => {
+                server.abort();
+                return Err(internal(e));
+            }
+        };
+        let m = Arc::new(Manager {
+            identity,
+            raft,
+            keys,
+            timing: self.cfg.timing.clone(),
+            transport: self.transport.clone(),
+            server,
+            monitor: Mutex::new(None),
+            liveness: Mutex::new(HashMap::new()),
+        });
+        let handle = tokio::spawn(monitor_loop(Arc::downgrade(&m)));
+        *m.monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(m)
+    }
+
+    async fn start_worker(self: &Arc<Self>, identity: Identity) -> Result<Arc<Worker>> {
+        let server = self.bind(&identity.listen_addr).await?;
+        Ok(Arc::new(Worker {
+            identity: Mutex::new(identity),
+            server,
+        }))
+    }
+
+    /// `POST /swarm/init`: a new cluster with this node as its only manager.
+    pub async fn init(self: &Arc<Self>, req: InitRequest) -> Result<String> {
+        let _t = self.transition.lock().await;
+        if !matches!(self.role(), Role::Inactive) {
+            return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into()));
+        }
+        let (listen, advertise) = self.effective_addrs(&req.listen_addr, &req.advertise_addr)?;
+        let node_id = new_id();
+        let raft_id = new_raft_id();
+        let cluster_id = new_id();
+        let mut root = [0u8; 32];
+        rand::thread_rng().fill(&mut root);
+        let keys = Keys {
+            data_key: DataKey::generate(),
+            root_digest: tokens::digest(&root),
+        };
+        let identity = Identity {
+            node_id: node_id.clone(),
+            raft_id,
+            role: NodeRole::Manager,
+            cluster_id: cluster_id.clone(),
+            listen_addr: listen,
+            advertise_addr: advertise.clone(),
+            managers: vec![advertise.clone()],
+        };
+        self.files.wipe().map_err(internal)?;
+        self.files.save_keys(&keys).map_err(internal)?;
+        self.files.save_identity(&identity).map_err(internal)?;
+        let result = async {
+            let m = self.start_manager(identity, keys).await?;
+            let mut members = BTreeMap::new();
+            members.insert(raft_id, BasicNode { addr: advertise.clone() });
+            if let Err(e) = m.raft.raft.initialize(members).await {
+                m.stop().await;
+                return Err(internal(e));
+            }
+            let cluster = Cluster {
+                info: ClusterInfo {
+                    id: cluster_id,
+                    spec: cluster_spec(req.spec.clone()),
+                    default_addr_pool: if req.default_addr_pool.is_empty() {
+                        vec!["10.0.0.0/8".into()]
+                    } else {
+                        req.default_addr_pool.clone()
+                    },
+                    subnet_size: if req.subnet_size == 0 { 24 } else { req.subnet_size },
+                    data_path_port: if req.data_path_port == 0 { 4789 } else { req.data_path_port },
+                    ..Default::default()
+                },
+                join_tokens: tokens::generate(&root),
+            };
+            let node = Node {
+                id: node_id.clone(),
+                spec: NodeSpec {
+                    role: NodeRole::Manager,
+                    availability: req.availability.clone(),
+                    ..Default::default()
+                },
+                description: self.description(),
+                status: NodeStatus {
+                    state: NodeState::Ready,
+                    addr: host_of(&advertise),
+                    ..Default::default()
+                },
+                manager_status: Some(ManagerStatus {
+                    leader: true,
+                    reachability: Reachability::Reachable,
+                    addr: advertise.clone(),
+                }),
+                ..Default::default()
+            };
+            let cmd = Command::InitCluster {
+                cluster: Box::new(cluster),
+                node: Box::new(node),
+                member: Member {
+                    raft_id,
+                    addr: advertise.clone(),
+                },
+                ingress: Box::new(ingress_network()),
+            };
+            if let Err(e) = m.propose(cmd).await {
+                m.stop().await;
+                return Err(e);
+            }
+            Ok(m)
+        }
+        .await;
+        match result {
+            Ok(m) => {
+                self.set_role(Role::Manager(m));
+                Ok(node_id)
+            }
+            Err(e) => {
+                let _ = self.files.wipe();
+                Err(e)
+            }
+        }
+    }
+
+    /// `POST /swarm/join`: join the cluster a manager at one of `remote_addrs` belongs to.
+    pub async fn join(self: &Arc<Self>, req: JoinRequest) -> Result<()> {
+        let _t = self.transition.lock().await;
+        if !matches!(self.role(), Role::Inactive) {
+            return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into()));
+        }
+        if req.remote_addrs.is_empty() {
+            return Err(ApiError::invalid("at least 1 RemoteAddr is required to join"));
+        }
+        if tokens::parse(&req.join_token).is_none() {
+            return Err(ApiError::invalid("invalid join token"));
+        }
+        let (listen, advertise) = self.effective_addrs(&req.listen_addr, &req.advertise_addr)?;
+        let node_id = new_id();
+        let raft_id = new_raft_id();
+        self.files.wipe().map_err(internal)?;
+        // A manager must already run its Raft member when the leader adds it; the token's
+        // role is only known from the answer, so start one and drop it for a worker.
+        let server = self.bind(&listen).await?;
+        let db = match shoal_raft::open_database(self.files.dir()) {
+            Ok(db) => db,
+            Err(e) => {
+                server.abort();
+                return Err(internal(e));
+            }
+        };
+        let raft = match RaftNode::start(db, raft_id, &self.cfg.timing, self.transport.clone()).await {
+            Ok(r) => r,
+            Err(e) => {
+                server.abort();
+                return Err(internal(e));
+            }
+        };
+        let jr = JoinReq {
+            token: req.join_token.clone(),
+            node_id: node_id.clone(),
+            raft_id,
+            addr: advertise.clone(),
+            availability: Some(req.availability.clone()),
+            description: self.description(),
+        };
+        let mut last_err = None;
+        let mut answer = None;
+        for remote in &req.remote_addrs {
+            match self
+                .transport
+                .post::<_, JoinResp>(remote, PATH_JOIN, &jr, JOIN_TIMEOUT)
+                .await
+            {
+                Ok(r) => {
+                    answer = Some(r);
+                    break;
+                }
+                Err(e) => last_err = Some(e),
+            }
+        }
+        let Some(resp) = answer else {
+            raft.shutdown().await;
+            server.abort();
+            let _ = self.files.wipe();
+            let e = last_err.map(from_transport).unwrap_or_else(|| internal("no manager answered"));
+            return Err(match e {
+                ApiError::Unavailable(m) => ApiError::Unavailable(format!(
+                    "could not join the swarm at {}: {m}",
+                    req.remote_addrs.join(", ")
+                )),
+                other => other,
+            });
+        };
+        let identity = Identity {
+            node_id,
+            raft_id,
+            role: resp.role.clone(),
+            cluster_id: resp.cluster_id.clone(),
+            listen_addr: listen,
+            advertise_addr: advertise,
+            managers: resp.managers.clone(),
+        };
+        match (resp.role, resp.keys) {
+            (NodeRole::Manager, Some(k)) => {
+                let keys = Keys {
+                    data_key: k.data_key,
+                    root_digest: k.root_digest,
+                };
+                self.files.save_keys(&keys).map_err(internal)?;
+                self.files.save_identity(&identity).map_err(internal)?;
+                let m = Arc::new(Manager {
+                    identity,
+                    raft,
+                    keys,
+                    timing: self.cfg.timing.clone(),
+                    transport: self.transport.clone(),
+                    server,
+                    monitor: Mutex::new(None),
+                    liveness: Mutex::new(HashMap::new()),
+                });
+                let handle = tokio::spawn(monitor_loop(Arc::downgrade(&m)));
+                *m.monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+                self.set_role(Role::Manager(m));
+            }
+            _ => {
+                raft.shutdown().await;
+                let _ = std::fs::remove_file(self.files.raft_db());
+                self.files.save_identity(&identity).map_err(internal)?;
+                self.set_role(Role::Worker(Arc::new(Worker {
+                    identity: Mutex::new(identity),
+                    server,
+                })));
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /swarm/leave`.
+    pub async fn leave(self: &Arc<Self>, force: bool) -> Result<()> {
+        let _t = self.transition.lock().await;
+        match self.role() {
+            Role::Inactive => Err(ApiError::Unavailable("This node is not part of a swarm".into())),
+            Role::Manager(m) => {
+                let (voters, reachable) = {
+                    let metrics = m.raft.raft.metrics().borrow().clone();
+                    let voters: Vec<u64> = metrics.membership_config.membership().voter_ids().collect();
+                    let state = m.raft.replica.read();
+                    let reachable = state
+                        .nodes
+                        .iter()
+                        .filter(|n| {
+                            n.manager_status
+                                .as_ref()
+                                .is_some_and(|s| s.reachability == Reachability::Reachable)
+                        })
+                        .count();
+                    (voters, reachable)
+                };
+                if !force {
+                    let msg = if voters.len() <= 1 {
+                        "You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.".to_string()
+                    } else {
+                        format!("You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves {} managers out of {}. Without a Raft quorum your swarm will be inaccessible. The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`. Use `--force` to suppress this message.", reachable.saturating_sub(1), voters.len())
+                    };
+                    return Err(ApiError::Unavailable(msg));
+                }
+                if voters.len() > 1 {
+                    // Best effort: take this member out of the Raft group first.
+                    let req = LeaveReq {
+                        node_id: m.identity.node_id.clone(),
+                    };
+                    let _ = m.to_leader::<_, ()>(PATH_LEAVE, &req, CALL_TIMEOUT).await;
+                }
+                m.stop().await;
+                self.set_role(Role::Inactive);
+                self.files.wipe().map_err(internal)
+            }
+            Role::Worker(w) => {
+                let identity = w.identity.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let req = LeaveReq {
+                    node_id: identity.node_id.clone(),
+                };
+                for addr in &identity.managers {
+                    if self
+                        .transport
+                        .post::<_, ()>(addr, PATH_LEAVE, &req, CALL_TIMEOUT)
+                        .await
+                        .is_ok()
+                    {
+                        break;
+                    }
+                }
+                w.server.abort();
+                self.set_role(Role::Inactive);
+                self.files.wipe().map_err(internal)
+            }
+        }
+    }
+
+    /// The Raft member of this node, for Raft RPCs from other managers.
+    pub fn raft_node(&self) -> Result<Arc<Manager>> {
+        match self.role() {
+            Role::Manager(m) => Ok(m),
+            _ => Err(ApiError::Unavailable("this node is not a manager".into())),
+        }
+    }
+
+    /// `/internal/join` from a node that wants to join.
+    pub async fn internal_join(&self, req: JoinReq) -> Result<JoinResp> {
+        let m = self.manager()?;
+        if !m.raft.is_leader() {
+            return m.to_leader(PATH_JOIN, &req, JOIN_TIMEOUT).await;
+        }
+        m.admit(req).await
+    }
+
+    pub async fn internal_heartbeat(&self, req: HeartbeatReq) -> Result<HeartbeatResp> {
+        let m = self.manager()?;
+        if !m.raft.is_leader() {
+            return m.to_leader(PATH_HEARTBEAT, &req, CALL_TIMEOUT).await;
+        }
+        Ok(m.heartbeat(req))
+    }
+
+    pub async fn internal_leave(&self, req: LeaveReq) -> Result<()> {
+        let m = self.manager()?;
+        if !m.raft.is_leader() {
+            return m.to_leader(PATH_LEAVE, &req, CALL_TIMEOUT).await;
+        }
+        m.release(&req.node_id).await
+    }
+
+    /// `/internal/propose`: a write forwarded by another manager. Only the leader takes it.
+    pub async fn internal_propose(&self, req: Request) -> Result<Response> {
+        let m = self.manager()?;
+        match m.raft.raft.client_write(req).await {
+            Ok(r) => Ok(r.data),
+            Err(e) => Err(ApiError::Unavailable(format!("not the leader: {e}"))),
+        }
+    }
+
+    /// Applies what the leader answered to a heartbeat: promotion, demotion, manager list.
+    async fn on_heartbeat(self: &Arc<Self>, resp: HeartbeatResp) {
+        let _t = self.transition.lock().await;
+        match self.role() {
+            Role::Worker(w) => {
+                let mut identity = w.identity.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if resp.role == NodeRole::Manager {
+                    let Some(k) = resp.keys else { return };
+                    tracing::info!("promoted: this node becomes a manager");
+                    let keys = Keys {
+                        data_key: k.data_key,
+                        root_digest: k.root_digest,
+                    };
+                    identity.role = NodeRole::Manager;
+                    identity.managers = resp.managers;
+                    w.server.abort();
+                    let _ = std::fs::remove_file(self.files.raft_db());
+                    if self.files.save_keys(&keys).is_err() || self.files.save_identity(&identity).is_err() {
+                        return;
+                    }
+                    match self.start_manager(identity, keys).await {
+                        Ok(m) => self.set_role(Role::Manager(m)),
+                        Err(e) => tracing::error!("cannot become a manager: {e}"),
+                    }
+                } else if !resp.managers.is_empty() && resp.managers != identity.managers {
+                    identity.managers = resp.managers;
+                    let _ = self.files.save_identity(&identity);
+                    *w.identity.lock().unwrap_or_else(|e| e.into_inner()) = identity;
+                }
+            }
+            Role::Manager(m) => {
+                if resp.role == NodeRole::Worker && !resp.voter {
+                    tracing::info!("demoted: this node becomes a worker");
+                    let mut identity = m.identity.clone();
+                    identity.role = NodeRole::Worker;
+                    identity.managers = resp.managers;
+                    m.stop().await;
+                    let _ = std::fs::remove_file(self.files.raft_db());
+                    let _ = std::fs::remove_file(self.files.dir().join("keys.json"));
+                    if self.files.save_identity(&identity).is_err() {
+                        return;
+                    }
+                    match self.start_worker(identity).await {
+                        Ok(w) => self.set_role(Role::Worker(w)),
+                        Err(e) => tracing::error!("cannot become a worker: {e}"),
+                    }
+                }
+            }
+            Role::Inactive => {}
+        }
+    }
+
+    /// Stops whatever runs, for a clean shutdown. Nothing is forgotten.
+    pub async fn shutdown(&self) {
+        match self.role() {
+            Role::Manager(m) => m.stop().await,
+            Role::Worker(w) => w.server.abort(),
+            Role::Inactive => {}
+        }
+    }
+}
+
+/// `Result<_, String>` for daemon start-up, where the binary adds context.
+pub mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, String>;
+}
+
+fn new_raft_id() -> u64 {
+    rand::thread_rng().gen_range(1..u64::MAX / 2)
+}
+
+/// The cluster spec with Swarm's defaults where the request left zeros.
+fn cluster_spec(mut spec: Spec) -> Spec {
+    if spec.name.is_empty() {
+        spec.name = "default".into();
+    }
+    if spec.orchestration.task_history_retention_limit.is_none() {
+        spec.orchestration.task_history_retention_limit = Some(5);
+    }
+    if spec.raft.snapshot_interval == 0 {
+        spec.raft.snapshot_interval = 10_000;
+    }
+    if spec.raft.keep_old_snapshots.is_none() {
+        spec.raft.keep_old_snapshots = Some(0);
+    }
+    if spec.raft.log_entries_for_slow_followers == 0 {
+        spec.raft.log_entries_for_slow_followers = 500;
+    }
+    if spec.raft.election_tick == 0 {
+        spec.raft.election_tick = 10;
+    }
+    if spec.raft.heartbeat_tick == 0 {
+        spec.raft.heartbeat_tick = 1;
+    }
+    if spec.dispatcher.heartbeat_period == 0 {
+        spec.dispatcher.heartbeat_period = 5_000_000_000;
+    }
+    if spec.ca_config.node_cert_expiry == 0 {
+        spec.ca_config.node_cert_expiry = 90 * 24 * 3600 * 1_000_000_000;
+    }
+    spec
+}
+
+fn ingress_network() -> Network {
+    let mut options = BTreeMap::new();
+    options.insert(
+        "com.docker.network.driver.overlay.vxlanid_list".to_string(),
+        "4096".to_string(),
+    );
+    let ipam = IPAMOptions {
+        driver: Driver {
+            name: "default".into(),
+            ..Default::default()
+        },
+        configs: vec![IPAMConfig {
+            subnet: "10.0.0.0/24".into(),
+            gateway: "10.0.0.1".into(),
+            ..Default::default()
+        }],
+    };
+    let mut labels = BTreeMap::new();
+    labels.insert("com.docker.swarm.internal".to_string(), "true".to_string());
+    Network {
+        id: new_id(),
+        spec: NetworkSpec {
+            name: "ingress".into(),
+            labels,
+            driver_configuration: Some(Driver {
+                name: "overlay".into(),
+                ..Default::default()
+            }),
+            ingress: true,
+            ipam_options: Some(ipam.clone()),
+            scope: "swarm".into(),
+            ..Default::default()
+        },
+        driver_state: Driver {
+            name: "overlay".into(),
+            options,
+        },
+        ipam_options: Some(ipam),
+        ..Default::default()
+    }
+}
+
+impl Manager {
+    pub fn replica(&self) -> &Arc<Replica> {
+        &self.raft.replica
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.identity.node_id
+    }
+
+    /// The address of the current leader's node-to-node server.
+    fn leader_addr(&self) -> Option<String> {
+        let metrics = self.raft.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader?;
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
+    }
+
+    /// Sends a node-to-node request to the leader, waiting a while for one to be elected.
+    pub async fn to_leader<Req, Resp>(&self, path: &str, req: &Req, timeout: Duration) -> Result<Resp>
+    where
+        Req: serde::Serialize,
+        Resp: serde::de::DeserializeOwned,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(addr) = self.leader_addr() {
+                if !self.raft.is_leader() {
+                    match self.transport.post(&addr, path, req, timeout).await {
+                        Ok(r) => return Ok(r),
+                        Err(e) if e.is_unreachable() && Instant::now() < deadline => {}
+                        Err(e) => return Err(from_transport(e)),
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ApiError::Unavailable(
+                    "the swarm has no leader right now: a majority of managers must be reachable".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Commits a command through Raft, on the leader (forwarding to it when this manager
+    /// is a follower), and returns what applying it produced.
+    pub async fn propose(&self, cmd: Command) -> Result<Applied> {
+        let req = Request::now(cmd);
+        let deadline = Instant::now() + self.timing.election_timeout * 5 + Duration::from_secs(2);
+        loop {
+            match self.raft.raft.client_write(req.clone()).await {
+                Ok(r) => return r.data.map_err(ApiError::from),
+                Err(shoal_raft::RaftError::APIError(shoal_raft::ClientWriteError::ForwardToLeader(f))) => {
+                    if let Some(node) = f.leader_node {
+                        if f.leader_id != Some(self.raft.id) {
+                            match self
+                                .transport
+                                .post::<_, Response>(&node.addr, PATH_PROPOSE, &req, CALL_TIMEOUT)
+                                .await
+                            {
+                                Ok(resp) => {
+                                    let applied = resp.map_err(ApiError::from)?;
+                                    // Read-your-writes on this manager.
+                                    self.replica()
+                                        .wait_applied(applied.index, Duration::from_secs(5))
+                                        .await;
+                                    return Ok(applied);
+                                }
+                                // Not sent, or refused because it is not the leader any more.
+                                Err(e)
+                                    if (e.is_unreachable()
+                                        || matches!(e, TransportError::Remote { status: 503, .. }))
+                                        && Instant::now() < deadline => {}
+                                Err(e) => return Err(from_transport(e)),
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    if Instant::now() >= deadline {
+                        return Err(ApiError::Unavailable(format!("cannot commit: {e}")));
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ApiError::Unavailable(
+                    "the swarm has no leader right now: a majority of managers must be reachable".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn manager_addrs(&self) -> Vec<String> {
+        let metrics = self.raft.raft.metrics().borrow().clone();
+        let m = metrics.membership_config.membership().clone();
+        m.voter_ids()
+            .filter_map(|id| m.get_node(&id).map(|n| n.addr.clone()))
+            .collect()
+    }
+
+    fn voters(&self) -> BTreeSet<u64> {
+        self.raft
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
+    /// The leader admits a joining node.
+    async fn admit(&self, req: JoinReq) -> Result<JoinResp> {
+        let (cluster_id, role) = {
+            let state = self.replica().read();
+            let c = state.cluster()?;
+            let role = if req.token == c.join_tokens.manager {
+                NodeRole::Manager
+            } else if req.token == c.join_tokens.worker {
+                NodeRole::Worker
+            } else {
+                return Err(ApiError::Forbidden(
+                    "A valid join token is necessary to join this cluster".into(),
+                ));
+            };
+            (c.info.id.clone(), role)
+        };
+        let node = Node {
+            id: req.node_id.clone(),
+            spec: NodeSpec {
+                role: role.clone(),
+                availability: req.availability.clone().unwrap_or(NodeAvailability::Active),
+                ..Default::default()
+            },
+            description: req.description.clone(),
+            status: NodeStatus {
+                state: NodeState::Ready,
+                addr: host_of(&req.addr),
+                ..Default::default()
+            },
+            manager_status: (role == NodeRole::Manager).then(|| ManagerStatus {
+                leader: false,
+                reachability: Reachability::Reachable,
+                addr: req.addr.clone(),
+            }),
+            ..Default::default()
+        };
+        self.propose(Command::AddNode {
+            node: Box::new(node),
+            member: Member {
+                raft_id: req.raft_id,
+                addr: req.addr.clone(),
+            },
+        })
+        .await?;
+        self.liveness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(req.node_id.clone(), (Instant::now(), role == NodeRole::Manager));
+        if role == NodeRole::Manager {
+            self.add_voter(req.raft_id, &req.addr).await?;
+        }
+        Ok(JoinResp {
+            role: role.clone(),
+            cluster_id,
+            keys: (role == NodeRole::Manager).then(|| self.keys_msg()),
+            managers: self.manager_addrs(),
+        })
+    }
+
+    fn keys_msg(&self) -> KeysMsg {
+        KeysMsg {
+            data_key: self.keys.data_key.clone(),
+            root_digest: self.keys.root_digest.clone(),
+        }
+    }
+
+    async fn add_voter(&self, raft_id: u64, addr: &str) -> Result<()> {
+        self.raft
+            .raft
+            .add_learner(raft_id, BasicNode { addr: addr.to_string() }, true)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("cannot add the manager to Raft: {e}")))?;
+        let mut ids = BTreeSet::new();
+        ids.insert(raft_id);
+        self.raft
+            .raft
+            .change_membership(openraft::ChangeMembers::AddVoterIds(ids), false)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("cannot make the manager a voter: {e}")))?;
+        Ok(())
+    }
+
+    async fn remove_voter(&self, raft_id: u64) -> Result<()> {
+        let mut ids = BTreeSet::new();
+        ids.insert(raft_id);
+        self.raft
+            .raft
+            .change_membership(openraft::ChangeMembers::RemoveVoters(ids), false)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("cannot remove the manager from Raft: {e}")))?;
+        Ok(())
+    }
+
+    /// The leader records a heartbeat and tells the node what the cluster wants of it.
+    fn heartbeat(&self, req: HeartbeatReq) -> HeartbeatResp {
+        self.liveness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(req.node_id.clone(), (Instant::now(), req.raft_running));
+        let state = self.replica().read();
+        let voters = self.voters();
+        match state.nodes.get(&req.node_id) {
+            Some(n) => {
+                let voter = state
+                    .members
+                    .get(&n.id)
+                    .is_some_and(|m| voters.contains(&m.raft_id));
+                HeartbeatResp {
+                    role: n.spec.role.clone(),
+                    voter,
+                    managers: self.manager_addrs(),
+                    keys: (n.spec.role == NodeRole::Manager).then(|| self.keys_msg()),
+                    removed: false,
+                }
+            }
+            None => HeartbeatResp {
+                role: NodeRole::Worker,
+                voter: false,
+                managers: self.manager_addrs(),
+                keys: None,
+                removed: true,
+            },
+        }
+    }
+
+    /// A node leaves: out of Raft if it was a member, and marked down.
+    async fn release(&self, node_id: &str) -> Result<()> {
+        let (raft_id, status) = {
+            let state = self.replica().read();
+            let n = state.nodes.get(node_id).ok_or_else(|| {
+                ApiError::NotFound(format!("node {node_id} not found"))
+            })?;
+            (state.members.get(node_id).map(|m| m.raft_id), n.status.clone())
+        };
+        if let Some(r) = raft_id {
+            if self.voters().contains(&r) && r != self.raft.id {
+                self.remove_voter(r).await?;
+            }
+        }
+        self.liveness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(node_id);
+        self.propose(Command::SetNodeStatus {
+            id: node_id.to_string(),
+            status: NodeStatus {
+                state: NodeState::Down,
+                message: "node left the swarm".into(),
+                ..status
+            },
+            manager_status: None,
+            description: None,
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub async fn stop(&self) {
+        if let Some(h) = self.monitor.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            h.abort();
+        }
+        self.raft.shutdown().await;
+        self.server.abort();
+    }
+}
+
+/// Every node reports to the leader once per heartbeat period.
+async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
+    loop {
+        let period = match daemon.upgrade() {
+            Some(d) => d.cfg.timing.node_heartbeat,
+            None => return,
+        };
+        // Swarm jitters heartbeats by ±10%.
+        let jitter = rand::thread_rng().gen_range(0.9..1.1);
+        tokio::time::sleep(period.mul_f64(jitter)).await;
+        let Some(d) = daemon.upgrade() else { return };
+        let resp = match d.role() {
+            Role::Inactive => continue,
+            Role::Manager(m) => {
+                let req = HeartbeatReq {
+                    node_id: m.identity.node_id.clone(),
+                    raft_running: true,
+                    description: None,
+                };
+                if m.raft.is_leader() {
+                    Some(m.heartbeat(req))
+                } else if m.leader_addr().is_some() {
+                    m.to_leader::<_, HeartbeatResp>(PATH_HEARTBEAT, &req, period)
+                        .await
+                        .ok()
+                } else {
+                    // A promoted node is not a Raft member yet and knows no leader.
+                    let mut resp = None;
+                    for addr in &m.identity.managers {
+                        if let Ok(r) = d
+                            .transport
+                            .post::<_, HeartbeatResp>(addr, PATH_HEARTBEAT, &req, period)
+                            .await
+                        {
+                            resp = Some(r);
+                            break;
+                        }
+                    }
+                    resp
+                }
+            }
+            Role::Worker(w) => {
+                let identity = w.identity.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let req = HeartbeatReq {
+                    node_id: identity.node_id.clone(),
+                    raft_running: false,
+                    description: None,
+                };
+                let mut resp = None;
+                for addr in &identity.managers {
+                    if let Ok(r) = d
+                        .transport
+                        .post::<_, HeartbeatResp>(addr, PATH_HEARTBEAT, &req, period)
+                        .await
+                    {
+                        resp = Some(r);
+                        break;
+                    }
+                }
+                resp
+            }
+        };
+        if let Some(resp) = resp {
+            d.on_heartbeat(resp).await;
+        }
+    }
+}
+
+/// On the leader: marks nodes down or ready from their heartbeats, keeps manager
+/// reachability current, and brings Raft membership in line with node roles.
+async fn monitor_loop(manager: std::sync::Weak<Manager>) {
+    let mut leader_since: Option<Instant> = None;
+    loop {
+        let period = match manager.upgrade() {
+            Some(m) => m.timing.node_heartbeat,
+            None => return,
+        };
+        tokio::time::sleep((period / 2).max(Duration::from_millis(50))).await;
+        let Some(m) = manager.upgrade() else { return };
+        if !m.raft.is_leader() {
+            leader_since = None;
+            continue;
+        }
+        let now = Instant::now();
+        let since = *leader_since.get_or_insert(now);
+        // After a leader change nodes get twice the usual grace (Swarm: 6 periods).
+        let grace = period * 6;
+        let dead_after = period * 3;
+        let voters = m.voters();
+        let metrics = m.raft.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership().clone();
+        let mut changes = Vec::new();
+        let mut promote = Vec::new();
+        let mut demote = Vec::new();
+        {
+            let state = m.replica().read();
+            let liveness = m.liveness.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            for n in state.nodes.iter() {
+                let member = state.members.get(&n.id);
+                let raft_id = member.map(|x| x.raft_id);
+                let is_me = raft_id == Some(m.raft.id);
+                let seen = liveness.get(&n.id);
+                let alive = is_me || seen.is_some_and(|(t, _)| now.duration_since(*t) < dead_after);
+                let in_grace = now.duration_since(since) < grace;
+                if n.status.message == "node left the swarm" && !alive {
+                    continue;
+                }
+                let state_now = if alive {
+                    NodeState::Ready
+                } else if in_grace && seen.is_none() {
+                    n.status.state.clone()
+                } else {
+                    NodeState::Down
+                };
+                let ms = raft_id.filter(|r| voters.contains(r)).map(|r| ManagerStatus {
+                    leader: false,
+                    reachability: if alive {
+                        Reachability::Reachable
+                    } else if state_now == NodeState::Down {
+                        Reachability::Unreachable
+                    } else {
+                        n.manager_status
+                            .as_ref()
+                            .map(|s| s.reachability.clone())
+                            .unwrap_or(Reachability::Unknown)
+                    },
+                    addr: membership
+                        .get_node(&r)
+                        .map(|b| b.addr.clone())
+                        .unwrap_or_default(),
+                });
+                let current_ms = n.manager_status.clone().map(|mut s| {
+                    s.leader = false;
+                    s
+                });
+                if n.status.state != state_now || current_ms != ms {
+                    changes.push(Command::SetNodeStatus {
+                        id: n.id.clone(),
+                        status: NodeStatus {
+                            state: state_now.clone(),
+                            message: String::new(),
+                            addr: n.status.addr.clone(),
+                        },
+                        manager_status: ms,
+                        description: None,
+                    });
+                }
+                if let (Some(r), Some(member)) = (raft_id, member) {
+                    let voter = voters.contains(&r);
+                    let runs_raft = seen.is_some_and(|(t, running)| *running && now.duration_since(*t) < dead_after);
+                    if n.spec.role == NodeRole::Manager && !voter && runs_raft {
+                        promote.push((r, member.addr.clone()));
+                    }
+                    if n.spec.role == NodeRole::Worker && voter && !is_me {
+                        demote.push(r);
+                    }
+                }
+            }
+        }
+        for cmd in changes {
+            if let Err(e) = m.propose(cmd).await {
+                tracing::warn!("cannot record a node's status: {e}");
+            }
+        }
+        for (r, addr) in promote {
+            if let Err(e) = m.add_voter(r, &addr).await {
+                tracing::warn!("cannot promote raft member {r}: {e}");
+            }
+        }
+        for r in demote {
+            if let Err(e) = m.remove_voter(r).await {
+                tracing::warn!("cannot demote raft member {r}: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! The control API: validates what users ask for, fills Docker's server-side defaults, and
+//! proposes it through Raft. Checks that need the current state (name clashes, versions,
+//! objects in use) are made again when the command is applied, where they are race-free.
+//!
+//! Nothing here reads the network or the engine, and nothing here writes state except by
+//! [`Manager::propose`].
+
+use crate::cluster::Manager;
+use crate::error::{ApiError, Result};
+use crate::tokens;
+use shoal_store::Command;
+use shoal_types::ids::new_id;
+use shoal_types::names;
+use shoal_types::network::NetworkCreateRequest;
+use shoal_types::swarm::{
+    Config, ConfigSpec, Driver, IPAMConfig, IPAMOptions, Network, NetworkSpec, NodeSpec,
+    ReplicatedService, ResolutionMode, Secret, SecretSpec, Service, ServiceSpec, Spec,
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Secret data must be smaller than this (Swarm: 500 KB).
+pub const MAX_SECRET_SIZE: usize = 500 * 1024;
+/// Config data must be smaller than this (Swarm: 1000 KB).
+pub const MAX_CONFIG_SIZE: usize = 1000 * 1024;
+const MIN_NANO_CPUS: i64 = 1_000_000;
+const MIN_MEMORY: i64 = 4 * 1024 * 1024;
+
+impl Manager {
+    // ----- services -----
+
+    pub async fn create_service(&self, mut spec: ServiceSpec) -> Result<(String, Vec<String>)> {
+        if spec.name.is_empty() {
+            spec.name = random_name();
+        }
+        let warnings = self.normalize_service(&mut spec)?;
+        let id = new_id();
+        let service = Service {
+            id: id.clone(),
+            spec,
+            ..Default::default()
+        };
+        self.propose(Command::CreateService {
+            service: Box::new(service),
+        })
+        .await?;
+        Ok((id, warnings))
+    }
+
+    pub async fn update_service(
+        &self,
+        key: &str,
+        version: u64,
+        mut spec: ServiceSpec,
+        rollback: bool,
+    ) -> Result<Vec<String>> {
+        let id = self.replica().read().services.resolve(key)?.id.clone();
+        let warnings = if rollback {
+            Vec::new()
+        } else {
+            self.normalize_service(&mut spec)?
+        };
+        self.propose(Command::UpdateService {
+            id,
+            version,
+            spec: Box::new(spec),
+            rollback,
+        })
+        .await?;
+        Ok(warnings)
+    }
+
+    pub async fn remove_service(&self, key: &str) -> Result<()> {
+        let id = self.replica().read().services.resolve(key)?.id.clone();
+        self.propose(Command::RemoveService { id }).await?;
+        Ok(())
+    }
+
+    /// Validates a service spec and fills what Docker's daemon fills.
+    fn normalize_service(&self, spec: &mut ServiceSpec) -> Result<Vec<String>> {
+        names::validate_service_name(&spec.name).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let warnings = Vec::new();
+        let cs = spec
+            .task_template
+            .container_spec
+            .as_ref()
+            .ok_or_else(|| ApiError::invalid("ContainerSpec: ContainerSpec is required"))?;
+        if cs.image.trim().is_empty() {
+            return Err(ApiError::invalid("ContainerSpec: image reference must be provided"));
+        }
+        let mut targets = BTreeSet::new();
+        for m in &cs.mounts {
+            if !targets.insert(m.target.clone()) {
+                return Err(ApiError::invalid(format!("duplicate mount point: {}", m.target)));
+            }
+        }
+        if let Some(res) = &spec.task_template.resources {
+            if let Some(l) = &res.limits {
+                if l.nano_cpus != 0 && l.nano_cpus < MIN_NANO_CPUS {
+                    return Err(ApiError::invalid(format!(
+                        "invalid cpu value {}: Must be at least 0.001",
+                        l.nano_cpus as f64 / 1e9
+                    )));
+                }
+                if l.memory_bytes != 0 && l.memory_bytes < MIN_MEMORY {
+                    return Err(ApiError::invalid(format!(
+                        "invalid memory value {}: Must be at least 4MiB",
+                        l.memory_bytes
+                    )));
+                }
+            }
+        }
+        if let Some(p) = &spec.task_template.placement {
+            for c in &p.constraints {
+                validate_constraint(c)?;
+            }
+        }
+        // Mode: replicated with one replica unless told otherwise.
+        let m = &mut spec.mode;
+        let modes = [
+            m.replicated.is_some(),
+            m.global.is_some(),
+            m.replicated_job.is_some(),
+            m.global_job.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count();
+        if modes > 1 {
+            return Err(ApiError::invalid("only one service mode may be set"));
+        }
+        if modes == 0 {
+            m.replicated = Some(ReplicatedService { replicas: Some(1) });
+        }
+        if let Some(r) = &mut m.replicated {
+            if r.replicas.is_none() {
+                r.replicas = Some(1);
+            }
+        }
+        if let Some(j) = &mut m.replicated_job {
+            if j.total_completions.is_none() {
+                j.total_completions = j.max_concurrent.or(Some(1));
+            }
+            if j.max_concurrent.is_none() {
+                j.max_concurrent = Some(1);
+            }
+        }
+        if (m.replicated_job.is_some() || m.global_job.is_some()) && spec.update_config.is_some() {
+            return Err(ApiError::invalid("jobs may not have an update config"));
+        }
+        if let Some(ep) = &spec.endpoint_spec {
+            if ep.mode == ResolutionMode::Dnsrr
+                && ep.ports.iter().any(|p| {
+                    p.publish_mode == shoal_types::swarm::PublishMode::Ingress
+                })
+            {
+                return Err(ApiError::invalid(
+                    "EndpointSpec: port published with ingress mode can't be used with dnsrr mode",
+                ));
+            }
+        }
+        // Networks may be named; store them by ID like Docker does.
+        let state = self.replica().read();
+        for a in spec
+            .task_template
+            .networks
+            .iter_mut()
+            .chain(spec.networks.iter_mut())
+        {
+            let n = state.networks.resolve(&a.target).map_err(|_| {
+                ApiError::NotFound(format!("network {} not found", a.target))
+            })?;
+            a.target = n.id.clone();
+        }
+        if let Some(cs) = &mut spec.task_template.container_spec {
+            for r in &mut cs.secrets {
+                let key = if r.secret_id.is_empty() { &r.secret_name } else { &r.secret_id };
+                let s = state
+                    .secrets
+                    .resolve(key)
+                    .map_err(|_| ApiError::NotFound(format!("secret not found: {key}")))?;
+                r.secret_id = s.id.clone();
+                r.secret_name = s.spec.name.clone();
+            }
+            for r in &mut cs.configs {
+                let key = if r.config_id.is_empty() { &r.config_name } else { &r.config_id };
+                let c = state
+                    .configs
+                    .resolve(key)
+                    .map_err(|_| ApiError::NotFound(format!("config not found: {key}")))?;
+                r.config_id = c.id.clone();
+                r.config_name = c.spec.name.clone();
+            }
+        }
+        Ok(warnings)
+    }
+
+    // ----- nodes -----
+
+    pub async fn update_node(&self, key: &str, version: u64, spec: NodeSpec) -> Result<()> {
+        let id = self.replica().read().nodes.resolve(key)?.id.clone();
+        self.propose(Command::UpdateNodeSpec { id, version, spec }).await?;
+        Ok(())
+    }
+
+    pub async fn remove_node(&self, key: &str, force: bool) -> Result<()> {
+        let id = {
+            let state = self.replica().read();
+            let n = state.nodes.resolve(key)?;
+            if n.id == self.node_id() {
+                return Err(ApiError::Conflict(
+                    "node cannot remove itself: use `swarm leave` on it".into(),
+                ));
+            }
+            n.id.clone()
+        };
+        self.propose(Command::RemoveNode { id, force }).await?;
+        Ok(())
+    }
+
+    // ----- configs and secrets -----
+
+    pub async fn create_config(&self, spec: ConfigSpec) -> Result<String> {
+        names::validate_config_name(&spec.name).map_err(|e| ApiError::invalid(e.to_string()))?;
+        if spec.data.len() >= MAX_CONFIG_SIZE {
+            return Err(ApiError::invalid(format!(
+                "config data must be smaller than {} KB",
+                MAX_CONFIG_SIZE / 1024
+            )));
+        }
+        let id = new_id();
+        self.propose(Command::CreateConfig {
+            config: Box::new(Config {
+                id: id.clone(),
+                spec,
+                ..Default::default()
+            }),
+        })
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn update_config(&self, key: &str, version: u64, spec: ConfigSpec) -> Result<()> {
+        let id = self.replica().read().configs.resolve(key)?.id.clone();
+        self.propose(Command::UpdateConfig {
+            id,
+            version,
+            spec: Box::new(spec),
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_config(&self, key: &str) -> Result<()> {
+        let id = self.replica().read().configs.resolve(key)?.id.clone();
+        self.propose(Command::RemoveConfig { id }).await?;
+        Ok(())
+    }
+
+    pub async fn create_secret(&self, mut spec: SecretSpec) -> Result<String> {
+        names::validate_secret_name(&spec.name).map_err(|e| ApiError::invalid(e.to_string()))?;
+        if spec.driver.as_ref().is_some_and(|d| !d.name.is_empty()) {
+            return Err(ApiError::invalid("secret drivers are not supported"));
+        }
+        let data = spec.data.take().unwrap_or_default();
+        if data.is_empty() || data.len() >= MAX_SECRET_SIZE {
+            return Err(ApiError::invalid(format!(
+                "secret data must be larger than 0 and less than {} bytes",
+                MAX_SECRET_SIZE
+            )));
+        }
+        // Sealed here, before it enters the log: see the keys module.
+        spec.data = Some(self.keys.data_key.seal(&data));
+        let id = new_id();
+        self.propose(Command::CreateSecret {
+            secret: Box::new(Secret {
+                id: id.clone(),
+                spec,
+                ..Default::default()
+            }),
+        })
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn update_secret(&self, key: &str, version: u64, spec: SecretSpec) -> Result<()> {
+        let id = self.replica().read().secrets.resolve(key)?.id.clone();
+        self.propose(Command::UpdateSecret {
+            id,
+            version,
+            spec: Box::new(spec),
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_secret(&self, key: &str) -> Result<()> {
+        let id = self.replica().read().secrets.resolve(key)?.id.clone();
+        self.propose(Command::RemoveSecret { id }).await?;
+        Ok(())
+    }
+
+    // ----- networks -----
+
+    pub async fn create_network(&self, req: NetworkCreateRequest) -> Result<String> {
+        if names::is_predefined_network(&req.name) {
+            return Err(ApiError::Forbidden(format!(
+                "{} is a pre-defined network and cannot be created",
+                req.name
+            )));
+        }
+        names::validate_network_name(&req.name).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let driver = if req.driver.is_empty() { "overlay" } else { req.driver.as_str() };
+        if driver != "overlay" {
+            return Err(ApiError::invalid(format!(
+                "network driver \"{driver}\" is not supported on a shoal cluster: shoal networks are swarm-scoped overlay networks (use --driver overlay)"
+            )));
+        }
+        if !req.scope.is_empty() && req.scope != "swarm" {
+            return Err(ApiError::invalid(format!(
+                "network scope \"{}\" is not supported: shoal networks are swarm-scoped",
+                req.scope
+            )));
+        }
+        let mut configs: Vec<IPAMConfig> = req
+            .ipam
+            .as_ref()
+            .map(|i| {
+                i.config
+                    .iter()
+                    .map(|c| IPAMConfig {
+                        subnet: c.subnet.clone(),
+                        range: c.ip_range.clone(),
+                        gateway: c.gateway.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let state_subnets: BTreeSet<String> = {
+            let state = self.replica().read();
+            state
+                .networks
+                .iter()
+                .filter_map(|n| n.ipam_options.as_ref())
+                .flat_map(|o| o.configs.iter().map(|c| c.subnet.clone()))
+                .collect()
+        };
+        for c in &configs {
+            if state_subnets.contains(&c.subnet) {
+                return Err(ApiError::Conflict(format!(
+                    "subnet {} overlaps with the subnet of another network",
+                    c.subnet
+                )));
+            }
+        }
+        if configs.is_empty() {
+            // Carve the next free /24 out of 10.0.0.0/8, like Swarm's default pool.
+            let subnet = (1..=255u32)
+                .flat_map(|b| (0..=255u32).map(move |c| format!("10.{b}.{c}.0/24")))
+                .chain((1..=255u32).map(|c| format!("10.0.{c}.0/24")))
+                .find(|s| !state_subnets.contains(s))
+                .ok_or_else(|| ApiError::Conflict("the address pool 10.0.0.0/8 is exhausted".into()))?;
+            let gateway = subnet.replace(".0/24", ".1");
+            configs.push(IPAMConfig {
+                subnet,
+                range: String::new(),
+                gateway,
+            });
+        }
+        let ipam = IPAMOptions {
+            driver: Driver {
+                name: req
+                    .ipam
+                    .as_ref()
+                    .map(|i| i.driver.clone())
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| "default".into()),
+                options: req.ipam.as_ref().map(|i| i.options.clone()).unwrap_or_default(),
+            },
+            configs,
+        };
+        let mut state_opts = BTreeMap::new();
+        state_opts.insert(
+            "com.docker.network.driver.overlay.vxlanid_list".to_string(),
+            "4097".to_string(),
+        );
+        let id = new_id();
+        let network = Network {
+            id: id.clone(),
+            spec: NetworkSpec {
+                name: req.name.clone(),
+                labels: req.labels.clone(),
+                driver_configuration: Some(Driver {
+                    name: driver.to_string(),
+                    options: req.options.clone(),
+                }),
+                ipv6_enabled: req.enable_ipv6.unwrap_or(false),
+                internal: req.internal,
+                attachable: req.attachable,
+                ingress: req.ingress,
+                ipam_options: Some(ipam.clone()),
+                config_from: None,
+                scope: "swarm".into(),
+            },
+            driver_state: Driver {
+                name: driver.to_string(),
+                options: state_opts,
+            },
+            ipam_options: Some(ipam),
+            ..Default::default()
+        };
+        self.propose(Command::CreateNetwork {
+            network: Box::new(network),
+        })
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn remove_network(&self, key: &str) -> Result<()> {
+        let id = self.replica().read().networks.resolve(key)?.id.clone();
+        self.propose(Command::RemoveNetwork { id }).await?;
+        Ok(())
+    }
+
+    // ----- the cluster -----
+
+    pub async fn update_cluster(
+        &self,
+        version: u64,
+        spec: Spec,
+        rotate_worker: bool,
+        rotate_manager: bool,
+    ) -> Result<()> {
+        let mut join_tokens = self.replica().read().cluster()?.join_tokens.clone();
+        if rotate_worker {
+            join_tokens.worker = tokens::token(&self.keys.root_digest);
+        }
+        if rotate_manager {
+            join_tokens.manager = tokens::token(&self.keys.root_digest);
+        }
+        self.propose(Command::UpdateCluster {
+            version,
+            spec: Box::new(spec),
+            join_tokens,
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+/// `node.labels.storage == raid`, `node.role!=manager`, …
+fn validate_constraint(c: &str) -> Result<()> {
+    let (k, v) = c
+        .split_once("==")
+        .or_else(|| c.split_once("!="))
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "invalid constraint '{c}': constraint expected one operator from ==, !="
+            ))
+        })?;
+    if k.trim().is_empty() || v.trim().is_empty() || v.contains("==") || v.contains("!=") {
+        return Err(ApiError::invalid(format!("invalid constraint '{c}': constraint expected one operator from ==, !=")));
+    }
+    Ok(())
+}
+
+/// A Docker-style random name for a service created without one.
+fn random_name() -> String {
+    use rand::seq::SliceRandom;
+    const LEFT: &[&str] = &[
+        "admiring", "brave", "clever", "dreamy", "eager", "focused", "gallant", "happy", "jolly",
+        "keen", "lucid", "modest", "nifty", "quirky", "serene", "tender", "vibrant", "wizardly",
+    ];
+    const RIGHT: &[&str] = &[
+        "albattani", "bell", "curie", "darwin", "euclid", "fermi", "galileo", "hopper", "kepler",
+        "lovelace", "meitner", "newton", "noether", "pascal", "ritchie", "shannon", "turing", "wing",
+    ];
+    let mut rng = rand::thread_rng();
+    format!(
+        "{}_{}",
+        LEFT.choose(&mut rng).unwrap_or(&"brave"),
+        RIGHT.choose(&mut rng).unwrap_or(&"turing")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constraints_need_one_operator() {
+        assert!(validate_constraint("node.labels.storage == raid").is_ok());
+        assert!(validate_constraint("node.role!=manager").is_ok());
+        assert!(validate_constraint("node.role").is_err());
+        assert!(validate_constraint("==x").is_err());
+    }
+
+    #[test]
+    fn random_names_are_valid_service_names() {
+        for _ in 0..20 {
+            assert!(names::validate_service_name(&random_name()).is_ok());
+        }
+    }
+}

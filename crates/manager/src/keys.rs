@@ -1,0 +1,138 @@
+//! Keys of the cluster that a manager keeps on disk, and the sealing of secret data.
+//!
+//! Secret data is sealed (XChaCha20-Poly1305) by the manager that receives it, before it is
+//! proposed, so the Raft log, the snapshots and the in-memory state only ever hold
+//! ciphertext. The data key is shared by the managers (a joining manager receives it) and
+//! kept in `keys.json`, readable by root only.
+
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+const NONCE_LEN: usize = 24;
+/// Marks sealed data, so that it is never mistaken for plaintext.
+const MAGIC: &[u8; 4] = b"SHS1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("sealed data is damaged or was sealed with another key")]
+    Open,
+    #[error("cannot read or write {path}: {msg}")]
+    Io { path: String, msg: String },
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DataKey(#[serde(with = "hexkey")] [u8; 32]);
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(..)")
+    }
+}
+
+mod hexkey {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(k: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&k.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        if s.len() != 64 {
+            return Err(serde::de::Error::custom("a key is 64 hex digits"));
+        }
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(serde::de::Error::custom)?;
+        }
+        Ok(out)
+    }
+}
+
+impl DataKey {
+    pub fn generate() -> Self {
+        let mut k = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut k);
+        Self(k)
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(Key::from_slice(&self.0))
+    }
+
+    pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let ct = self
+            .cipher()
+            .encrypt(XNonce::from_slice(&nonce), plaintext)
+            .unwrap_or_default();
+        let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + ct.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let rest = sealed.strip_prefix(MAGIC.as_slice()).ok_or(KeyError::Open)?;
+        if rest.len() < NONCE_LEN {
+            return Err(KeyError::Open);
+        }
+        let (nonce, ct) = rest.split_at(NONCE_LEN);
+        self.cipher()
+            .decrypt(XNonce::from_slice(nonce), ct)
+            .map_err(|_| KeyError::Open)
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp file, fsync, rename) with mode 0600.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |e: std::io::Error| KeyError::Io {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    };
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_data_opens_with_the_same_key_only() {
+        let k = DataKey::generate();
+        let sealed = k.seal(b"hunter2");
+        assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
+        assert_eq!(k.open(&sealed).unwrap(), b"hunter2");
+        assert!(DataKey::generate().open(&sealed).is_err());
+        assert!(k.open(b"hunter2").is_err());
+    }
+
+    #[test]
+    fn data_key_round_trips_through_json() {
+        let k = DataKey::generate();
+        let j = serde_json::to_string(&k).unwrap();
+        let k2: DataKey = serde_json::from_str(&j).unwrap();
+        assert_eq!(k2.open(&k.seal(b"x")).unwrap(), b"x");
+    }
+}

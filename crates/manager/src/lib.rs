@@ -1,0 +1,15 @@
+//! shoal's manager: the node's role in a cluster (init, join, leave, promotion, heartbeats),
+//! the control API that validates and proposes every change, and the keys that keep secret
+//! data sealed at rest.
+
+pub mod cluster;
+pub mod controlapi;
+pub mod describe;
+pub mod error;
+pub mod identity;
+pub mod internal;
+pub mod keys;
+pub mod tokens;
+
+pub use cluster::{Binder, BindFuture, Daemon, DaemonConfig, Manager, Role};
+pub use error::{ApiError, Result};

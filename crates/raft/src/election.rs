@@ -1,0 +1,78 @@
+//! The election driver. openraft 0.9 draws a node's election timeout once, when the node
+//! starts: two survivors whose timeouts happen to be close campaign together every time and
+//! can split their votes forever. So openraft's own election timer is switched off, and this
+//! driver campaigns instead, with a fresh random delay for every campaign.
+
+use crate::{Raft, Timing};
+use openraft::ServerState;
+use rand::Rng;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// When this node last heard from a leader (or last campaigned).
+#[derive(Clone)]
+pub(crate) struct LastContact(Arc<Mutex<Instant>>);
+
+impl LastContact {
+    pub(crate) fn new() -> Self {
+        Self(Arc::new(Mutex::new(Instant::now())))
+    }
+
+    pub(crate) fn touch(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    fn get(&self) -> Instant {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The delay before the next campaign: the election timeout, one heartbeat of slack (so that
+/// the voters' leader lease, which openraft sets to the election timeout, has expired), and a
+/// random part of up to half the timeout drawn anew each time.
+fn next_deadline(timing: &Timing) -> Duration {
+    let base = timing.election_timeout + timing.raft_heartbeat;
+    let jitter_ms = (timing.election_timeout.as_millis() as u64 / 2).max(1);
+    base + Duration::from_millis(rand::thread_rng().gen_range(0..jitter_ms))
+}
+
+pub(crate) async fn drive(raft: Raft, me: u64, timing: Timing, contact: LastContact) {
+    let tick = (timing.raft_heartbeat / 4).max(Duration::from_millis(5));
+    let mut deadline = next_deadline(&timing);
+    let mut metrics = raft.metrics();
+    loop {
+        tokio::time::sleep(tick).await;
+        if metrics.has_changed().is_err() {
+            return; // Raft has shut down.
+        }
+        let (state, voters, is_voter) = {
+            let m = metrics.borrow_and_update();
+            let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+            let is_voter = voters.contains(&me);
+            (m.state, voters.len(), is_voter)
+        };
+        if state == ServerState::Leader || !is_voter {
+            contact.touch();
+            continue;
+        }
+        if state == ServerState::Shutdown {
+            return;
+        }
+        let waited = contact.get().elapsed();
+        let due = if voters == 1 {
+            // Alone: there is nobody to split with; campaign at once.
+            state != ServerState::Candidate || waited >= timing.election_timeout
+        } else {
+            waited >= deadline
+        };
+        if due {
+            contact.touch();
+            deadline = next_deadline(&timing);
+            tracing::info!(node = me, "no leader heard from: campaigning");
+            if raft.trigger().elect().await.is_err() {
+                return;
+            }
+        }
+    }
+}

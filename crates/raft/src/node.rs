@@ -1,0 +1,102 @@
+//! A manager's Raft member: storage, network, state machine and election driver, started
+//! together and stopped together.
+
+use crate::election::{self, LastContact};
+use crate::log_store::LogStore;
+use crate::network::{AppendReq, AppendResp, NetworkFactory, SnapshotReq, SnapshotResp, VoteReq, VoteResp};
+use crate::replica::Replica;
+use crate::state_machine::StateMachine;
+use crate::transport::Transport;
+use crate::{NodeId, Raft, Timing};
+use redb::Database;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RaftOpenError {
+    #[error("cannot open the Raft database {path}: {msg}")]
+    Database { path: String, msg: String },
+    #[error("cannot load the Raft state: {0}")]
+    Storage(String),
+    #[error("cannot start Raft: {0}")]
+    Start(String),
+}
+
+/// Opens (or creates) the redb database that holds the log, the vote and the snapshots.
+pub fn open_database(dir: &Path) -> Result<Arc<Database>, RaftOpenError> {
+    let path = dir.join("raft.redb");
+    let db = Database::create(&path).map_err(|e| RaftOpenError::Database {
+        path: path.display().to_string(),
+        msg: e.to_string(),
+    })?;
+    Ok(Arc::new(db))
+}
+
+pub struct RaftNode {
+    pub raft: Raft,
+    pub id: NodeId,
+    pub replica: Arc<Replica>,
+    contact: LastContact,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl RaftNode {
+    /// Starts this manager's Raft member on its stored log and snapshot. A new member is not
+    /// initialised: it either initialises a cluster or waits to be added by a leader.
+    pub async fn start(
+        db: Arc<Database>,
+        id: NodeId,
+        timing: &Timing,
+        transport: Transport,
+    ) -> Result<Self, RaftOpenError> {
+        let log = LogStore::open(db.clone()).map_err(|e| RaftOpenError::Storage(e.to_string()))?;
+        let (sm, replica) =
+            StateMachine::open(db).map_err(|e| RaftOpenError::Storage(e.to_string()))?;
+        let config = timing
+            .openraft_config()
+            .validate()
+            .map_err(|e| RaftOpenError::Start(e.to_string()))?;
+        let raft = Raft::new(id, Arc::new(config), NetworkFactory { transport }, log, sm)
+            .await
+            .map_err(|e| RaftOpenError::Start(e.to_string()))?;
+        // Elections are ours: see the election module.
+        raft.runtime_config().elect(false);
+        let contact = LastContact::new();
+        let driver = tokio::spawn(election::drive(raft.clone(), id, timing.clone(), contact.clone()));
+        Ok(Self {
+            raft,
+            id,
+            replica,
+            contact,
+            driver,
+        })
+    }
+
+    pub async fn append(&self, req: AppendReq) -> AppendResp {
+        self.contact.touch();
+        self.raft.append_entries(req).await
+    }
+
+    pub async fn vote(&self, req: VoteReq) -> VoteResp {
+        self.raft.vote(req).await
+    }
+
+    pub async fn snapshot(&self, req: SnapshotReq) -> SnapshotResp {
+        self.contact.touch();
+        self.raft.install_snapshot(req).await
+    }
+
+    /// The current leader, if this member knows one.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader() == Some(self.id)
+    }
+
+    pub async fn shutdown(&self) {
+        self.driver.abort();
+        let _ = self.raft.shutdown().await;
+    }
+}

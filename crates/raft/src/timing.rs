@@ -1,0 +1,60 @@
+//! Timings of the cluster: Raft heartbeats and elections, node heartbeats. Swarm-like defaults
+//! (but faster failover), and a fast profile for tests.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// How often the Raft leader sends heartbeats to followers.
+    pub raft_heartbeat: Duration,
+    /// How long a follower waits without hearing from a leader before it campaigns. Each
+    /// campaign adds a fresh random delay of up to half of this, so survivors do not split
+    /// their votes forever.
+    pub election_timeout: Duration,
+    /// How often a node reports to the managers; a node is down after three missed periods.
+    pub node_heartbeat: Duration,
+}
+
+impl Timing {
+    /// The defaults of a production cluster.
+    pub fn standard() -> Self {
+        Self {
+            raft_heartbeat: Duration::from_millis(100),
+            election_timeout: Duration::from_millis(1000),
+            node_heartbeat: Duration::from_secs(5),
+        }
+    }
+
+    /// A fast profile for tests and benchmarks on loopback.
+    pub fn fast() -> Self {
+        Self {
+            raft_heartbeat: Duration::from_millis(50),
+            election_timeout: Duration::from_millis(300),
+            node_heartbeat: Duration::from_millis(500),
+        }
+    }
+
+    pub fn profile(name: &str) -> Option<Self> {
+        match name {
+            "standard" | "default" => Some(Self::standard()),
+            "fast" => Some(Self::fast()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn openraft_config(&self) -> openraft::Config {
+        let election = self.election_timeout.as_millis() as u64;
+        openraft::Config {
+            cluster_name: "shoal".into(),
+            heartbeat_interval: self.raft_heartbeat.as_millis() as u64,
+            election_timeout_min: election,
+            election_timeout_max: election + 1,
+            // Swarm: a snapshot every 10,000 entries, 500 entries kept for slow followers.
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(10_000),
+            max_in_snapshot_log_to_keep: 500,
+            max_payload_entries: 1000,
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The commands that travel through Raft, and what applying one returns.
+
+use crate::error::StoreError;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shoal_types::swarm::{
+    ClusterInfo, Config, ConfigSpec, JoinTokens, Network, Node, NodeDescription, NodeSpec,
+    ManagerStatus, NodeStatus, Secret, SecretSpec, Service, ServiceSpec, Spec,
+};
+
+/// The cluster object: Docker's `ClusterInfo` and the join tokens that admit new nodes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    pub info: ClusterInfo,
+    pub join_tokens: JoinTokens,
+}
+
+/// How the managers reach a node: its Raft member ID (workers have one too, for when they
+/// are promoted) and the address of its node-to-node server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub raft_id: u64,
+    pub addr: String,
+}
+
+/// One Raft log payload: a command and the moment its proposer chose for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub at: DateTime<Utc>,
+    pub cmd: Command,
+}
+
+impl Request {
+    pub fn now(cmd: Command) -> Self {
+        Self {
+            at: Utc::now(),
+            cmd,
+        }
+    }
+}
+
+/// Every change the cluster state can go through. IDs, timestamps and generated secrets are
+/// chosen by the proposer so that applying is deterministic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op")]
+pub enum Command {
+    /// Creates the cluster with its first manager and the ingress network.
+    InitCluster {
+        cluster: Box<Cluster>,
+        node: Box<Node>,
+        member: Member,
+        ingress: Box<Network>,
+    },
+    /// Admits a node that presented a valid join token.
+    AddNode { node: Box<Node>, member: Member },
+    UpdateNodeSpec {
+        id: String,
+        version: u64,
+        spec: NodeSpec,
+    },
+    /// What the leader observes of a node: heartbeats, reachability, its description.
+    SetNodeStatus {
+        id: String,
+        status: NodeStatus,
+        /// The node's new manager status; `None` when it is not a Raft member (any more).
+        manager_status: Option<ManagerStatus>,
+        description: Option<Box<NodeDescription>>,
+    },
+    RemoveNode { id: String, force: bool },
+    CreateService { service: Box<Service> },
+    UpdateService {
+        id: String,
+        version: u64,
+        spec: Box<ServiceSpec>,
+        /// `rollback=previous`: the previous spec comes back and `spec` is ignored.
+        rollback: bool,
+    },
+    RemoveService { id: String },
+    CreateConfig { config: Box<Config> },
+    UpdateConfig {
+        id: String,
+        version: u64,
+        spec: Box<ConfigSpec>,
+    },
+    RemoveConfig { id: String },
+    /// The secret's data is already sealed by the proposer.
+    CreateSecret { secret: Box<Secret> },
+    UpdateSecret {
+        id: String,
+        version: u64,
+        spec: Box<SecretSpec>,
+    },
+    RemoveSecret { id: String },
+    CreateNetwork { network: Box<Network> },
+    RemoveNetwork { id: String },
+    UpdateCluster {
+        version: u64,
+        spec: Box<Spec>,
+        join_tokens: JoinTokens,
+    },
+    /// Commits nothing; used to confirm leadership and in benchmarks.
+    Noop,
+}
+
+/// What a successful command produced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Applied {
+    /// The log index the command was applied at: the new `Version.Index` of what it wrote.
+    pub index: u64,
+    /// The ID of the object it created, if any.
+    pub id: Option<String>,
+}
+
+pub type Response = Result<Applied, StoreError>;

@@ -1,0 +1,635 @@
+//! The state machine proper: the tables and [`State::apply`].
+
+use crate::command::{Applied, Cluster, Command, Member, Request, Response};
+use crate::error::{Kind, StoreError};
+use crate::table::{Object, Table};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shoal_types::swarm::{
+    Config, Endpoint, EndpointSpec, Network, Node, NodeRole, NodeState, PortConfig, PublishMode,
+    Reachability, Secret, Service, ServiceMode, ServiceSpec, Task, Version,
+};
+use std::collections::BTreeMap;
+
+macro_rules! object {
+    ($t:ty, $kind:expr) => {
+        impl Object for $t {
+            const KIND: Kind = $kind;
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn name(&self) -> &str {
+                &self.spec.name
+            }
+        }
+    };
+}
+
+object!(Node, Kind::Node);
+object!(Service, Kind::Service);
+object!(Network, Kind::Network);
+object!(Config, Kind::Config);
+object!(Secret, Kind::Secret);
+
+impl Object for Task {
+    const KIND: Kind = Kind::Task;
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> &str {
+        // Task names are not unique; the name index is not used for tasks.
+        ""
+    }
+}
+
+/// Dynamic published ports come from this range, like Swarm's.
+pub const DYNAMIC_PORTS: std::ops::RangeInclusive<u32> = 30000..=32767;
+
+/// A change to the state, for watchers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub kind: Kind,
+    pub action: EventAction,
+    pub id: String,
+    pub index: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventAction {
+    Create,
+    Update,
+    Remove,
+}
+
+/// Everything the managers replicate.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    pub cluster: Option<Cluster>,
+    pub nodes: Table<Node>,
+    /// How to reach each node, by node ID.
+    pub members: BTreeMap<String, Member>,
+    pub services: Table<Service>,
+    pub tasks: Table<Task>,
+    pub networks: Table<Network>,
+    pub configs: Table<Config>,
+    pub secrets: Table<Secret>,
+    #[serde(skip)]
+    events: Vec<Event>,
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn not_found(kind: Kind, key: &str) -> StoreError {
+    StoreError::NotFound {
+        kind,
+        key: key.to_string(),
+    }
+}
+
+fn check_version(kind: Kind, id: &str, current: &Version, sent: u64) -> Result<()> {
+    if current.index != sent {
+        return Err(StoreError::OutOfSequence {
+            kind,
+            id: id.to_string(),
+            current: current.index,
+            sent,
+        });
+    }
+    Ok(())
+}
+
+impl State {
+    /// Applies one committed command at log `index`. A refused command changes nothing.
+    pub fn apply(&mut self, index: u64, req: &Request) -> Response {
+        let at = req.at;
+        let res = self.apply_cmd(index, at, &req.cmd);
+        if res.is_err() {
+            self.events.clear();
+        }
+        res.map(|id| Applied { index, id })
+    }
+
+    /// Takes the events recorded by the commands applied since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    fn event(&mut self, kind: Kind, action: EventAction, id: &str, index: u64) {
+        self.events.push(Event {
+            kind,
+            action,
+            id: id.to_string(),
+            index,
+        });
+    }
+
+    pub fn cluster(&self) -> Result<&Cluster> {
+        self.cluster.as_ref().ok_or(StoreError::NoCluster)
+    }
+
+    /// Names of the services whose spec satisfies `uses`.
+    fn services_using(&self, uses: impl Fn(&ServiceSpec) -> bool) -> Vec<String> {
+        self.services
+            .iter()
+            .filter(|s| uses(&s.spec))
+            .map(|s| s.spec.name.clone())
+            .collect()
+    }
+
+    pub fn manager_count(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| n.spec.role == NodeRole::Manager)
+            .count()
+    }
+
+    fn apply_cmd(&mut self, index: u64, at: DateTime<Utc>, cmd: &Command) -> Result<Option<String>> {
+        let version = Version { index };
+        match cmd {
+            Command::Noop => Ok(None),
+            Command::InitCluster {
+                cluster,
+                node,
+                member,
+                ingress,
+            } => {
+                if self.cluster.is_some() {
+                    return Err(StoreError::Conflict(
+                        "this node is already part of a swarm".into(),
+                    ));
+                }
+                let mut cluster = (**cluster).clone();
+                cluster.info.version = version.clone();
+                cluster.info.created_at = at;
+                cluster.info.updated_at = at;
+                let id = cluster.info.id.clone();
+                self.cluster = Some(cluster);
+                self.add_node(index, at, node, member)?;
+                let mut ingress = (**ingress).clone();
+                stamp_new(&mut ingress.version, &mut ingress.created_at, &mut ingress.updated_at, index, at);
+                self.event(Kind::Network, EventAction::Create, &ingress.id, index);
+                self.networks.insert(ingress);
+                self.event(Kind::Cluster, EventAction::Create, &id, index);
+                Ok(Some(id))
+            }
+            Command::AddNode { node, member } => {
+                self.cluster()?;
+                self.add_node(index, at, node, member)
+            }
+            Command::UpdateNodeSpec { id, version: sent, spec } => {
+                let managers = self.manager_count();
+                let node = self.nodes.get(id).ok_or_else(|| not_found(Kind::Node, id))?;
+                check_version(Kind::Node, id, &node.version, *sent)?;
+                if node.spec.role == NodeRole::Manager
+                    && spec.role == NodeRole::Worker
+                    && managers <= 1
+                {
+                    return Err(StoreError::Conflict(
+                        "attempting to demote the last manager of the swarm".into(),
+                    ));
+                }
+                let mut node = node.clone();
+                node.spec = spec.clone();
+                stamp(&mut node.version, &mut node.updated_at, index, at);
+                self.nodes.insert(node);
+                self.event(Kind::Node, EventAction::Update, id, index);
+                Ok(Some(id.clone()))
+            }
+            Command::SetNodeStatus {
+                id,
+                status,
+                manager_status,
+                description,
+            } => {
+                let node = self.nodes.get_mut(id).ok_or_else(|| not_found(Kind::Node, id))?;
+                node.status = status.clone();
+                node.manager_status = manager_status.clone();
+                if let Some(d) = description {
+                    node.description = (**d).clone();
+                }
+                stamp(&mut node.version, &mut node.updated_at, index, at);
+                self.event(Kind::Node, EventAction::Update, id, index);
+                Ok(Some(id.clone()))
+            }
+            Command::RemoveNode { id, force } => {
+                let node = self.nodes.get(id).ok_or_else(|| not_found(Kind::Node, id))?;
+                if node.spec.role == NodeRole::Manager || node.manager_status.is_some() {
+                    return Err(StoreError::Conflict(format!(
+                        "rpc error: node {id} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal"
+                    )));
+                }
+                if !force && node.status.state != NodeState::Down {
+                    return Err(StoreError::Conflict(format!(
+                        "node {id} is not down and can't be removed"
+                    )));
+                }
+                self.nodes.remove(id);
+                self.members.remove(id);
+                self.event(Kind::Node, EventAction::Remove, id, index);
+                Ok(Some(id.clone()))
+            }
+            Command::CreateService { service } => {
+                self.cluster()?;
+                let mut svc = (**service).clone();
+                if self.services.name_taken(&svc.spec.name, None) {
+                    return Err(StoreError::NameConflict {
+                        kind: Kind::Service,
+                        name: svc.spec.name.clone(),
+                    });
+                }
+                self.check_references(&svc.spec)?;
+                svc.endpoint = self.allocate_endpoint(&svc.id, &svc.spec)?;
+                stamp_new(&mut svc.version, &mut svc.created_at, &mut svc.updated_at, index, at);
+                let id = svc.id.clone();
+                self.services.insert(svc);
+                self.event(Kind::Service, EventAction::Create, &id, index);
+                Ok(Some(id))
+            }
+            Command::UpdateService {
+                id,
+                version: sent,
+                spec,
+                rollback,
+            } => {
+                let svc = self.services.get(id).ok_or_else(|| not_found(Kind::Service, id))?;
+                check_version(Kind::Service, id, &svc.version, *sent)?;
+                let new_spec = if *rollback {
+                    svc.previous_spec.clone().ok_or_else(|| {
+                        StoreError::Invalid(format!(
+                            "service {id} does not have a previous spec"
+                        ))
+                    })?
+                } else {
+                    (**spec).clone()
+                };
+                if new_spec.name != svc.spec.name {
+                    return Err(StoreError::Invalid(
+                        "renaming services is not supported".into(),
+                    ));
+                }
+                if mode_kind(&new_spec.mode) != mode_kind(&svc.spec.mode) {
+                    return Err(StoreError::Invalid(
+                        "service mode change is not allowed".into(),
+                    ));
+                }
+                self.check_references(&new_spec)?;
+                let endpoint = self.allocate_endpoint(id, &new_spec)?;
+                let mut svc = svc.clone();
+                svc.previous_spec = Some(std::mem::replace(&mut svc.spec, new_spec));
+                svc.endpoint = endpoint;
+                stamp(&mut svc.version, &mut svc.updated_at, index, at);
+                self.services.insert(svc);
+                self.event(Kind::Service, EventAction::Update, id, index);
+                Ok(Some(id.clone()))
+            }
+            Command::RemoveService { id } => {
+                self.services
+                    .remove(id)
+                    .ok_or_else(|| not_found(Kind::Service, id))?;
+                self.event(Kind::Service, EventAction::Remove, id, index);
+                Ok(Some(id.clone()))
+            }
+            Command::CreateConfig { config } => {
+                self.cluster()?;
+                if self.configs.name_taken(&config.spec.name, None) {
+                    return Err(StoreError::NameConflict {
+                        kind: Kind::Config,
+                        name: config.spec.name.clone(),
+                    });
+                }
+                let mut c = (**config).clone();
+                stamp_new(&mut c.version, &mut c.created_at, &mut c.updated_at, index, at);
+                let id = c.id.clone();
+                self.configs.insert(c);
+                self.event(Kind::Config, EventAction::Create, &id, index);
+                Ok(Some(id))
+            }
+            Command::UpdateConfig {
+                id,
+                version: sent,
+                spec,
+            } => {
+                let c = self.configs.get(id).ok_or_else(|| not_found(Kind::Config, id))?;
+                check_version(Kind::Config, id, &c.version, *sent)?;
+                if c.spec.name != spec.name || c.spec.data != spec.data {
+                    return Err(StoreError::Invalid(
+                        "only updates to Labels are allowed".into(),
+                    ));
+                }
+                let mut c = c.clone();
+                c.spec.labels = spec.labels.clone();
+                stamp(&mut c.version, &mut c.updated_at, index, at);
+                self.configs.insert(c);
+                self.event(Kind::Config, EventAction::Update, id, index);
+                Ok(Some(id.clone()))
+            }
+            Command::RemoveConfig { id } => {
+                let c = self.configs.get(id).ok_or_else(|| not_found(Kind::Config, id))?;
+                let users = self.services_using(|s| {
+                    s.task_template
+                        .container_spec
+                        .as_ref()
+                        .is_some_and(|cs| cs.configs.iter().any(|r| r.config_id == *id))
+                });
+                if !users.is_empty() {
+                    return Err(StoreError::InUse {
+                        kind: Kind::Config,
+                        name: c.spec.name.clone(),
+                        services: users,
+                    });
+                }
+                self.configs.remove(id);
+                self.event(Kind::Config, EventAction::Remove, id, index);
+                Ok(Some(id.clone()))
+            }
+            Command::CreateSecret { secret } => {
+                self.cluster()?;
+                if self.secrets.name_taken(&secret.spec.name, None) {
+                    return Err(StoreError::NameConflict {
+                        kind: Kind::Secret,
+                        name: secret.spec.name.clone(),
+                    });
+                }
+                let mut s = (**secret).clone();
+                stamp_new(&mut s.version, &mut s.created_at, &mut s.updated_at, index, at);
+                let id = s.id.clone();
+                self.secrets.insert(s);
+                self.event(Kind::Secret, EventAction::Create, &id, index);
+                Ok(Some(id))
+            }
+            Command::UpdateSecret {
+                id,
+                version: sent,
+                spec,
+            } => {
+                let s = self.secrets.get(id).ok_or_else(|| not_found(Kind::Secret, id))?;
+                check_version(Kind::Secret, id, &s.version, *sent)?;
+                if s.spec.name != spec.name || spec.data.as_ref().is_some_and(|d| !d.is_empty()) {
+                    return Err(StoreError::Invalid(
+                        "only updates to Labels are allowed".into(),
+                    ));
+                }
+                let mut s = s.clone();
+                s.spec.labels = spec.labels.clone();
+                stamp(&mut s.version, &mut s.updated_at, index, at);
+                self.secrets.insert(s);
+                self.event(Kind::Secret, EventAction::Update, id, index);
+                Ok(Some(id.clone()))
+            }
+            Command::RemoveSecret { id } => {
+                let s = self.secrets.get(id).ok_or_else(|| not_found(Kind::Secret, id))?;
+                let users = self.services_using(|sp| {
+                    sp.task_template
+                        .container_spec
+                        .as_ref()
+                        .is_some_and(|cs| cs.secrets.iter().any(|r| r.secret_id == *id))
+                });
+                if !users.is_empty() {
+                    return Err(StoreError::InUse {
+                        kind: Kind::Secret,
+                        name: s.spec.name.clone(),
+                        services: users,
+                    });
+                }
+                self.secrets.remove(id);
+                self.event(Kind::Secret, EventAction::Remove, id, index);
+                Ok(Some(id.clone()))
+            }
+            Command::CreateNetwork { network } => {
+                self.cluster()?;
+                if self.networks.name_taken(&network.spec.name, None) {
+                    return Err(StoreError::NameConflict {
+                        kind: Kind::Network,
+                        name: network.spec.name.clone(),
+                    });
+                }
+                if network.spec.ingress && self.networks.iter().any(|n| n.spec.ingress) {
+                    return Err(StoreError::Conflict(
+                        "an ingress network already exists".into(),
+                    ));
+                }
+                let mut n = (**network).clone();
+                stamp_new(&mut n.version, &mut n.created_at, &mut n.updated_at, index, at);
+                let id = n.id.clone();
+                self.networks.insert(n);
+                self.event(Kind::Network, EventAction::Create, &id, index);
+                Ok(Some(id))
+            }
+            Command::RemoveNetwork { id } => {
+                let n = self.networks.get(id).ok_or_else(|| not_found(Kind::Network, id))?;
+                let name = n.spec.name.clone();
+                let users = self.services_using(|s| {
+                    s.task_template
+                        .networks
+                        .iter()
+                        .chain(s.networks.iter())
+                        .any(|a| a.target == *id || a.target == name)
+                });
+                if !users.is_empty() {
+                    return Err(StoreError::InUse {
+                        kind: Kind::Network,
+                        name,
+                        services: users,
+                    });
+                }
+                self.networks.remove(id);
+                self.event(Kind::Network, EventAction::Remove, id, index);
+                Ok(Some(id.clone()))
+            }
+            Command::UpdateCluster {
+                version: sent,
+                spec,
+                join_tokens,
+            } => {
+                let c = self.cluster.as_mut().ok_or(StoreError::NoCluster)?;
+                check_version(Kind::Cluster, &c.info.id, &c.info.version, *sent)?;
+                c.info.spec = (**spec).clone();
+                c.join_tokens = join_tokens.clone();
+                stamp(&mut c.info.version, &mut c.info.updated_at, index, at);
+                let id = c.info.id.clone();
+                self.event(Kind::Cluster, EventAction::Update, &id, index);
+                Ok(Some(id))
+            }
+        }
+    }
+
+    fn add_node(
+        &mut self,
+        index: u64,
+        at: DateTime<Utc>,
+        node: &Node,
+        member: &Member,
+    ) -> Result<Option<String>> {
+        let mut node = node.clone();
+        if let Some(old) = self.nodes.get(&node.id) {
+            // A node that joins again keeps its identity; its spec survives.
+            node.spec = old.spec.clone();
+            node.created_at = old.created_at;
+            stamp(&mut node.version, &mut node.updated_at, index, at);
+        } else {
+            stamp_new(&mut node.version, &mut node.created_at, &mut node.updated_at, index, at);
+        }
+        let id = node.id.clone();
+        self.nodes.insert(node);
+        self.members.insert(id.clone(), member.clone());
+        self.event(Kind::Node, EventAction::Create, &id, index);
+        Ok(Some(id))
+    }
+
+    /// Secrets, configs and networks a service refers to must exist.
+    fn check_references(&self, spec: &ServiceSpec) -> Result<()> {
+        if let Some(cs) = &spec.task_template.container_spec {
+            for r in &cs.secrets {
+                if self.secrets.get(&r.secret_id).is_none() {
+                    return Err(StoreError::Invalid(format!(
+                        "secret not found: {}",
+                        if r.secret_name.is_empty() { &r.secret_id } else { &r.secret_name }
+                    )));
+                }
+            }
+            for r in &cs.configs {
+                if self.configs.get(&r.config_id).is_none() {
+                    return Err(StoreError::Invalid(format!(
+                        "config not found: {}",
+                        if r.config_name.is_empty() { &r.config_id } else { &r.config_name }
+                    )));
+                }
+            }
+        }
+        for a in spec.task_template.networks.iter().chain(spec.networks.iter()) {
+            let net = self
+                .networks
+                .get(&a.target)
+                .or_else(|| self.networks.by_name(&a.target))
+                .ok_or_else(|| StoreError::Invalid(format!("network {} not found", a.target)))?;
+            if net.spec.ingress {
+                return Err(StoreError::Invalid(format!(
+                    "service cannot be explicitly attached to the ingress network \"{}\"",
+                    net.spec.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Published ports: ingress ports are unique in the cluster; port 0 gets a free one from
+    /// [`DYNAMIC_PORTS`], and a service that is updated keeps the ports it had.
+    fn allocate_endpoint(&self, service_id: &str, spec: &ServiceSpec) -> Result<Endpoint> {
+        let endpoint_spec = spec.endpoint_spec.clone().unwrap_or_default();
+        let mut used: BTreeMap<(String, u32), String> = BTreeMap::new();
+        let mut own_dynamic: BTreeMap<(String, u32), u32> = BTreeMap::new();
+        for s in self.services.iter() {
+            for p in &s.endpoint.ports {
+                if p.publish_mode != PublishMode::Ingress || p.published_port == 0 {
+                    continue;
+                }
+                let proto = protocol(p);
+                if s.id == service_id {
+                    own_dynamic.insert((proto, p.target_port), p.published_port);
+                } else {
+                    used.insert((proto, p.published_port), s.spec.name.clone());
+                }
+            }
+        }
+        let mut ports: Vec<PortConfig> = Vec::new();
+        let mut seen: BTreeMap<(String, u32), ()> = BTreeMap::new();
+        for p in &endpoint_spec.ports {
+            let mut p = p.clone();
+            let proto = protocol(&p);
+            if p.publish_mode == PublishMode::Ingress && p.published_port == 0 {
+                let keep = own_dynamic
+                    .get(&(proto.clone(), p.target_port))
+                    .copied()
+                    .filter(|port| !used.contains_key(&(proto.clone(), *port)));
+                let port = keep.or_else(|| {
+                    DYNAMIC_PORTS.clone().find(|port| {
+                        !used.contains_key(&(proto.clone(), *port))
+                            && !seen.contains_key(&(proto.clone(), *port))
+                            && !endpoint_spec
+                                .ports
+                                .iter()
+                                .any(|q| q.published_port == *port && protocol(q) == proto)
+                    })
+                });
+                p.published_port = port.ok_or_else(|| {
+                    StoreError::Conflict("no free port left in the dynamic range 30000-32767".into())
+                })?;
+            }
+            if p.published_port != 0 {
+                let key = (proto.clone(), p.published_port);
+                if p.publish_mode == PublishMode::Ingress {
+                    if let Some(other) = used.get(&key) {
+                        let other_id = self
+                            .services
+                            .by_name(other)
+                            .map(|s| s.id.clone())
+                            .unwrap_or_default();
+                        return Err(StoreError::Conflict(format!(
+                            "port '{}' is already in use by service '{}' ({}) as an ingress port",
+                            p.published_port, other, other_id
+                        )));
+                    }
+                }
+                if seen.insert(key, ()).is_some() {
+                    return Err(StoreError::Invalid(format!(
+                        "duplicate published ports provided: {}",
+                        p.published_port
+                    )));
+                }
+            }
+            ports.push(p);
+        }
+        Ok(Endpoint {
+            spec: EndpointSpec {
+                mode: endpoint_spec.mode.clone(),
+                ports: endpoint_spec.ports.clone(),
+            },
+            ports,
+            virtual_ips: Vec::new(),
+        })
+    }
+
+    /// Is this node a manager that the leader currently can reach?
+    pub fn reachability(&self, node_id: &str) -> Option<Reachability> {
+        self.nodes
+            .get(node_id)
+            .and_then(|n| n.manager_status.as_ref())
+            .map(|m| m.reachability.clone())
+    }
+}
+
+fn protocol(p: &PortConfig) -> String {
+    serde_json::to_value(&p.protocol)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "tcp".into())
+}
+
+fn mode_kind(m: &ServiceMode) -> u8 {
+    if m.global.is_some() {
+        1
+    } else if m.replicated_job.is_some() {
+        2
+    } else if m.global_job.is_some() {
+        3
+    } else {
+        0
+    }
+}
+
+fn stamp(version: &mut Version, updated_at: &mut DateTime<Utc>, index: u64, at: DateTime<Utc>) {
+    version.index = index;
+    *updated_at = at;
+}
+
+fn stamp_new(
+    version: &mut Version,
+    created_at: &mut DateTime<Utc>,
+    updated_at: &mut DateTime<Utc>,
+    index: u64,
+    at: DateTime<Utc>,
+) {
+    version.index = index;
+    *created_at = at;
+    *updated_at = at;
+}
