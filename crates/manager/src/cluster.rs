@@ -18,8 +18,8 @@ use shoal_raft::{BasicNode, RaftNode, Replica, Timing};
 use shoal_store::{Applied, Cluster, Command, Member, Request, Response};
 use shoal_types::ids::new_id;
 use shoal_types::swarm::{
-    ClusterInfo, Driver, IPAMConfig, IPAMOptions, InitRequest, JoinRequest, ManagerStatus,
-    Network, NetworkSpec, Node, NodeAvailability, NodeDescription, NodeRole, NodeSpec, NodeState,
+    ClusterInfo, Driver, IPAMConfig, IPAMOptions, InitRequest, JoinRequest, ManagerStatus, Network,
+    NetworkSpec, Node, NodeAvailability, NodeDescription, NodeRole, NodeSpec, NodeState,
     NodeStatus, Reachability, Spec,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -42,7 +42,8 @@ pub struct DaemonConfig {
     pub engine_socket: PathBuf,
 }
 
-pub type BindFuture = Pin<Box<dyn Future<Output = std::result::Result<AbortHandle, String>> + Send>>;
+pub type BindFuture =
+    Pin<Box<dyn Future<Output = std::result::Result<AbortHandle, String>> + Send>>;
 /// Starts the node-to-node HTTP server on an address; the API crate provides it.
 pub type Binder = Arc<dyn Fn(String, Arc<Daemon>) -> BindFuture + Send + Sync>;
 
@@ -67,12 +68,15 @@ pub struct Daemon {
     /// Serializes role transitions (init, join, leave, promotion, demotion).
     transition: tokio::sync::Mutex<()>,
     description: Mutex<NodeDescription>,
+    /// The Raft member of a node that is joining as a manager: the leader replicates to it
+    /// before the join is answered.
+    joining: Mutex<Option<Arc<RaftNode>>>,
 }
 
 /// What runs on a manager.
 pub struct Manager {
     pub identity: Identity,
-    pub raft: RaftNode,
+    pub raft: Arc<RaftNode>,
     pub keys: Keys,
     pub timing: Timing,
     transport: Transport,
@@ -134,6 +138,7 @@ impl Daemon {
             role: RwLock::new(Role::Inactive),
             transition: tokio::sync::Mutex::new(()),
             description: Mutex::new(description),
+            joining: Mutex::new(None),
         });
         if let Some(identity) = daemon.files.load_identity()? {
             let role = match identity.role {
@@ -142,11 +147,19 @@ impl Daemon {
                         .files
                         .load_keys()?
                         .ok_or("this manager's keys.json is missing")?;
-                    Role::Manager(daemon.start_manager(identity, keys).await.map_err(|e| e.to_string())?)
+                    Role::Manager(
+                        daemon
+                            .start_manager(identity, keys)
+                            .await
+                            .map_err(|e| e.to_string())?,
+                    )
                 }
-                NodeRole::Worker => {
-                    Role::Worker(daemon.start_worker(identity).await.map_err(|e| e.to_string())?)
-                }
+                NodeRole::Worker => Role::Worker(
+                    daemon
+                        .start_worker(identity)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ),
             };
             daemon.set_role(role);
         }
@@ -167,7 +180,10 @@ impl Daemon {
     }
 
     pub fn description(&self) -> NodeDescription {
-        self.description.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.description
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The manager runtime, or Docker's 503 for a worker or a standalone node.
@@ -202,7 +218,10 @@ impl Daemon {
                 ));
             }
             listen.clone()
-        } else if advertise.contains(':') && !advertise.starts_with('[') && advertise.matches(':').count() == 1 {
+        } else if advertise.contains(':')
+            && !advertise.starts_with('[')
+            && advertise.matches(':').count() == 1
+        {
             advertise.to_string()
         } else {
             format!("{advertise}:{port}")
@@ -210,7 +229,11 @@ impl Daemon {
         Ok((listen, advertise))
     }
 
-    async fn start_manager(self: &Arc<Self>, identity: Identity, keys: Keys) -> Result<Arc<Manager>> {
+    async fn start_manager(
+        self: &Arc<Self>,
+        identity: Identity,
+        keys: Keys,
+    ) -> Result<Arc<Manager>> {
         let server = self.bind(&identity.listen_addr).await?;
         let db = match shoal_raft::open_database(self.files.dir()) {
             Ok(db) => db,
@@ -219,7 +242,14 @@ impl Daemon {
                 return Err(internal(e));
             }
         };
-        let raft = match RaftNode::start(db, identity.raft_id, &self.cfg.timing, self.transport.clone()).await {
+        let raft = match RaftNode::start(
+            db,
+            identity.raft_id,
+            &self.cfg.timing,
+            self.transport.clone(),
+        )
+        .await
+        {
             Ok(r) => r,
             Err(e) => {
                 server.abort();
@@ -228,7 +258,7 @@ impl Daemon {
         };
         let m = Arc::new(Manager {
             identity,
-            raft,
+            raft: Arc::new(raft),
             keys,
             timing: self.cfg.timing.clone(),
             transport: self.transport.clone(),
@@ -280,7 +310,12 @@ impl Daemon {
         let result = async {
             let m = self.start_manager(identity, keys).await?;
             let mut members = BTreeMap::new();
-            members.insert(raft_id, BasicNode { addr: advertise.clone() });
+            members.insert(
+                raft_id,
+                BasicNode {
+                    addr: advertise.clone(),
+                },
+            );
             if let Err(e) = m.raft.raft.initialize(members).await {
                 m.stop().await;
                 return Err(internal(e));
@@ -294,8 +329,16 @@ impl Daemon {
                     } else {
                         req.default_addr_pool.clone()
                     },
-                    subnet_size: if req.subnet_size == 0 { 24 } else { req.subnet_size },
-                    data_path_port: if req.data_path_port == 0 { 4789 } else { req.data_path_port },
+                    subnet_size: if req.subnet_size == 0 {
+                        24
+                    } else {
+                        req.subnet_size
+                    },
+                    data_path_port: if req.data_path_port == 0 {
+                        4789
+                    } else {
+                        req.data_path_port
+                    },
                     ..Default::default()
                 },
                 join_tokens: tokens::generate(&root),
@@ -304,7 +347,7 @@ impl Daemon {
                 id: node_id.clone(),
                 spec: NodeSpec {
                     role: NodeRole::Manager,
-                    availability: req.availability.clone(),
+                    availability: req.availability,
                     ..Default::default()
                 },
                 description: self.description(),
@@ -355,7 +398,9 @@ impl Daemon {
             return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into()));
         }
         if req.remote_addrs.is_empty() {
-            return Err(ApiError::invalid("at least 1 RemoteAddr is required to join"));
+            return Err(ApiError::invalid(
+                "at least 1 RemoteAddr is required to join",
+            ));
         }
         if tokens::parse(&req.join_token).is_none() {
             return Err(ApiError::invalid("invalid join token"));
@@ -374,19 +419,21 @@ impl Daemon {
                 return Err(internal(e));
             }
         };
-        let raft = match RaftNode::start(db, raft_id, &self.cfg.timing, self.transport.clone()).await {
-            Ok(r) => r,
-            Err(e) => {
-                server.abort();
-                return Err(internal(e));
-            }
-        };
+        let raft =
+            match RaftNode::start(db, raft_id, &self.cfg.timing, self.transport.clone()).await {
+                Ok(r) => Arc::new(r),
+                Err(e) => {
+                    server.abort();
+                    return Err(internal(e));
+                }
+            };
+        *self.joining.lock().unwrap_or_else(|e| e.into_inner()) = Some(raft.clone());
         let jr = JoinReq {
             token: req.join_token.clone(),
             node_id: node_id.clone(),
             raft_id,
             addr: advertise.clone(),
-            availability: Some(req.availability.clone()),
+            availability: Some(req.availability),
             description: self.description(),
         };
         let mut last_err = None;
@@ -404,11 +451,14 @@ impl Daemon {
                 Err(e) => last_err = Some(e),
             }
         }
+        *self.joining.lock().unwrap_or_else(|e| e.into_inner()) = None;
         let Some(resp) = answer else {
             raft.shutdown().await;
             server.abort();
             let _ = self.files.wipe();
-            let e = last_err.map(from_transport).unwrap_or_else(|| internal("no manager answered"));
+            let e = last_err
+                .map(from_transport)
+                .unwrap_or_else(|| internal("no manager answered"));
             return Err(match e {
                 ApiError::Unavailable(m) => ApiError::Unavailable(format!(
                     "could not join the swarm at {}: {m}",
@@ -420,7 +470,7 @@ impl Daemon {
         let identity = Identity {
             node_id,
             raft_id,
-            role: resp.role.clone(),
+            role: resp.role,
             cluster_id: resp.cluster_id.clone(),
             listen_addr: listen,
             advertise_addr: advertise,
@@ -465,11 +515,14 @@ impl Daemon {
     pub async fn leave(self: &Arc<Self>, force: bool) -> Result<()> {
         let _t = self.transition.lock().await;
         match self.role() {
-            Role::Inactive => Err(ApiError::Unavailable("This node is not part of a swarm".into())),
+            Role::Inactive => Err(ApiError::Unavailable(
+                "This node is not part of a swarm".into(),
+            )),
             Role::Manager(m) => {
                 let (voters, reachable) = {
                     let metrics = m.raft.raft.metrics().borrow().clone();
-                    let voters: Vec<u64> = metrics.membership_config.membership().voter_ids().collect();
+                    let voters: Vec<u64> =
+                        metrics.membership_config.membership().voter_ids().collect();
                     let state = m.raft.replica.read();
                     let reachable = state
                         .nodes
@@ -524,10 +577,15 @@ impl Daemon {
     }
 
     /// The Raft member of this node, for Raft RPCs from other managers.
-    pub fn raft_node(&self) -> Result<Arc<Manager>> {
+    pub fn raft_node(&self) -> Result<Arc<RaftNode>> {
         match self.role() {
-            Role::Manager(m) => Ok(m),
-            _ => Err(ApiError::Unavailable("this node is not a manager".into())),
+            Role::Manager(m) => Ok(m.raft.clone()),
+            _ => self
+                .joining
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .ok_or_else(|| ApiError::Unavailable("this node is not a manager".into())),
         }
     }
 
@@ -582,7 +640,9 @@ impl Daemon {
                     identity.managers = resp.managers;
                     w.server.abort();
                     let _ = std::fs::remove_file(self.files.raft_db());
-                    if self.files.save_keys(&keys).is_err() || self.files.save_identity(&identity).is_err() {
+                    if self.files.save_keys(&keys).is_err()
+                        || self.files.save_identity(&identity).is_err()
+                    {
                         return;
                     }
                     match self.start_manager(identity, keys).await {
@@ -731,7 +791,12 @@ impl Manager {
     }
 
     /// Sends a node-to-node request to the leader, waiting a while for one to be elected.
-    pub async fn to_leader<Req, Resp>(&self, path: &str, req: &Req, timeout: Duration) -> Result<Resp>
+    pub async fn to_leader<Req, Resp>(
+        &self,
+        path: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp>
     where
         Req: serde::Serialize,
         Resp: serde::de::DeserializeOwned,
@@ -749,7 +814,8 @@ impl Manager {
             }
             if Instant::now() >= deadline {
                 return Err(ApiError::Unavailable(
-                    "the swarm has no leader right now: a majority of managers must be reachable".into(),
+                    "the swarm has no leader right now: a majority of managers must be reachable"
+                        .into(),
                 ));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -764,7 +830,9 @@ impl Manager {
         loop {
             match self.raft.raft.client_write(req.clone()).await {
                 Ok(r) => return r.data.map_err(ApiError::from),
-                Err(shoal_raft::RaftError::APIError(shoal_raft::ClientWriteError::ForwardToLeader(f))) => {
+                Err(shoal_raft::RaftError::APIError(
+                    shoal_raft::ClientWriteError::ForwardToLeader(f),
+                )) => {
                     if let Some(node) = f.leader_node {
                         if f.leader_id != Some(self.raft.id) {
                             match self
@@ -783,7 +851,10 @@ impl Manager {
                                 // Not sent, or refused because it is not the leader any more.
                                 Err(e)
                                     if (e.is_unreachable()
-                                        || matches!(e, TransportError::Remote { status: 503, .. }))
+                                        || matches!(
+                                            e,
+                                            TransportError::Remote { status: 503, .. }
+                                        ))
                                         && Instant::now() < deadline => {}
                                 Err(e) => return Err(from_transport(e)),
                             }
@@ -798,7 +869,8 @@ impl Manager {
             }
             if Instant::now() >= deadline {
                 return Err(ApiError::Unavailable(
-                    "the swarm has no leader right now: a majority of managers must be reachable".into(),
+                    "the swarm has no leader right now: a majority of managers must be reachable"
+                        .into(),
                 ));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -843,8 +915,8 @@ impl Manager {
         let node = Node {
             id: req.node_id.clone(),
             spec: NodeSpec {
-                role: role.clone(),
-                availability: req.availability.clone().unwrap_or(NodeAvailability::Active),
+                role,
+                availability: req.availability.unwrap_or(NodeAvailability::Active),
                 ..Default::default()
             },
             description: req.description.clone(),
@@ -871,12 +943,15 @@ impl Manager {
         self.liveness
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(req.node_id.clone(), (Instant::now(), role == NodeRole::Manager));
+            .insert(
+                req.node_id.clone(),
+                (Instant::now(), role == NodeRole::Manager),
+            );
         if role == NodeRole::Manager {
             self.add_voter(req.raft_id, &req.addr).await?;
         }
         Ok(JoinResp {
-            role: role.clone(),
+            role,
             cluster_id,
             keys: (role == NodeRole::Manager).then(|| self.keys_msg()),
             managers: self.manager_addrs(),
@@ -893,7 +968,13 @@ impl Manager {
     async fn add_voter(&self, raft_id: u64, addr: &str) -> Result<()> {
         self.raft
             .raft
-            .add_learner(raft_id, BasicNode { addr: addr.to_string() }, true)
+            .add_learner(
+                raft_id,
+                BasicNode {
+                    addr: addr.to_string(),
+                },
+                true,
+            )
             .await
             .map_err(|e| ApiError::Unavailable(format!("cannot add the manager to Raft: {e}")))?;
         let mut ids = BTreeSet::new();
@@ -913,7 +994,9 @@ impl Manager {
             .raft
             .change_membership(openraft::ChangeMembers::RemoveVoters(ids), false)
             .await
-            .map_err(|e| ApiError::Unavailable(format!("cannot remove the manager from Raft: {e}")))?;
+            .map_err(|e| {
+                ApiError::Unavailable(format!("cannot remove the manager from Raft: {e}"))
+            })?;
         Ok(())
     }
 
@@ -932,7 +1015,7 @@ impl Manager {
                     .get(&n.id)
                     .is_some_and(|m| voters.contains(&m.raft_id));
                 HeartbeatResp {
-                    role: n.spec.role.clone(),
+                    role: n.spec.role,
                     voter,
                     managers: self.manager_addrs(),
                     keys: (n.spec.role == NodeRole::Manager).then(|| self.keys_msg()),
@@ -953,10 +1036,14 @@ impl Manager {
     async fn release(&self, node_id: &str) -> Result<()> {
         let (raft_id, status) = {
             let state = self.replica().read();
-            let n = state.nodes.get(node_id).ok_or_else(|| {
-                ApiError::NotFound(format!("node {node_id} not found"))
-            })?;
-            (state.members.get(node_id).map(|m| m.raft_id), n.status.clone())
+            let n = state
+                .nodes
+                .get(node_id)
+                .ok_or_else(|| ApiError::NotFound(format!("node {node_id} not found")))?;
+            (
+                state.members.get(node_id).map(|m| m.raft_id),
+                n.status.clone(),
+            )
         };
         if let Some(r) = raft_id {
             if self.voters().contains(&r) && r != self.raft.id {
@@ -982,7 +1069,12 @@ impl Manager {
     }
 
     pub async fn stop(&self) {
-        if let Some(h) = self.monitor.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(h) = self
+            .monitor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
             h.abort();
         }
         self.raft.shutdown().await;
@@ -1100,27 +1192,29 @@ async fn monitor_loop(manager: std::sync::Weak<Manager>) {
                 let state_now = if alive {
                     NodeState::Ready
                 } else if in_grace && seen.is_none() {
-                    n.status.state.clone()
+                    n.status.state
                 } else {
                     NodeState::Down
                 };
-                let ms = raft_id.filter(|r| voters.contains(r)).map(|r| ManagerStatus {
-                    leader: false,
-                    reachability: if alive {
-                        Reachability::Reachable
-                    } else if state_now == NodeState::Down {
-                        Reachability::Unreachable
-                    } else {
-                        n.manager_status
-                            .as_ref()
-                            .map(|s| s.reachability.clone())
-                            .unwrap_or(Reachability::Unknown)
-                    },
-                    addr: membership
-                        .get_node(&r)
-                        .map(|b| b.addr.clone())
-                        .unwrap_or_default(),
-                });
+                let ms = raft_id
+                    .filter(|r| voters.contains(r))
+                    .map(|r| ManagerStatus {
+                        leader: false,
+                        reachability: if alive {
+                            Reachability::Reachable
+                        } else if state_now == NodeState::Down {
+                            Reachability::Unreachable
+                        } else {
+                            n.manager_status
+                                .as_ref()
+                                .map(|s| s.reachability)
+                                .unwrap_or(Reachability::Unknown)
+                        },
+                        addr: membership
+                            .get_node(&r)
+                            .map(|b| b.addr.clone())
+                            .unwrap_or_default(),
+                    });
                 let current_ms = n.manager_status.clone().map(|mut s| {
                     s.leader = false;
                     s
@@ -1129,7 +1223,7 @@ async fn monitor_loop(manager: std::sync::Weak<Manager>) {
                     changes.push(Command::SetNodeStatus {
                         id: n.id.clone(),
                         status: NodeStatus {
-                            state: state_now.clone(),
+                            state: state_now,
                             message: String::new(),
                             addr: n.status.addr.clone(),
                         },
@@ -1139,7 +1233,9 @@ async fn monitor_loop(manager: std::sync::Weak<Manager>) {
                 }
                 if let (Some(r), Some(member)) = (raft_id, member) {
                     let voter = voters.contains(&r);
-                    let runs_raft = seen.is_some_and(|(t, running)| *running && now.duration_since(*t) < dead_after);
+                    let runs_raft = seen.is_some_and(|(t, running)| {
+                        *running && now.duration_since(*t) < dead_after
+                    });
                     if n.spec.role == NodeRole::Manager && !voter && runs_raft {
                         promote.push((r, member.addr.clone()));
                     }

@@ -85,12 +85,17 @@ impl Manager {
             .as_ref()
             .ok_or_else(|| ApiError::invalid("ContainerSpec: ContainerSpec is required"))?;
         if cs.image.trim().is_empty() {
-            return Err(ApiError::invalid("ContainerSpec: image reference must be provided"));
+            return Err(ApiError::invalid(
+                "ContainerSpec: image reference must be provided",
+            ));
         }
         let mut targets = BTreeSet::new();
         for m in &cs.mounts {
             if !targets.insert(m.target.clone()) {
-                return Err(ApiError::invalid(format!("duplicate mount point: {}", m.target)));
+                return Err(ApiError::invalid(format!(
+                    "duplicate mount point: {}",
+                    m.target
+                )));
             }
         }
         if let Some(res) = &spec.task_template.resources {
@@ -149,9 +154,10 @@ impl Manager {
         }
         if let Some(ep) = &spec.endpoint_spec {
             if ep.mode == ResolutionMode::Dnsrr
-                && ep.ports.iter().any(|p| {
-                    p.publish_mode == shoal_types::swarm::PublishMode::Ingress
-                })
+                && ep
+                    .ports
+                    .iter()
+                    .any(|p| p.publish_mode == shoal_types::swarm::PublishMode::Ingress)
             {
                 return Err(ApiError::invalid(
                     "EndpointSpec: port published with ingress mode can't be used with dnsrr mode",
@@ -166,14 +172,19 @@ impl Manager {
             .iter_mut()
             .chain(spec.networks.iter_mut())
         {
-            let n = state.networks.resolve(&a.target).map_err(|_| {
-                ApiError::NotFound(format!("network {} not found", a.target))
-            })?;
+            let n = state
+                .networks
+                .resolve(&a.target)
+                .map_err(|_| ApiError::NotFound(format!("network {} not found", a.target)))?;
             a.target = n.id.clone();
         }
         if let Some(cs) = &mut spec.task_template.container_spec {
             for r in &mut cs.secrets {
-                let key = if r.secret_id.is_empty() { &r.secret_name } else { &r.secret_id };
+                let key = if r.secret_id.is_empty() {
+                    &r.secret_name
+                } else {
+                    &r.secret_id
+                };
                 let s = state
                     .secrets
                     .resolve(key)
@@ -182,7 +193,11 @@ impl Manager {
                 r.secret_name = s.spec.name.clone();
             }
             for r in &mut cs.configs {
-                let key = if r.config_id.is_empty() { &r.config_name } else { &r.config_id };
+                let key = if r.config_id.is_empty() {
+                    &r.config_name
+                } else {
+                    &r.config_id
+                };
                 let c = state
                     .configs
                     .resolve(key)
@@ -198,7 +213,8 @@ impl Manager {
 
     pub async fn update_node(&self, key: &str, version: u64, spec: NodeSpec) -> Result<()> {
         let id = self.replica().read().nodes.resolve(key)?.id.clone();
-        self.propose(Command::UpdateNodeSpec { id, version, spec }).await?;
+        self.propose(Command::UpdateNodeSpec { id, version, spec })
+            .await?;
         Ok(())
     }
 
@@ -309,7 +325,11 @@ impl Manager {
             )));
         }
         names::validate_network_name(&req.name).map_err(|e| ApiError::invalid(e.to_string()))?;
-        let driver = if req.driver.is_empty() { "overlay" } else { req.driver.as_str() };
+        let driver = if req.driver.is_empty() {
+            "overlay"
+        } else {
+            req.driver.as_str()
+        };
         if driver != "overlay" {
             return Err(ApiError::invalid(format!(
                 "network driver \"{driver}\" is not supported on a shoal cluster: shoal networks are swarm-scoped overlay networks (use --driver overlay)"
@@ -358,7 +378,9 @@ impl Manager {
                 .flat_map(|b| (0..=255u32).map(move |c| format!("10.{b}.{c}.0/24")))
                 .chain((1..=255u32).map(|c| format!("10.0.{c}.0/24")))
                 .find(|s| !state_subnets.contains(s))
-                .ok_or_else(|| ApiError::Conflict("the address pool 10.0.0.0/8 is exhausted".into()))?;
+                .ok_or_else(|| {
+                    ApiError::Conflict("the address pool 10.0.0.0/8 is exhausted".into())
+                })?;
             let gateway = subnet.replace(".0/24", ".1");
             configs.push(IPAMConfig {
                 subnet,
@@ -374,7 +396,11 @@ impl Manager {
                     .map(|i| i.driver.clone())
                     .filter(|d| !d.is_empty())
                     .unwrap_or_else(|| "default".into()),
-                options: req.ipam.as_ref().map(|i| i.options.clone()).unwrap_or_default(),
+                options: req
+                    .ipam
+                    .as_ref()
+                    .map(|i| i.options.clone())
+                    .unwrap_or_default(),
             },
             configs,
         };
@@ -458,7 +484,9 @@ fn validate_constraint(c: &str) -> Result<()> {
             ))
         })?;
     if k.trim().is_empty() || v.trim().is_empty() || v.contains("==") || v.contains("!=") {
-        return Err(ApiError::invalid(format!("invalid constraint '{c}': constraint expected one operator from ==, !=")));
+        return Err(ApiError::invalid(format!(
+            "invalid constraint '{c}': constraint expected one operator from ==, !="
+        )));
     }
     Ok(())
 }
@@ -471,8 +499,24 @@ fn random_name() -> String {
         "keen", "lucid", "modest", "nifty", "quirky", "serene", "tender", "vibrant", "wizardly",
     ];
     const RIGHT: &[&str] = &[
-        "albattani", "bell", "curie", "darwin", "euclid", "fermi", "galileo", "hopper", "kepler",
-        "lovelace", "meitner", "newton", "noether", "pascal", "ritchie", "shannon", "turing", "wing",
+        "albattani",
+        "bell",
+        "curie",
+        "darwin",
+        "euclid",
+        "fermi",
+        "galileo",
+        "hopper",
+        "kepler",
+        "lovelace",
+        "meitner",
+        "newton",
+        "noether",
+        "pascal",
+        "ritchie",
+        "shannon",
+        "turing",
+        "wing",
     ];
     let mut rng = rand::thread_rng();
     format!(

@@ -76,7 +76,9 @@ impl DataKey {
     }
 
     pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let rest = sealed.strip_prefix(MAGIC.as_slice()).ok_or(KeyError::Open)?;
+        let rest = sealed
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or(KeyError::Open)?;
         if rest.len() < NONCE_LEN {
             return Err(KeyError::Open);
         }

@@ -6,6 +6,10 @@
 //! persisted through snapshots), and the HTTP transport between managers. It does not decide
 //! what a command means (that is `shoal-store`) nor who may send one (that is the manager).
 
+// openraft's trait signatures return its own (large) error types; boxing them is not ours
+// to choose.
+#![allow(clippy::result_large_err)]
+
 mod election;
 mod log_store;
 mod network;

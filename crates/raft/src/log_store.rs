@@ -7,7 +7,9 @@
 
 use crate::{Entry, LogId, NodeId, TypeConfig, Vote};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
-use openraft::{ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, StorageError, StorageIOError};
+use openraft::{
+    ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, StorageError, StorageIOError,
+};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -35,7 +37,11 @@ enum Op {
     /// Remove entries from this index on.
     Truncate(u64, oneshot::Sender<Result<(), String>>),
     Purge(u64, Vec<u8>, oneshot::Sender<Result<(), String>>),
-    Meta(&'static str, Vec<u8>, Option<oneshot::Sender<Result<(), String>>>),
+    Meta(
+        &'static str,
+        Vec<u8>,
+        Option<oneshot::Sender<Result<(), String>>>,
+    ),
 }
 
 #[derive(Clone)]
@@ -44,7 +50,11 @@ pub struct LogStore {
     tx: mpsc::Sender<Op>,
 }
 
-fn io_err(subject: ErrorSubject<NodeId>, verb: ErrorVerb, e: impl ToString) -> StorageError<NodeId> {
+fn io_err(
+    subject: ErrorSubject<NodeId>,
+    verb: ErrorVerb,
+    e: impl ToString,
+) -> StorageError<NodeId> {
     StorageIOError::new(subject, verb, openraft::AnyError::error(e.to_string())).into()
 }
 
@@ -167,7 +177,8 @@ fn writer(db: Arc<Database>, rx: mpsc::Receiver<Op>) {
                     let txn = db.begin_write().map_err(|e| e.to_string())?;
                     {
                         let mut t = txn.open_table(LOG).map_err(|e| e.to_string())?;
-                        t.retain_in(from.., |_, _| false).map_err(|e| e.to_string())?;
+                        t.retain_in(from.., |_, _| false)
+                            .map_err(|e| e.to_string())?;
                     }
                     txn.commit().map_err(|e| e.to_string())
                 })();
@@ -181,7 +192,8 @@ fn writer(db: Arc<Database>, rx: mpsc::Receiver<Op>) {
                         m.insert(LAST_PURGED, last_purged.as_slice())
                             .map_err(|e| e.to_string())?;
                         let mut t = txn.open_table(LOG).map_err(|e| e.to_string())?;
-                        t.retain_in(..=upto, |_, _| false).map_err(|e| e.to_string())?;
+                        t.retain_in(..=upto, |_, _| false)
+                            .map_err(|e| e.to_string())?;
                     }
                     txn.commit().map_err(|e| e.to_string())
                 })();
@@ -215,7 +227,12 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> Result<Vec<Entry>, StorageError<NodeId>> {
-        Ok(self.mem().entries.range(range).map(|(_, e)| e.clone()).collect())
+        Ok(self
+            .mem()
+            .entries
+            .range(range)
+            .map(|(_, e)| e.clone())
+            .collect())
     }
 }
 
@@ -237,7 +254,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError<NodeId>> {
         self.mem().vote = Some(*vote);
-        let v = serde_json::to_vec(vote).map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Write, e))?;
+        let v = serde_json::to_vec(vote)
+            .map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Write, e))?;
         self.send_wait(ErrorSubject::Vote, |tx| Op::Meta(VOTE, v, Some(tx)))
             .await
     }
@@ -246,7 +264,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.mem().vote)
     }
 
-    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError<NodeId>> {
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId>,
+    ) -> Result<(), StorageError<NodeId>> {
         self.mem().committed = committed;
         let v = serde_json::to_vec(&committed)
             .map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
@@ -257,7 +278,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.mem().committed)
     }
 
-    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError<NodeId>>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError<NodeId>>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,

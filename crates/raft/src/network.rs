@@ -86,8 +86,10 @@ impl RaftNetwork<TypeConfig> for Conn {
         &mut self,
         rpc: SnapshotReq,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<InstallSnapshotError>>>
-    {
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<InstallSnapshotError>>,
+    > {
         self.call(PATH_SNAPSHOT, &rpc, &option).await
     }
 

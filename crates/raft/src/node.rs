@@ -3,7 +3,9 @@
 
 use crate::election::{self, LastContact};
 use crate::log_store::LogStore;
-use crate::network::{AppendReq, AppendResp, NetworkFactory, SnapshotReq, SnapshotResp, VoteReq, VoteResp};
+use crate::network::{
+    AppendReq, AppendResp, NetworkFactory, SnapshotReq, SnapshotResp, VoteReq, VoteResp,
+};
 use crate::replica::Replica;
 use crate::state_machine::StateMachine;
 use crate::transport::Transport;
@@ -62,7 +64,12 @@ impl RaftNode {
         // Elections are ours: see the election module.
         raft.runtime_config().elect(false);
         let contact = LastContact::new();
-        let driver = tokio::spawn(election::drive(raft.clone(), id, timing.clone(), contact.clone()));
+        let driver = tokio::spawn(election::drive(
+            raft.clone(),
+            id,
+            timing.clone(),
+            contact.clone(),
+        ));
         Ok(Self {
             raft,
             id,

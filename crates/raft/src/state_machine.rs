@@ -58,7 +58,8 @@ impl StateMachine {
     pub fn open(db: Arc<Database>) -> Result<(Self, Arc<Replica>), StorageError<NodeId>> {
         {
             let txn = db.begin_write().map_err(|e| sm_err(ErrorVerb::Read, e))?;
-            txn.open_table(SNAPSHOT).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+            txn.open_table(SNAPSHOT)
+                .map_err(|e| sm_err(ErrorVerb::Read, e))?;
             txn.commit().map_err(|e| sm_err(ErrorVerb::Read, e))?;
         }
         let stored = load_snapshot(&db)?;
@@ -96,9 +97,14 @@ impl StateMachine {
 
     fn save_snapshot(&self, s: &StoredSnapshot) -> Result<(), StorageError<NodeId>> {
         let bytes = serde_json::to_vec(s).map_err(|e| sm_err(ErrorVerb::Write, e))?;
-        let txn = self.db.begin_write().map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|e| sm_err(ErrorVerb::Write, e))?;
         {
-            let mut t = txn.open_table(SNAPSHOT).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            let mut t = txn
+                .open_table(SNAPSHOT)
+                .map_err(|e| sm_err(ErrorVerb::Write, e))?;
             t.insert(APPLIED, bytes.as_slice())
                 .map_err(|e| sm_err(ErrorVerb::Write, e))?;
         }
@@ -108,7 +114,9 @@ impl StateMachine {
 
 fn load_snapshot(db: &Database) -> Result<Option<StoredSnapshot>, StorageError<NodeId>> {
     let txn = db.begin_read().map_err(|e| sm_err(ErrorVerb::Read, e))?;
-    let t = txn.open_table(SNAPSHOT).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+    let t = txn
+        .open_table(SNAPSHOT)
+        .map_err(|e| sm_err(ErrorVerb::Read, e))?;
     match t.get(APPLIED).map_err(|e| sm_err(ErrorVerb::Read, e))? {
         Some(v) => Ok(Some(
             serde_json::from_slice(v.value()).map_err(|e| sm_err(ErrorVerb::Read, e))?,
@@ -140,9 +148,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         };
         let stored = StoredSnapshot { meta, data };
         let this = self.clone();
-        let stored = tokio::task::spawn_blocking(move || this.save_snapshot(&stored).map(|_| stored))
-            .await
-            .map_err(|e| sm_err(ErrorVerb::Write, e))??;
+        let stored =
+            tokio::task::spawn_blocking(move || this.save_snapshot(&stored).map(|_| stored))
+                .await
+                .map_err(|e| sm_err(ErrorVerb::Write, e))??;
         Ok(Snapshot {
             meta: stored.meta,
             snapshot: Box::new(Cursor::new(stored.data)),
@@ -194,7 +203,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.clone()
     }
 
-    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
@@ -216,9 +227,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             data,
         };
         let this = self.clone();
-        let stored = tokio::task::spawn_blocking(move || this.save_snapshot(&stored).map(|_| stored))
-            .await
-            .map_err(|e| sm_err(ErrorVerb::Write, e))??;
+        let stored =
+            tokio::task::spawn_blocking(move || this.save_snapshot(&stored).map(|_| stored))
+                .await
+                .map_err(|e| sm_err(ErrorVerb::Write, e))??;
         {
             let mut s = self.replica.write();
             *s = state;
@@ -231,7 +243,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
         let db = self.db.clone();
         let stored = tokio::task::spawn_blocking(move || load_snapshot(&db))
             .await

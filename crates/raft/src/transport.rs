@@ -85,12 +85,14 @@ impl Transport {
                 msg: e.to_string(),
             })?;
         let call = async {
-            let resp = self.client.request(req).await.map_err(|e| {
-                TransportError::Unreachable {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| TransportError::Unreachable {
                     addr: addr.to_string(),
                     msg: e.to_string(),
-                }
-            })?;
+                })?;
             let status = resp.status();
             let body = resp
                 .into_body()

@@ -4,8 +4,8 @@ use crate::error::StoreError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shoal_types::swarm::{
-    ClusterInfo, Config, ConfigSpec, JoinTokens, Network, Node, NodeDescription, NodeSpec,
-    ManagerStatus, NodeStatus, Secret, SecretSpec, Service, ServiceSpec, Spec,
+    ClusterInfo, Config, ConfigSpec, JoinTokens, ManagerStatus, Network, Node, NodeDescription,
+    NodeSpec, NodeStatus, Secret, SecretSpec, Service, ServiceSpec, Spec,
 };
 
 /// The cluster object: Docker's `ClusterInfo` and the join tokens that admit new nodes.
@@ -52,7 +52,10 @@ pub enum Command {
         ingress: Box<Network>,
     },
     /// Admits a node that presented a valid join token.
-    AddNode { node: Box<Node>, member: Member },
+    AddNode {
+        node: Box<Node>,
+        member: Member,
+    },
     UpdateNodeSpec {
         id: String,
         version: u64,
@@ -66,8 +69,13 @@ pub enum Command {
         manager_status: Option<ManagerStatus>,
         description: Option<Box<NodeDescription>>,
     },
-    RemoveNode { id: String, force: bool },
-    CreateService { service: Box<Service> },
+    RemoveNode {
+        id: String,
+        force: bool,
+    },
+    CreateService {
+        service: Box<Service>,
+    },
     UpdateService {
         id: String,
         version: u64,
@@ -75,24 +83,38 @@ pub enum Command {
         /// `rollback=previous`: the previous spec comes back and `spec` is ignored.
         rollback: bool,
     },
-    RemoveService { id: String },
-    CreateConfig { config: Box<Config> },
+    RemoveService {
+        id: String,
+    },
+    CreateConfig {
+        config: Box<Config>,
+    },
     UpdateConfig {
         id: String,
         version: u64,
         spec: Box<ConfigSpec>,
     },
-    RemoveConfig { id: String },
+    RemoveConfig {
+        id: String,
+    },
     /// The secret's data is already sealed by the proposer.
-    CreateSecret { secret: Box<Secret> },
+    CreateSecret {
+        secret: Box<Secret>,
+    },
     UpdateSecret {
         id: String,
         version: u64,
         spec: Box<SecretSpec>,
     },
-    RemoveSecret { id: String },
-    CreateNetwork { network: Box<Network> },
-    RemoveNetwork { id: String },
+    RemoveSecret {
+        id: String,
+    },
+    CreateNetwork {
+        network: Box<Network>,
+    },
+    RemoveNetwork {
+        id: String,
+    },
     UpdateCluster {
         version: u64,
         spec: Box<Spec>,

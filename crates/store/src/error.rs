@@ -43,7 +43,11 @@ pub enum StoreError {
     NotFound { kind: Kind, key: String },
     /// An ID prefix matched more than one object (HTTP 400).
     #[error("{kind} {key} is ambiguous ({count} matches found)")]
-    Ambiguous { kind: Kind, key: String, count: usize },
+    Ambiguous {
+        kind: Kind,
+        key: String,
+        count: usize,
+    },
     /// Another object of the same kind already has this name (HTTP 409).
     #[error("{kind} with name {name} already exists")]
     NameConflict { kind: Kind, name: String },

@@ -143,7 +143,12 @@ impl State {
             .count()
     }
 
-    fn apply_cmd(&mut self, index: u64, at: DateTime<Utc>, cmd: &Command) -> Result<Option<String>> {
+    fn apply_cmd(
+        &mut self,
+        index: u64,
+        at: DateTime<Utc>,
+        cmd: &Command,
+    ) -> Result<Option<String>> {
         let version = Version { index };
         match cmd {
             Command::Noop => Ok(None),
@@ -159,14 +164,20 @@ impl State {
                     ));
                 }
                 let mut cluster = (**cluster).clone();
-                cluster.info.version = version.clone();
+                cluster.info.version = version;
                 cluster.info.created_at = at;
                 cluster.info.updated_at = at;
                 let id = cluster.info.id.clone();
                 self.cluster = Some(cluster);
                 self.add_node(index, at, node, member)?;
                 let mut ingress = (**ingress).clone();
-                stamp_new(&mut ingress.version, &mut ingress.created_at, &mut ingress.updated_at, index, at);
+                stamp_new(
+                    &mut ingress.version,
+                    &mut ingress.created_at,
+                    &mut ingress.updated_at,
+                    index,
+                    at,
+                );
                 self.event(Kind::Network, EventAction::Create, &ingress.id, index);
                 self.networks.insert(ingress);
                 self.event(Kind::Cluster, EventAction::Create, &id, index);
@@ -176,9 +187,16 @@ impl State {
                 self.cluster()?;
                 self.add_node(index, at, node, member)
             }
-            Command::UpdateNodeSpec { id, version: sent, spec } => {
+            Command::UpdateNodeSpec {
+                id,
+                version: sent,
+                spec,
+            } => {
                 let managers = self.manager_count();
-                let node = self.nodes.get(id).ok_or_else(|| not_found(Kind::Node, id))?;
+                let node = self
+                    .nodes
+                    .get(id)
+                    .ok_or_else(|| not_found(Kind::Node, id))?;
                 check_version(Kind::Node, id, &node.version, *sent)?;
                 if node.spec.role == NodeRole::Manager
                     && spec.role == NodeRole::Worker
@@ -201,7 +219,10 @@ impl State {
                 manager_status,
                 description,
             } => {
-                let node = self.nodes.get_mut(id).ok_or_else(|| not_found(Kind::Node, id))?;
+                let node = self
+                    .nodes
+                    .get_mut(id)
+                    .ok_or_else(|| not_found(Kind::Node, id))?;
                 node.status = status.clone();
                 node.manager_status = manager_status.clone();
                 if let Some(d) = description {
@@ -212,7 +233,10 @@ impl State {
                 Ok(Some(id.clone()))
             }
             Command::RemoveNode { id, force } => {
-                let node = self.nodes.get(id).ok_or_else(|| not_found(Kind::Node, id))?;
+                let node = self
+                    .nodes
+                    .get(id)
+                    .ok_or_else(|| not_found(Kind::Node, id))?;
                 if node.spec.role == NodeRole::Manager || node.manager_status.is_some() {
                     return Err(StoreError::Conflict(format!(
                         "rpc error: node {id} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal"
@@ -239,7 +263,13 @@ impl State {
                 }
                 self.check_references(&svc.spec)?;
                 svc.endpoint = self.allocate_endpoint(&svc.id, &svc.spec)?;
-                stamp_new(&mut svc.version, &mut svc.created_at, &mut svc.updated_at, index, at);
+                stamp_new(
+                    &mut svc.version,
+                    &mut svc.created_at,
+                    &mut svc.updated_at,
+                    index,
+                    at,
+                );
                 let id = svc.id.clone();
                 self.services.insert(svc);
                 self.event(Kind::Service, EventAction::Create, &id, index);
@@ -251,13 +281,14 @@ impl State {
                 spec,
                 rollback,
             } => {
-                let svc = self.services.get(id).ok_or_else(|| not_found(Kind::Service, id))?;
+                let svc = self
+                    .services
+                    .get(id)
+                    .ok_or_else(|| not_found(Kind::Service, id))?;
                 check_version(Kind::Service, id, &svc.version, *sent)?;
                 let new_spec = if *rollback {
                     svc.previous_spec.clone().ok_or_else(|| {
-                        StoreError::Invalid(format!(
-                            "service {id} does not have a previous spec"
-                        ))
+                        StoreError::Invalid(format!("service {id} does not have a previous spec"))
                     })?
                 } else {
                     (**spec).clone()
@@ -298,7 +329,13 @@ impl State {
                     });
                 }
                 let mut c = (**config).clone();
-                stamp_new(&mut c.version, &mut c.created_at, &mut c.updated_at, index, at);
+                stamp_new(
+                    &mut c.version,
+                    &mut c.created_at,
+                    &mut c.updated_at,
+                    index,
+                    at,
+                );
                 let id = c.id.clone();
                 self.configs.insert(c);
                 self.event(Kind::Config, EventAction::Create, &id, index);
@@ -309,7 +346,10 @@ impl State {
                 version: sent,
                 spec,
             } => {
-                let c = self.configs.get(id).ok_or_else(|| not_found(Kind::Config, id))?;
+                let c = self
+                    .configs
+                    .get(id)
+                    .ok_or_else(|| not_found(Kind::Config, id))?;
                 check_version(Kind::Config, id, &c.version, *sent)?;
                 if c.spec.name != spec.name || c.spec.data != spec.data {
                     return Err(StoreError::Invalid(
@@ -324,7 +364,10 @@ impl State {
                 Ok(Some(id.clone()))
             }
             Command::RemoveConfig { id } => {
-                let c = self.configs.get(id).ok_or_else(|| not_found(Kind::Config, id))?;
+                let c = self
+                    .configs
+                    .get(id)
+                    .ok_or_else(|| not_found(Kind::Config, id))?;
                 let users = self.services_using(|s| {
                     s.task_template
                         .container_spec
@@ -351,7 +394,13 @@ impl State {
                     });
                 }
                 let mut s = (**secret).clone();
-                stamp_new(&mut s.version, &mut s.created_at, &mut s.updated_at, index, at);
+                stamp_new(
+                    &mut s.version,
+                    &mut s.created_at,
+                    &mut s.updated_at,
+                    index,
+                    at,
+                );
                 let id = s.id.clone();
                 self.secrets.insert(s);
                 self.event(Kind::Secret, EventAction::Create, &id, index);
@@ -362,7 +411,10 @@ impl State {
                 version: sent,
                 spec,
             } => {
-                let s = self.secrets.get(id).ok_or_else(|| not_found(Kind::Secret, id))?;
+                let s = self
+                    .secrets
+                    .get(id)
+                    .ok_or_else(|| not_found(Kind::Secret, id))?;
                 check_version(Kind::Secret, id, &s.version, *sent)?;
                 if s.spec.name != spec.name || spec.data.as_ref().is_some_and(|d| !d.is_empty()) {
                     return Err(StoreError::Invalid(
@@ -377,7 +429,10 @@ impl State {
                 Ok(Some(id.clone()))
             }
             Command::RemoveSecret { id } => {
-                let s = self.secrets.get(id).ok_or_else(|| not_found(Kind::Secret, id))?;
+                let s = self
+                    .secrets
+                    .get(id)
+                    .ok_or_else(|| not_found(Kind::Secret, id))?;
                 let users = self.services_using(|sp| {
                     sp.task_template
                         .container_spec
@@ -409,14 +464,23 @@ impl State {
                     ));
                 }
                 let mut n = (**network).clone();
-                stamp_new(&mut n.version, &mut n.created_at, &mut n.updated_at, index, at);
+                stamp_new(
+                    &mut n.version,
+                    &mut n.created_at,
+                    &mut n.updated_at,
+                    index,
+                    at,
+                );
                 let id = n.id.clone();
                 self.networks.insert(n);
                 self.event(Kind::Network, EventAction::Create, &id, index);
                 Ok(Some(id))
             }
             Command::RemoveNetwork { id } => {
-                let n = self.networks.get(id).ok_or_else(|| not_found(Kind::Network, id))?;
+                let n = self
+                    .networks
+                    .get(id)
+                    .ok_or_else(|| not_found(Kind::Network, id))?;
                 let name = n.spec.name.clone();
                 let users = self.services_using(|s| {
                     s.task_template
@@ -467,7 +531,13 @@ impl State {
             node.created_at = old.created_at;
             stamp(&mut node.version, &mut node.updated_at, index, at);
         } else {
-            stamp_new(&mut node.version, &mut node.created_at, &mut node.updated_at, index, at);
+            stamp_new(
+                &mut node.version,
+                &mut node.created_at,
+                &mut node.updated_at,
+                index,
+                at,
+            );
         }
         let id = node.id.clone();
         self.nodes.insert(node);
@@ -483,7 +553,11 @@ impl State {
                 if self.secrets.get(&r.secret_id).is_none() {
                     return Err(StoreError::Invalid(format!(
                         "secret not found: {}",
-                        if r.secret_name.is_empty() { &r.secret_id } else { &r.secret_name }
+                        if r.secret_name.is_empty() {
+                            &r.secret_id
+                        } else {
+                            &r.secret_name
+                        }
                     )));
                 }
             }
@@ -491,12 +565,21 @@ impl State {
                 if self.configs.get(&r.config_id).is_none() {
                     return Err(StoreError::Invalid(format!(
                         "config not found: {}",
-                        if r.config_name.is_empty() { &r.config_id } else { &r.config_name }
+                        if r.config_name.is_empty() {
+                            &r.config_id
+                        } else {
+                            &r.config_name
+                        }
                     )));
                 }
             }
         }
-        for a in spec.task_template.networks.iter().chain(spec.networks.iter()) {
+        for a in spec
+            .task_template
+            .networks
+            .iter()
+            .chain(spec.networks.iter())
+        {
             let net = self
                 .networks
                 .get(&a.target)
@@ -552,7 +635,9 @@ impl State {
                     })
                 });
                 p.published_port = port.ok_or_else(|| {
-                    StoreError::Conflict("no free port left in the dynamic range 30000-32767".into())
+                    StoreError::Conflict(
+                        "no free port left in the dynamic range 30000-32767".into(),
+                    )
                 })?;
             }
             if p.published_port != 0 {
@@ -581,7 +666,7 @@ impl State {
         }
         Ok(Endpoint {
             spec: EndpointSpec {
-                mode: endpoint_spec.mode.clone(),
+                mode: endpoint_spec.mode,
                 ports: endpoint_spec.ports.clone(),
             },
             ports,
@@ -594,12 +679,12 @@ impl State {
         self.nodes
             .get(node_id)
             .and_then(|n| n.manager_status.as_ref())
-            .map(|m| m.reachability.clone())
+            .map(|m| m.reachability)
     }
 }
 
 fn protocol(p: &PortConfig) -> String {
-    serde_json::to_value(&p.protocol)
+    serde_json::to_value(p.protocol)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "tcp".into())

@@ -60,7 +60,8 @@ impl<T: Object> Table<T> {
             }
         }
         if !obj.name().is_empty() {
-            self.by_name.insert(obj.name().to_string(), obj.id().to_string());
+            self.by_name
+                .insert(obj.name().to_string(), obj.id().to_string());
         }
         self.by_id.insert(obj.id().to_string(), obj);
     }

@@ -114,6 +114,15 @@ impl Client {
         self.json(Method::GET, path, None).await
     }
 
+    /// `GET path`, the answer's text as the daemon sent it (for `inspect`, which keeps the
+    /// daemon's key order).
+    pub async fn get_raw(&self, path: &str) -> Result<String> {
+        let versioned = format!("/v{}{}", self.api_version().await?, path);
+        let (status, _, bytes) = self.send(Method::GET, &versioned, None).await?;
+        check_status(status, &bytes)?;
+        String::from_utf8(bytes.to_vec()).context("the daemon answered with invalid UTF-8")
+    }
+
     /// `POST path` with a JSON body, decoded as JSON.
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
         self.json(Method::POST, path, Some(body)).await
@@ -334,9 +343,9 @@ impl Filters {
     pub fn parse(args: &[String]) -> Result<Self> {
         let mut filters = Self::new();
         for arg in args {
-            let (key, value) = arg.split_once('=').with_context(|| {
-                format!("bad format of filter (expected name=value): {arg:?}")
-            })?;
+            let (key, value) = arg
+                .split_once('=')
+                .with_context(|| format!("bad format of filter (expected name=value): {arg:?}"))?;
             filters.add(key.trim().to_lowercase(), value.trim());
         }
         Ok(filters)
@@ -413,8 +422,11 @@ mod tests {
 
     #[test]
     fn error_answers_read_like_docker() {
-        let err = check_status(StatusCode::NOT_FOUND, br#"{"message":"service x not found"}"#)
-            .unwrap_err();
+        let err = check_status(
+            StatusCode::NOT_FOUND,
+            br#"{"message":"service x not found"}"#,
+        )
+        .unwrap_err();
         assert_eq!(
             err.to_string(),
             "Error response from daemon: service x not found"

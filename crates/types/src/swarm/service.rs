@@ -233,3 +233,56 @@ pub struct ServiceUpdateResponse {
     #[serde(deserialize_with = "null_default")]
     pub warnings: Vec<String>,
 }
+
+/// Swarm's service defaults (SwarmKit `api/defaults`): what `GET /services/{id}?insertDefaults=true`
+/// shows for the fields a spec leaves out. The stored spec is never changed by them.
+pub mod defaults {
+    /// A container's stop grace period.
+    pub const STOP_GRACE_PERIOD: i64 = 10_000_000_000;
+    /// The pause before a task is restarted.
+    pub const RESTART_DELAY: i64 = 5_000_000_000;
+    /// How long an updated task is watched for failure.
+    pub const UPDATE_MONITOR: i64 = 5_000_000_000;
+}
+
+impl UpdateConfig {
+    /// Swarm's default update (and rollback) policy: one task at a time, stop-first, pause on
+    /// failure, watched for 5 s.
+    pub fn swarm_default() -> Self {
+        UpdateConfig {
+            parallelism: 1,
+            monitor: defaults::UPDATE_MONITOR,
+            ..Default::default()
+        }
+    }
+}
+
+impl ServiceSpec {
+    /// This spec with Swarm's defaults filled in where it says nothing. Jobs get no update or
+    /// rollback policy: they may not have one.
+    pub fn with_defaults(&self) -> ServiceSpec {
+        use super::{DNSConfig, Placement, ResourceRequirements, RestartPolicy};
+        let mut spec = self.clone();
+        let t = &mut spec.task_template;
+        if let Some(c) = &mut t.container_spec {
+            c.stop_grace_period
+                .get_or_insert(defaults::STOP_GRACE_PERIOD);
+            c.dns_config.get_or_insert_with(DNSConfig::default);
+        }
+        t.resources
+            .get_or_insert_with(ResourceRequirements::default);
+        t.placement.get_or_insert_with(Placement::default);
+        let restart = t.restart_policy.get_or_insert_with(RestartPolicy::default);
+        restart.delay.get_or_insert(defaults::RESTART_DELAY);
+        let is_job = spec.mode.replicated_job.is_some() || spec.mode.global_job.is_some();
+        if !is_job {
+            for policy in [&mut spec.update_config, &mut spec.rollback_config] {
+                let p = policy.get_or_insert_with(UpdateConfig::swarm_default);
+                if p.monitor == 0 {
+                    p.monitor = defaults::UPDATE_MONITOR;
+                }
+            }
+        }
+        spec
+    }
+}

@@ -599,3 +599,38 @@ fn create_responses_match_dockerd() {
         json!({"ID": "s"})
     );
 }
+
+#[test]
+fn swarm_defaults_fill_only_what_a_spec_leaves_out() {
+    let spec: ServiceSpec = serde_json::from_value(json!({
+        "Name": "web",
+        "TaskTemplate": {"ContainerSpec": {"Image": "nginx"}},
+        "UpdateConfig": {"Parallelism": 3, "Order": "start-first"}
+    }))
+    .expect("spec");
+    let v = serde_json::to_value(spec.with_defaults()).expect("json");
+    assert_eq!(v["UpdateConfig"]["Parallelism"], 3);
+    assert_eq!(v["UpdateConfig"]["Order"], "start-first");
+    assert_eq!(v["UpdateConfig"]["Monitor"], 5_000_000_000u64);
+    assert_eq!(v["RollbackConfig"]["Parallelism"], 1);
+    assert_eq!(
+        v["TaskTemplate"]["RestartPolicy"],
+        json!({"Condition": "any", "Delay": 5_000_000_000u64})
+    );
+    assert_eq!(
+        v["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"],
+        10_000_000_000u64
+    );
+
+    let job: ServiceSpec = serde_json::from_value(json!({
+        "Name": "batch",
+        "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}},
+        "Mode": {"ReplicatedJob": {}}
+    }))
+    .expect("spec");
+    let v = serde_json::to_value(job.with_defaults()).expect("json");
+    assert!(
+        v.get("UpdateConfig").is_none(),
+        "jobs may not have an update config: {v}"
+    );
+}

@@ -1,0 +1,98 @@
+//! `shoal daemon`: wires the manager, the Raft member and the API servers of one node.
+
+use anyhow::{bail, Context, Result};
+use shoal_manager::{Daemon, DaemonConfig};
+use shoal_raft::Timing;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(clap::Args, Debug)]
+pub struct DaemonArgs {
+    /// Where this node keeps its state (Raft log, snapshots, identity, keys).
+    #[arg(long, default_value = "/var/lib/shoal")]
+    pub data_dir: PathBuf,
+    /// Node-to-node address used when `swarm init`/`join` leave the listen address to the
+    /// default.
+    #[arg(long, default_value = "0.0.0.0:2377")]
+    pub listen_addr: String,
+    /// Timing profile: `standard` (1 s election timeout, 5 s node heartbeat) or `fast`
+    /// (for tests).
+    #[arg(long, default_value = "standard", env = "SHOAL_TIMING")]
+    pub timing: String,
+    /// The local Docker Engine's socket.
+    #[arg(long, default_value = "/var/run/docker.sock")]
+    pub engine_socket: PathBuf,
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
+    let timing = Timing::profile(&args.timing).with_context(|| {
+        format!(
+            "unknown timing profile {:?}: use standard or fast",
+            args.timing
+        )
+    })?;
+    let hosts = if hosts.is_empty() {
+        vec!["unix:///var/run/shoal.sock".to_string()]
+    } else {
+        hosts
+    };
+    let cfg = DaemonConfig {
+        data_dir: args.data_dir.clone(),
+        listen_addr: args.listen_addr.clone(),
+        timing,
+        engine_socket: args.engine_socket.clone(),
+    };
+    let daemon: Arc<Daemon> = Daemon::start(cfg, shoal_api::binder())
+        .await
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("cannot start the node in {}", args.data_dir.display()))?;
+    let router = shoal_api::docker_router(daemon.clone());
+    let mut servers = tokio::task::JoinSet::new();
+    for h in hosts {
+        let router = router.clone();
+        if let Some(path) = h.strip_prefix("unix://") {
+            let path = PathBuf::from(path);
+            // Bind now so that a bad address fails the start, not later.
+            tracing::info!("API listening on unix://{}", path.display());
+            servers.spawn(async move {
+                shoal_api::serve_unix(&path, router)
+                    .await
+                    .with_context(|| format!("cannot serve the API on unix://{}", path.display()))
+            });
+        } else if let Some(addr) = h.strip_prefix("tcp://") {
+            let addr = addr.to_string();
+            let ip = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(&addr);
+            if !(ip.starts_with("127.") || ip == "localhost" || ip == "[::1]") {
+                tracing::warn!(
+                    "API on tcp://{addr} without TLS: anyone who can reach it controls the cluster"
+                );
+            }
+            tracing::info!("API listening on tcp://{addr}");
+            servers.spawn(async move {
+                shoal_api::serve_tcp(&addr, router)
+                    .await
+                    .with_context(|| format!("cannot serve the API on tcp://{addr}"))
+            });
+        } else {
+            bail!("invalid -H {h:?}: use unix:///path/to.sock or tcp://127.0.0.1:PORT");
+        }
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        Some(res) = servers.join_next() => {
+            daemon.shutdown().await;
+            return match res {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(anyhow::anyhow!("API server task failed: {e}")),
+            };
+        }
+    }
+    tracing::info!("shutting down");
+    daemon.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,387 @@
+//! Test support: real `shoal daemon` processes on loopback, driven by the real `docker` CLI
+//! and by raw HTTP on their unix sockets. Shared by every integration test.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough on a test machine).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+/// One `shoal daemon` process with its own data dir, socket and node-to-node port.
+pub struct Daemon {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Starts a standalone node with the fast timing profile and waits for its API.
+    pub fn start(name: &str) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("shoal-{name}-"))
+            .tempdir()
+            .expect("cannot create a temp dir");
+        let mut d = Daemon {
+            name: name.to_string(),
+            dir,
+            port: free_port(),
+            child: None,
+        };
+        d.spawn();
+        d
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("shoal.sock")
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    /// `127.0.0.1:PORT`, the node-to-node address.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let _ = std::fs::remove_file(self.socket());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .expect("cannot open the daemon log");
+        let child = Command::new(SHOAL)
+            .arg("daemon")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--listen-addr")
+            .arg(self.addr())
+            .arg("--timing")
+            .arg("fast")
+            .arg("--engine-socket")
+            .arg(self.dir.path().join("no-engine.sock"))
+            .arg("-H")
+            .arg(self.host())
+            .env("SHOAL_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("cannot start shoal daemon");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self
+                .http("GET", "/_ping", None)
+                .map(|r| r.0 == 200)
+                .unwrap_or(false)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "{}: the daemon did not answer on {}\n{}",
+            self.name,
+            self.host(),
+            self.log()
+        );
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// kill -9.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the daemon again on the same data dir and address.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Runs the real docker CLI against this daemon.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CLI_HINTS", "false")
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run docker")
+    }
+
+    /// Runs docker and returns stdout, failing the test with stderr when it fails.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "{}: docker {} failed:\nstdout: {}\nstderr: {}",
+            self.name,
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs docker, expects it to fail, and returns stderr.
+    pub fn docker_err(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            !out.status.success(),
+            "{}: docker {} should have failed but printed:\n{}",
+            self.name,
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Runs docker (expecting success) and parses what it prints as JSON (`inspect`, `--format json`).
+    pub fn docker_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.docker_ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| {
+            panic!(
+                "{}: docker {} printed no JSON ({e}):\n{out}",
+                self.name,
+                args.join(" ")
+            )
+        })
+    }
+
+    /// `docker <kind> inspect <name>`: the one object it prints.
+    pub fn inspect(&self, kind: &str, name: &str) -> serde_json::Value {
+        let v = self.docker_json(&[kind, "inspect", name]);
+        let arr = v
+            .as_array()
+            .unwrap_or_else(|| panic!("{kind} inspect {name}: not an array: {v}"));
+        assert_eq!(
+            arr.len(),
+            1,
+            "{kind} inspect {name} printed {} objects",
+            arr.len()
+        );
+        arr[0].clone()
+    }
+
+    /// Runs shoal's own CLI against this daemon.
+    pub fn shoal(&self, args: &[&str]) -> Output {
+        Command::new(SHOAL)
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run shoal")
+    }
+
+    pub fn shoal_ok(&self, args: &[&str]) -> String {
+        let out = self.shoal(args);
+        assert!(
+            out.status.success(),
+            "{}: shoal {} failed:\nstdout: {}\nstderr: {}",
+            self.name,
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// One raw HTTP/1.0 request on the unix socket: (status, body).
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> std::io::Result<(u16, String)> {
+        raw_http(&self.socket(), method, path, body)
+    }
+
+    /// The node ID, from `GET /info`.
+    pub fn node_id(&self) -> String {
+        self.docker_ok(&["info", "--format", "{{.Swarm.NodeID}}"])
+            .trim()
+            .to_string()
+    }
+
+    /// `docker swarm init` on this node.
+    pub fn init(&self) -> String {
+        self.docker_ok(&[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &self.addr(),
+            "--listen-addr",
+            &self.addr(),
+        ])
+    }
+
+    /// Joins the cluster of `manager` with the given role's token.
+    pub fn join(&self, manager: &Daemon, role: &str) {
+        let token = manager.docker_ok(&["swarm", "join-token", "-q", role]);
+        self.docker_ok(&[
+            "swarm",
+            "join",
+            "--token",
+            token.trim(),
+            "--advertise-addr",
+            &self.addr(),
+            "--listen-addr",
+            &self.addr(),
+            &manager.addr(),
+        ]);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn raw_http(
+    sock: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+) -> std::io::Result<(u16, String)> {
+    let mut s = UnixStream::connect(sock)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or(b"");
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: shoal\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes())?;
+    // A server may answer (413) and stop reading before a large body is sent: keep going and
+    // read its answer.
+    let _ = s.write_all(body);
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// `text` with every run of whitespace made one space, for matching aligned CLI tables and
+/// `--pretty` output without depending on column widths.
+pub fn squash(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The lines of `text` that contain `needle`, whitespace squashed.
+pub fn rows_with(text: &str, needle: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.contains(needle))
+        .map(squash)
+        .collect()
+}
+
+/// Polls `f` until it returns Some, or panics after `timeout` with `what`.
+pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Three managers on loopback, joined and all reachable.
+pub fn three_managers() -> Vec<Daemon> {
+    let a = Daemon::start("m1");
+    a.init();
+    let b = Daemon::start("m2");
+    b.join(&a, "manager");
+    let c = Daemon::start("m3");
+    c.join(&a, "manager");
+    let nodes = vec![a, b, c];
+    eventually(Duration::from_secs(20), "three reachable managers", || {
+        let out = nodes[0].docker(&["node", "ls", "--format", "{{.ManagerStatus}}"]);
+        let s = String::from_utf8_lossy(&out.stdout).to_string();
+        let ok = s
+            .lines()
+            .filter(|l| *l == "Leader" || *l == "Reachable")
+            .count()
+            == 3;
+        ok.then_some(())
+    });
+    nodes
+}
+
+/// Which of `nodes` (alive ones) is the leader now, by asking them.
+pub fn leader_index(nodes: &[Daemon], alive: &[bool]) -> Option<usize> {
+    for (i, n) in nodes.iter().enumerate() {
+        if !alive[i] {
+            continue;
+        }
+        let (status, body) = n.http("GET", "/nodes", None).ok()?;
+        if status != 200 {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let leader_id = v.as_array()?.iter().find_map(|n| {
+            (n["ManagerStatus"]["Leader"] == serde_json::Value::Bool(true))
+                .then(|| n["ID"].as_str().unwrap_or_default().to_string())
+        })?;
+        for (j, m) in nodes.iter().enumerate() {
+            if !alive[j] {
+                continue;
+            }
+            let Ok((_, b)) = m.http("GET", "/info", None) else {
+                continue;
+            };
+            let Ok(info) = serde_json::from_str::<serde_json::Value>(&b) else {
+                continue;
+            };
+            if info["Swarm"]["NodeID"].as_str() == Some(leader_id.as_str()) {
+                return Some(j);
+            }
+        }
+    }
+    None
+}
