@@ -9,7 +9,7 @@ use std::sync::Once;
 use std::time::Duration;
 use support::{eventually, rows_with, squash, Daemon};
 
-const FIXTURES: &str = "/work/shared/fixtures/book-ch13";
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/book-ch13");
 const WAIT: Duration = Duration::from_secs(20);
 
 /// Records which docker CLI the suite ran with, once per test process.

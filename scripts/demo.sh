@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The main job: start a one-node shoal cluster on this machine (on the local Docker Engine)
+# and deploy the example stack to it with the unmodified docker CLI.
+#
+#   ./scripts/demo.sh         start (or reuse) the node, init the cluster, deploy, show it
+#   ./scripts/demo.sh stop    stop the node (its state stays in .shoal/)
+#   ./scripts/demo.sh clean   stop the node and forget the cluster
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+state=$root/.shoal
+sock=$state/shoal.sock
+listen=127.0.0.1:24377
+export DOCKER_HOST=unix://$sock
+export DOCKER_CLI_HINTS=false
+
+stop() {
+  if [ -f "$state/daemon.pid" ] && kill -0 "$(cat "$state/daemon.pid")" 2>/dev/null; then
+    kill "$(cat "$state/daemon.pid")"
+    echo "shoal daemon stopped"
+  fi
+  rm -f "$state/daemon.pid"
+}
+
+case "${1:-up}" in
+  stop) stop; exit 0 ;;
+  clean) stop; rm -rf "$state"; exit 0 ;;
+  up) ;;
+  *) echo "usage: $0 [up|stop|clean]" >&2; exit 2 ;;
+esac
+
+./scripts/ensure-docker.sh
+echo "== building shoal (release)"
+cargo build --release -p shoal
+mkdir -p "$state"
+if ! { [ -f "$state/daemon.pid" ] && kill -0 "$(cat "$state/daemon.pid")" 2>/dev/null; }; then
+  echo "== starting shoal daemon (log: .shoal/daemon.log)"
+  nohup "$root/target/release/shoal" daemon --data-dir "$state/data" --listen-addr "$listen" \
+    -H "unix://$sock" >"$state/daemon.log" 2>&1 </dev/null &
+  echo $! >"$state/daemon.pid"
+  for _ in $(seq 1 100); do docker version >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]; then
+  echo "== docker swarm init"
+  docker swarm init --advertise-addr "$listen" --listen-addr "$listen"
+fi
+echo "== docker stack deploy -c examples/todo/stack.yml todo"
+docker stack deploy --detach=true -c examples/todo/stack.yml todo
+echo "== docker node ls";        docker node ls
+echo "== docker stack ls";       docker stack ls
+echo "== docker stack services todo"; docker stack services todo
+echo "== docker network ls";     docker network ls
+echo
+echo "The cluster runs in the background. Drive it with the docker CLI or shoal's own:"
+echo "  export DOCKER_HOST=$DOCKER_HOST"
+echo "  docker service ls            # or: target/release/shoal -H $DOCKER_HOST service ls"
+echo "Stop it with ./scripts/demo.sh stop (or clean to forget it)."

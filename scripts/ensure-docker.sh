@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Makes sure a Docker Engine runs on this machine: installs Debian's docker.io when dockerd is
+# missing, starts dockerd when none answers, and waits for its socket. shoal uses the engine
+# only as a container runtime on each node (never Docker's own swarm mode).
+set -euo pipefail
+
+sock=/var/run/docker.sock
+if ! command -v dockerd >/dev/null 2>&1; then
+  echo "ensure-docker: installing docker.io (dockerd)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq docker.io >/dev/null
+fi
+if docker -H "unix://$sock" version >/dev/null 2>&1; then
+  exit 0
+fi
+echo "ensure-docker: starting dockerd (log: /tmp/shoal-dockerd.log)" >&2
+nohup dockerd >/tmp/shoal-dockerd.log 2>&1 </dev/null &
+for _ in $(seq 1 100); do
+  if docker -H "unix://$sock" version >/dev/null 2>&1; then
+    exit 0
+  fi
+  sleep 0.2
+done
+echo "ensure-docker: dockerd did not come up; see /tmp/shoal-dockerd.log" >&2
+tail -20 /tmp/shoal-dockerd.log >&2 || true
+exit 1
