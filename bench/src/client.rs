@@ -67,7 +67,12 @@ impl Conn {
     }
 
     /// One request; the connection is kept for the next one unless something failed.
-    pub async fn request(&mut self, method: Method, path: &str, body: Option<Bytes>) -> Result<Reply> {
+    pub async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<Reply> {
         let res = self.request_inner(method, path, body).await;
         if res.is_err() {
             self.sender = None;

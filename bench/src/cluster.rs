@@ -196,7 +196,10 @@ pub async fn node_id(d: &Daemon) -> Result<String> {
     let r = d.conn().get("/v1.41/info").await?;
     check(d, "GET /info", &r)?;
     let v = r.json()?;
-    Ok(v["Swarm"]["NodeID"].as_str().unwrap_or_default().to_string())
+    Ok(v["Swarm"]["NodeID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
 }
 
 pub struct Cluster {
@@ -251,7 +254,11 @@ impl Cluster {
     /// The index of the current leader, asked of the live nodes; None while there is none.
     pub async fn leader(&self) -> Option<usize> {
         for n in self.nodes.iter().filter(|n| n.alive()) {
-            let Ok(r) = n.conn().get_within(Duration::from_secs(2), "/v1.41/nodes").await else {
+            let Ok(r) = n
+                .conn()
+                .get_within(Duration::from_secs(2), "/v1.41/nodes")
+                .await
+            else {
                 continue;
             };
             if !r.ok() {
@@ -295,8 +302,7 @@ impl Cluster {
                         .map(|a| {
                             a.iter()
                                 .filter(|x| {
-                                    x["ManagerStatus"]["Reachability"].as_str()
-                                        == Some("reachable")
+                                    x["ManagerStatus"]["Reachability"].as_str() == Some("reachable")
                                 })
                                 .count()
                         })

@@ -16,7 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
-#[command(name = "shoal-bench", about = "Benchmarks a release build of shoal on loopback")]
+#[command(
+    name = "shoal-bench",
+    about = "Benchmarks a release build of shoal on loopback"
+)]
 struct Args {
     /// The shoal binary (build it with `cargo build --release -p shoal`).
     #[arg(long, global = true, default_value = "target/release/shoal")]
@@ -91,7 +94,12 @@ struct Row {
 }
 
 impl Row {
-    fn new(name: impl Into<String>, result: impl Into<String>, goal: &str, met: Option<bool>) -> Row {
+    fn new(
+        name: impl Into<String>,
+        result: impl Into<String>,
+        goal: &str,
+        met: Option<bool>,
+    ) -> Row {
         Row {
             name: name.into(),
             result: result.into(),
@@ -349,7 +357,10 @@ async fn bench_failover(a: &Args, launch: &Launch) -> Result<Vec<Row>> {
     times.sort();
     let max = *times.last().unwrap_or(&Duration::ZERO);
     Ok(vec![Row::new(
-        format!("Leader failover (kill -9 → first commit), {} runs", times.len()),
+        format!(
+            "Leader failover (kill -9 → first commit), {} runs",
+            times.len()
+        ),
         format!(
             "min {:.0} ms, p50 {:.0} ms, max {:.0} ms",
             ms(*times.first().unwrap_or(&Duration::ZERO)),
@@ -567,9 +578,22 @@ fn machine() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_default();
     format!("{cpus} CPUs ({model}), Linux {}", kernel.trim())
+}
+
+/// `/proc/loadavg`'s first three fields: other work on the machine skews the figures.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn run(a: Args) -> Result<Vec<Row>> {
@@ -602,6 +626,7 @@ async fn run(a: Args) -> Result<Vec<Row>> {
     };
     let mut rows = Vec::new();
     for c in cmds {
+        say(format!("{c:?}: load average before: {}", loadavg()));
         let res = match c {
             Cmd::Commit => bench_commit(&a, &launch).await,
             Cmd::Throughput => bench_throughput(&a, &launch).await,

@@ -84,6 +84,8 @@ pub struct Manager {
     monitor: Mutex<Option<JoinHandle<()>>>,
     /// When each node last reported, and whether it runs a Raft member (leader only).
     liveness: Mutex<HashMap<String, (Instant, bool)>>,
+    /// Serializes Raft membership changes made by this manager.
+    membership_lock: tokio::sync::Mutex<()>,
 }
 
 /// What runs on a worker.
@@ -256,19 +258,14 @@ impl Daemon {
                 return Err(internal(e));
             }
         };
-        let m = Arc::new(Manager {
+        Ok(Manager::launch(
             identity,
-            raft: Arc::new(raft),
+            Arc::new(raft),
             keys,
-            timing: self.cfg.timing.clone(),
-            transport: self.transport.clone(),
+            self.cfg.timing.clone(),
+            self.transport.clone(),
             server,
-            monitor: Mutex::new(None),
-            liveness: Mutex::new(HashMap::new()),
-        });
-        let handle = tokio::spawn(monitor_loop(Arc::downgrade(&m)));
-        *m.monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
-        Ok(m)
+        ))
     }
 
     async fn start_worker(self: &Arc<Self>, identity: Identity) -> Result<Arc<Worker>> {
@@ -484,18 +481,14 @@ impl Daemon {
                 };
                 self.files.save_keys(&keys).map_err(internal)?;
                 self.files.save_identity(&identity).map_err(internal)?;
-                let m = Arc::new(Manager {
+                let m = Manager::launch(
                     identity,
                     raft,
                     keys,
-                    timing: self.cfg.timing.clone(),
-                    transport: self.transport.clone(),
+                    self.cfg.timing.clone(),
+                    self.transport.clone(),
                     server,
-                    monitor: Mutex::new(None),
-                    liveness: Mutex::new(HashMap::new()),
-                });
-                let handle = tokio::spawn(monitor_loop(Arc::downgrade(&m)));
-                *m.monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+                );
                 self.set_role(Role::Manager(m));
             }
             _ => {
@@ -626,6 +619,17 @@ impl Daemon {
     /// Applies what the leader answered to a heartbeat: promotion, demotion, manager list.
     async fn on_heartbeat(self: &Arc<Self>, resp: HeartbeatResp) {
         let _t = self.transition.lock().await;
+        if resp.removed {
+            if let Role::Worker(w) = self.role() {
+                tracing::warn!("this node was removed from the swarm: it leaves it");
+                w.server.abort();
+                self.set_role(Role::Inactive);
+                if let Err(e) = self.files.wipe() {
+                    tracing::error!("cannot forget the swarm: {e}");
+                }
+            }
+            return;
+        }
         match self.role() {
             Role::Worker(w) => {
                 let mut identity = w.identity.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -771,6 +775,31 @@ fn ingress_network() -> Network {
 }
 
 impl Manager {
+    /// Puts together a manager around a running Raft member and starts its leader duties.
+    fn launch(
+        identity: Identity,
+        raft: Arc<RaftNode>,
+        keys: Keys,
+        timing: Timing,
+        transport: Transport,
+        server: AbortHandle,
+    ) -> Arc<Self> {
+        let m = Arc::new(Manager {
+            identity,
+            raft,
+            keys,
+            timing,
+            transport,
+            server,
+            monitor: Mutex::new(None),
+            liveness: Mutex::new(HashMap::new()),
+            membership_lock: tokio::sync::Mutex::new(()),
+        });
+        let handle = tokio::spawn(monitor_loop(Arc::downgrade(&m)));
+        *m.monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        m
+    }
+
     pub fn replica(&self) -> &Arc<Replica> {
         &self.raft.replica
     }
@@ -966,6 +995,12 @@ impl Manager {
     }
 
     async fn add_voter(&self, raft_id: u64, addr: &str) -> Result<()> {
+        // Joins and promotions may race to add the same member; one membership change at a
+        // time, and a member that is already a voter is left alone.
+        let _one_at_a_time = self.membership_lock.lock().await;
+        if self.voters().contains(&raft_id) {
+            return Ok(());
+        }
         self.raft
             .raft
             .add_learner(
@@ -988,6 +1023,10 @@ impl Manager {
     }
 
     async fn remove_voter(&self, raft_id: u64) -> Result<()> {
+        let _one_at_a_time = self.membership_lock.lock().await;
+        if !self.voters().contains(&raft_id) {
+            return Ok(());
+        }
         let mut ids = BTreeSet::new();
         ids.insert(raft_id);
         self.raft

@@ -152,6 +152,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             tokio::task::spawn_blocking(move || this.save_snapshot(&stored).map(|_| stored))
                 .await
                 .map_err(|e| sm_err(ErrorVerb::Write, e))??;
+        tracing::info!(id = %stored.meta.snapshot_id, bytes = stored.data.len(), "built a snapshot");
         Ok(Snapshot {
             meta: stored.meta,
             snapshot: Box::new(Cursor::new(stored.data)),
@@ -239,6 +240,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             a.membership = stored.meta.last_membership.clone();
         }
         let index = stored.meta.last_log_id.map(|l| l.index).unwrap_or(0);
+        tracing::info!(
+            index,
+            bytes = stored.data.len(),
+            "installed a snapshot from the leader"
+        );
         self.replica.set_applied(index, Vec::new());
         Ok(())
     }

@@ -14,6 +14,10 @@ pub struct Timing {
     pub election_timeout: Duration,
     /// How often a node reports to the managers; a node is down after three missed periods.
     pub node_heartbeat: Duration,
+    /// Log entries between snapshots (Swarm: 10,000).
+    pub snapshot_every: u64,
+    /// Log entries kept behind a snapshot for slow followers (Swarm: 500).
+    pub snapshot_keep: u64,
 }
 
 impl Timing {
@@ -23,6 +27,8 @@ impl Timing {
             raft_heartbeat: Duration::from_millis(100),
             election_timeout: Duration::from_millis(1000),
             node_heartbeat: Duration::from_secs(5),
+            snapshot_every: 10_000,
+            snapshot_keep: 500,
         }
     }
 
@@ -32,6 +38,9 @@ impl Timing {
             raft_heartbeat: Duration::from_millis(50),
             election_timeout: Duration::from_millis(300),
             node_heartbeat: Duration::from_millis(500),
+            // Small, so that tests go through snapshots and installing them.
+            snapshot_every: 500,
+            snapshot_keep: 50,
         }
     }
 
@@ -50,9 +59,8 @@ impl Timing {
             heartbeat_interval: self.raft_heartbeat.as_millis() as u64,
             election_timeout_min: election,
             election_timeout_max: election + 1,
-            // Swarm: a snapshot every 10,000 entries, 500 entries kept for slow followers.
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(10_000),
-            max_in_snapshot_log_to_keep: 500,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
+            max_in_snapshot_log_to_keep: self.snapshot_keep,
             max_payload_entries: 1000,
             ..Default::default()
         }

@@ -1740,22 +1740,20 @@ fn bad_requests_get_docker_style_errors() {
         "image",
     );
 
-    // KNOWN BUG (crates/store/src/state.rs, Command::RemoveNetwork): the ingress network can be
-    // removed while a service publishes a port through it (`web` above publishes nothing, so
-    // one that does is created here). Swarm refuses with FailedPrecondition "ingress network
-    // cannot be removed because service <id> depends on it". Once fixed, this becomes:
-    // refused(&m, "DELETE", &format!("{v}/networks/ingress"), None, 409, "depends on it");
+    // The ingress network is in use by every service that publishes an ingress port, even
+    // though no service names it.
     let published = br#"{"Name":"published","TaskTemplate":{"ContainerSpec":{"Image":"nginx:alpine"}},"EndpointSpec":{"Ports":[{"TargetPort":80,"PublishedPort":8080}]}}"#;
     let (status, body) = m
         .http("POST", &format!("{v}/services/create"), Some(published))
         .expect("http");
     assert_eq!(status, 201, "{body}");
-    let (status, body) = m
-        .http("DELETE", &format!("{v}/networks/ingress"), None)
-        .expect("http");
-    assert_eq!(
-        status, 204,
-        "KNOWN BUG tripwire: ingress removal is now refused ({body}); assert the 409 instead"
+    refused(
+        &m,
+        "DELETE",
+        &format!("{v}/networks/ingress"),
+        None,
+        409,
+        "depends on it",
     );
     m.docker_ok(&["service", "rm", "published"]);
 

@@ -102,9 +102,11 @@ impl State {
     /// Applies one committed command at log `index`. A refused command changes nothing.
     pub fn apply(&mut self, index: u64, req: &Request) -> Response {
         let at = req.at;
+        let events_before = self.events.len();
         let res = self.apply_cmd(index, at, &req.cmd);
         if res.is_err() {
-            self.events.clear();
+            // Keep the events of commands applied before this one in the same batch.
+            self.events.truncate(events_before);
         }
         res.map(|id| Applied { index, id })
     }
@@ -482,6 +484,19 @@ impl State {
                     .get(id)
                     .ok_or_else(|| not_found(Kind::Network, id))?;
                 let name = n.spec.name.clone();
+                if n.spec.ingress {
+                    // Services that publish ingress ports use it without naming it.
+                    if let Some(s) = self.services.iter().find(|s| {
+                        s.endpoint.ports.iter().any(|p| {
+                            p.publish_mode == PublishMode::Ingress && p.published_port != 0
+                        })
+                    }) {
+                        return Err(StoreError::Conflict(format!(
+                            "ingress network cannot be removed because service {} depends on it",
+                            s.id
+                        )));
+                    }
+                }
                 let users = self.services_using(|s| {
                     s.task_template
                         .networks
@@ -717,4 +732,206 @@ fn stamp_new(
     version.index = index;
     *created_at = at;
     *updated_at = at;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_types::swarm::{
+        ContainerSpec, PortConfig, SecretReference, SecretSpec, ServiceSpec, TaskSpec,
+    };
+
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    fn run(state: &mut State, index: u64, cmd: Command) -> Response {
+        state.apply(index, &Request { at: at(), cmd })
+    }
+
+    fn cluster() -> State {
+        let mut s = State::default();
+        let cmd = Command::InitCluster {
+            cluster: Box::default(),
+            node: Box::new(Node {
+                id: "n1".into(),
+                spec: shoal_types::swarm::NodeSpec {
+                    role: NodeRole::Manager,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            member: Member {
+                raft_id: 1,
+                addr: "127.0.0.1:2377".into(),
+            },
+            ingress: Box::new(Network {
+                id: "ingress".into(),
+                spec: shoal_types::swarm::NetworkSpec {
+                    name: "ingress".into(),
+                    ingress: true,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+        };
+        run(&mut s, 1, cmd).unwrap();
+        s
+    }
+
+    fn service(id: &str, name: &str, ports: &[(u32, u32)]) -> Command {
+        Command::CreateService {
+            service: Box::new(Service {
+                id: id.into(),
+                spec: ServiceSpec {
+                    name: name.into(),
+                    task_template: TaskSpec {
+                        container_spec: Some(ContainerSpec {
+                            image: "busybox".into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                    endpoint_spec: Some(EndpointSpec {
+                        ports: ports
+                            .iter()
+                            .map(|(t, p)| PortConfig {
+                                target_port: *t,
+                                published_port: *p,
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn a_second_service_with_the_same_name_is_refused_and_changes_nothing() {
+        let mut s = cluster();
+        run(&mut s, 2, service("a", "web", &[])).unwrap();
+        s.take_events();
+        let err = run(&mut s, 3, service("b", "web", &[])).unwrap_err();
+        assert_eq!(err.to_string(), "service with name web already exists");
+        assert_eq!(s.services.len(), 1);
+        assert!(s.take_events().is_empty());
+    }
+
+    #[test]
+    fn versions_are_log_indexes_and_stale_updates_are_out_of_sequence() {
+        let mut s = cluster();
+        run(&mut s, 7, service("a", "web", &[])).unwrap();
+        assert_eq!(s.services.get("a").unwrap().version.index, 7);
+        let spec = s.services.get("a").unwrap().spec.clone();
+        let update = |version| Command::UpdateService {
+            id: "a".into(),
+            version,
+            spec: Box::new(spec.clone()),
+            rollback: false,
+        };
+        run(&mut s, 9, update(7)).unwrap();
+        let svc = s.services.get("a").unwrap();
+        assert_eq!(svc.version.index, 9);
+        assert!(svc.previous_spec.is_some());
+        let err = run(&mut s, 10, update(7)).unwrap_err();
+        assert!(
+            err.to_string().starts_with("update out of sequence"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn removing_a_secret_in_use_names_the_services() {
+        let mut s = cluster();
+        let secret = Command::CreateSecret {
+            secret: Box::new(Secret {
+                id: "s1".into(),
+                spec: SecretSpec {
+                    name: "db-pass".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+        };
+        run(&mut s, 2, secret).unwrap();
+        let mut cmd = service("a", "api", &[]);
+        if let Command::CreateService { service } = &mut cmd {
+            if let Some(cs) = service.spec.task_template.container_spec.as_mut() {
+                cs.secrets.push(SecretReference {
+                    secret_id: "s1".into(),
+                    secret_name: "db-pass".into(),
+                    ..Default::default()
+                });
+            }
+        }
+        run(&mut s, 3, cmd).unwrap();
+        let err = run(&mut s, 4, Command::RemoveSecret { id: "s1".into() }).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "secret 'db-pass' is in use by the following service: api"
+        );
+        run(&mut s, 5, Command::RemoveService { id: "a".into() }).unwrap();
+        run(&mut s, 6, Command::RemoveSecret { id: "s1".into() }).unwrap();
+    }
+
+    #[test]
+    fn published_ports_are_unique_and_dynamic_ones_come_from_the_swarm_range() {
+        let mut s = cluster();
+        run(&mut s, 2, service("a", "web", &[(80, 8080), (81, 0)])).unwrap();
+        let ports = &s.services.get("a").unwrap().endpoint.ports;
+        assert_eq!(ports[0].published_port, 8080);
+        assert_eq!(ports[1].published_port, 30000);
+        let err = run(&mut s, 3, service("b", "other", &[(80, 8080)])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("port '8080' is already in use by service 'web'"),
+            "{err}"
+        );
+        run(&mut s, 4, service("c", "third", &[(80, 0)])).unwrap();
+        assert_eq!(
+            s.services.get("c").unwrap().endpoint.ports[0].published_port,
+            30001
+        );
+        let err = run(
+            &mut s,
+            5,
+            Command::RemoveNetwork {
+                id: "ingress".into(),
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("depends on it"), "{err}");
+    }
+
+    #[test]
+    fn the_state_survives_a_snapshot_round_trip_with_its_name_index() {
+        let mut s = cluster();
+        run(&mut s, 2, service("a", "web", &[(80, 8080)])).unwrap();
+        let bytes = serde_json::to_vec(&s).unwrap();
+        let mut back: State = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back.services.resolve("web").unwrap().id, "a");
+        assert!(run(&mut back, 3, service("b", "web", &[])).is_err());
+        assert_eq!(back.members.get("n1").unwrap().raft_id, 1);
+    }
+
+    #[test]
+    fn ids_resolve_by_full_id_name_or_unique_prefix() {
+        let mut s = cluster();
+        run(&mut s, 2, service("abc1", "one", &[])).unwrap();
+        run(&mut s, 3, service("abd2", "two", &[])).unwrap();
+        assert_eq!(s.services.resolve("abc").unwrap().spec.name, "one");
+        assert_eq!(s.services.resolve("two").unwrap().id, "abd2");
+        assert!(matches!(
+            s.services.resolve("ab"),
+            Err(StoreError::Ambiguous { count: 2, .. })
+        ));
+        assert!(matches!(
+            s.services.resolve("zz"),
+            Err(StoreError::NotFound { .. })
+        ));
+    }
 }

@@ -1,0 +1,79 @@
+//! Managers joining and leaving: a late manager catches up from a snapshot, and a manager that
+//! leaves is taken out of the Raft group so the others keep their quorum.
+
+mod support;
+
+use std::time::Duration;
+use support::{eventually, three_managers, Daemon};
+
+fn create_configs(d: &Daemon, prefix: &str, n: usize) {
+    for i in 0..n {
+        let body = format!(r#"{{"Name":"{prefix}-{i}","Data":"eA=="}}"#);
+        let (status, text) = d
+            .http("POST", "/v1.41/configs/create", Some(body.as_bytes()))
+            .expect("http");
+        assert_eq!(status, 201, "{text}");
+    }
+}
+
+fn config_count(d: &Daemon) -> usize {
+    let (_, body) = d.http("GET", "/configs", None).unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_manager_that_joins_late_catches_up_from_a_snapshot() {
+    // The fast profile snapshots every 500 entries and keeps 50 behind: after 1200 writes
+    // the first entries are gone from the log and only a snapshot can carry them.
+    let a = Daemon::start("early");
+    a.init();
+    create_configs(&a, "c", 1200);
+    let b = Daemon::start("late");
+    b.join(&a, "manager");
+    eventually(
+        Duration::from_secs(20),
+        "the late manager to hold every config",
+        || (config_count(&b) == 1200).then_some(()),
+    );
+    let (status, body) = b.http("GET", "/configs/c-0", None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    // It is a full member: with the first manager stopped it cannot commit alone, and with
+    // it back both agree on new writes.
+    create_configs(&b, "after", 3);
+    eventually(
+        Duration::from_secs(10),
+        "the new writes on the first manager",
+        || (config_count(&a) == 1203).then_some(()),
+    );
+}
+
+#[test]
+fn a_manager_that_leaves_is_removed_from_raft_and_the_others_keep_writing() {
+    let mut nodes = three_managers();
+    let leaving = nodes.pop().unwrap();
+    let id = leaving.node_id();
+    let refused = leaving.docker_err(&["swarm", "leave"]);
+    assert!(refused.contains("participating as a manager"), "{refused}");
+    let out = leaving.docker_ok(&["swarm", "leave", "--force"]);
+    assert!(out.contains("Node left the swarm."), "{out}");
+    drop(leaving);
+    // Two managers of two are a quorum: writes commit even with the third process gone.
+    nodes[1].docker_ok(&["network", "create", "-d", "overlay", "after-leave"]);
+    eventually(
+        Duration::from_secs(10),
+        "the departed manager shown down",
+        || {
+            let s = nodes[0].docker_ok(&["node", "inspect", "--format", "{{.Status.State}}", &id]);
+            (s.trim() == "down").then_some(())
+        },
+    );
+    nodes[0].docker_ok(&["node", "demote", &id]);
+    nodes[0].docker_ok(&["node", "rm", &id]);
+    let ls = nodes[0].docker_ok(&["node", "ls", "--format", "{{.ManagerStatus}}"]);
+    let mut statuses: Vec<&str> = ls.lines().collect();
+    statuses.sort();
+    assert_eq!(statuses, vec!["Leader", "Reachable"], "{ls}");
+}
