@@ -251,37 +251,34 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// The index of the current leader, asked of the live nodes; None while there is none.
+    /// The index of the current leader: every live node must name the same one in
+    /// `GET /nodes` (a node that just restarted can still report a stale leader); None
+    /// while they disagree or there is none.
     pub async fn leader(&self) -> Option<usize> {
+        let mut agreed: Option<String> = None;
         for n in self.nodes.iter().filter(|n| n.alive()) {
-            let Ok(r) = n
+            let r = n
                 .conn()
                 .get_within(Duration::from_secs(2), "/v1.41/nodes")
                 .await
-            else {
-                continue;
-            };
+                .ok()?;
             if !r.ok() {
-                continue;
+                return None;
             }
-            let Ok(v) = r.json() else { continue };
-            let Some(id) = v.as_array().and_then(|a| {
-                a.iter().find_map(|n| {
-                    (n["ManagerStatus"]["Leader"] == serde_json::Value::Bool(true))
-                        .then(|| n["ID"].as_str().unwrap_or_default().to_string())
-                })
-            }) else {
-                continue;
-            };
-            if let Some(i) = self
-                .nodes
-                .iter()
-                .position(|d| d.alive() && !d.node_id.is_empty() && d.node_id == id)
-            {
-                return Some(i);
+            let v = r.json().ok()?;
+            let id = v.as_array()?.iter().find_map(|n| {
+                (n["ManagerStatus"]["Leader"] == serde_json::Value::Bool(true))
+                    .then(|| n["ID"].as_str().unwrap_or_default().to_string())
+            })?;
+            match &agreed {
+                Some(a) if *a != id => return None,
+                _ => agreed = Some(id),
             }
         }
-        None
+        let id = agreed?;
+        self.nodes
+            .iter()
+            .position(|d| d.alive() && !d.node_id.is_empty() && d.node_id == id)
     }
 
     /// Waits until there is a leader that sees every node as a reachable manager, and every

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use shoal_manager::internal::*;
 use shoal_manager::Daemon;
-use shoal_raft::{AppendResp, SnapshotResp, VoteResp};
+use shoal_raft::{AppendResp, PreVoteResp, SnapshotResp, VoteResp};
 use shoal_store::{Request, Response};
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/internal/raft/append", post(append))
         .route("/internal/raft/vote", post(vote))
         .route("/internal/raft/snapshot", post(snapshot))
+        .route("/internal/raft/prevote", post(pre_vote))
         .route(PATH_JOIN, post(join))
         .route(PATH_HEARTBEAT, post(heartbeat))
         .route(PATH_LEAVE, post(leave))
@@ -38,6 +39,10 @@ async fn vote(State(d): S, body: Bytes) -> HttpResult<Json<VoteResp>> {
 async fn snapshot(State(d): S, body: Bytes) -> HttpResult<Json<SnapshotResp>> {
     let r = d.raft_node()?;
     Ok(Json(r.snapshot(json(&body)?).await))
+}
+
+async fn pre_vote(State(d): S) -> HttpResult<Json<PreVoteResp>> {
+    Ok(Json(d.raft_node()?.pre_vote()))
 }
 
 async fn join(State(d): S, body: Bytes) -> HttpResult<Json<JoinResp>> {

@@ -19,6 +19,7 @@ mod state_machine;
 mod timing;
 pub mod transport;
 
+pub use election::PreVoteResp;
 pub use network::{AppendReq, AppendResp, SnapshotReq, SnapshotResp, VoteReq, VoteResp};
 pub use node::{open_database, RaftNode, RaftOpenError};
 pub use replica::Replica;

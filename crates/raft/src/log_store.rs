@@ -132,94 +132,67 @@ impl LogStore {
     }
 }
 
-/// The writer thread: applies operations in order, batching consecutive appends.
+/// The writer thread: takes every operation waiting in its queue and applies them, in order,
+/// in one transaction with one fsync; then tells each submitter.
 fn writer(db: Arc<Database>, rx: mpsc::Receiver<Op>) {
-    let mut next: Option<Op> = None;
-    loop {
-        let op = match next.take() {
-            Some(op) => op,
-            None => match rx.recv() {
-                Ok(op) => op,
-                Err(_) => return,
-            },
-        };
-        match op {
-            Op::Append(rows, cb) => {
-                let mut batch = vec![(rows, cb)];
-                loop {
-                    match rx.try_recv() {
-                        Ok(Op::Append(rows, cb)) => batch.push((rows, cb)),
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
+    const MAX_BATCH: usize = 4096;
+    while let Ok(first) = rx.recv() {
+        let mut ops = vec![first];
+        while ops.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => ops.push(op),
+                Err(_) => break,
+            }
+        }
+        // Only the commit index may go without fsync: it is a hint learnt again after a crash.
+        let durable = ops.iter().any(|op| !matches!(op, Op::Meta(_, _, None)));
+        let res = write_batch(&db, &ops, durable);
+        for op in ops {
+            match op {
+                Op::Append(_, cb) => {
+                    cb.log_io_completed(res.clone().map_err(std::io::Error::other))
+                }
+                Op::Truncate(_, done) | Op::Purge(_, _, done) | Op::Meta(_, _, Some(done)) => {
+                    let _ = done.send(res.clone());
+                }
+                Op::Meta(_, _, None) => {}
+            }
+        }
+    }
+}
+
+fn write_batch(db: &Database, ops: &[Op], durable: bool) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
+    let mut txn = db.begin_write().map_err(|e| err(&e))?;
+    if !durable {
+        txn.set_durability(redb::Durability::None)
+            .map_err(|e| err(&e))?;
+    }
+    {
+        let mut log = txn.open_table(LOG).map_err(|e| err(&e))?;
+        let mut meta = txn.open_table(META).map_err(|e| err(&e))?;
+        for op in ops {
+            match op {
+                Op::Append(rows, _) => {
+                    for (i, v) in rows {
+                        log.insert(*i, v.as_slice()).map_err(|e| err(&e))?;
                     }
                 }
-                let res = (|| -> Result<(), String> {
-                    let txn = db.begin_write().map_err(|e| e.to_string())?;
-                    {
-                        let mut t = txn.open_table(LOG).map_err(|e| e.to_string())?;
-                        for (rows, _) in &batch {
-                            for (i, v) in rows {
-                                t.insert(*i, v.as_slice()).map_err(|e| e.to_string())?;
-                            }
-                        }
-                    }
-                    txn.commit().map_err(|e| e.to_string())
-                })();
-                for (_, cb) in batch {
-                    cb.log_io_completed(res.clone().map_err(std::io::Error::other));
+                Op::Truncate(from, _) => {
+                    log.retain_in(*from.., |_, _| false).map_err(|e| err(&e))?;
                 }
-            }
-            Op::Truncate(from, done) => {
-                let res = (|| -> Result<(), String> {
-                    let txn = db.begin_write().map_err(|e| e.to_string())?;
-                    {
-                        let mut t = txn.open_table(LOG).map_err(|e| e.to_string())?;
-                        t.retain_in(from.., |_, _| false)
-                            .map_err(|e| e.to_string())?;
-                    }
-                    txn.commit().map_err(|e| e.to_string())
-                })();
-                let _ = done.send(res);
-            }
-            Op::Purge(upto, last_purged, done) => {
-                let res = (|| -> Result<(), String> {
-                    let txn = db.begin_write().map_err(|e| e.to_string())?;
-                    {
-                        let mut m = txn.open_table(META).map_err(|e| e.to_string())?;
-                        m.insert(LAST_PURGED, last_purged.as_slice())
-                            .map_err(|e| e.to_string())?;
-                        let mut t = txn.open_table(LOG).map_err(|e| e.to_string())?;
-                        t.retain_in(..=upto, |_, _| false)
-                            .map_err(|e| e.to_string())?;
-                    }
-                    txn.commit().map_err(|e| e.to_string())
-                })();
-                let _ = done.send(res);
-            }
-            Op::Meta(key, value, done) => {
-                let durable = done.is_some();
-                let res = (|| -> Result<(), String> {
-                    let mut txn = db.begin_write().map_err(|e| e.to_string())?;
-                    if !durable {
-                        // The commit index is a hint: after a crash it is learnt again.
-                        txn.set_durability(redb::Durability::None)
-                            .map_err(|e| e.to_string())?;
-                    }
-                    {
-                        let mut m = txn.open_table(META).map_err(|e| e.to_string())?;
-                        m.insert(key, value.as_slice()).map_err(|e| e.to_string())?;
-                    }
-                    txn.commit().map_err(|e| e.to_string())
-                })();
-                if let Some(done) = done {
-                    let _ = done.send(res);
+                Op::Purge(upto, last_purged, _) => {
+                    meta.insert(LAST_PURGED, last_purged.as_slice())
+                        .map_err(|e| err(&e))?;
+                    log.retain_in(..=*upto, |_, _| false).map_err(|e| err(&e))?;
+                }
+                Op::Meta(key, value, _) => {
+                    meta.insert(*key, value.as_slice()).map_err(|e| err(&e))?;
                 }
             }
         }
     }
+    txn.commit().map_err(|e| err(&e))
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {

@@ -20,6 +20,7 @@ pub type SnapshotResp = Result<InstallSnapshotResponse<NodeId>, RaftError<Instal
 pub const PATH_APPEND: &str = "/internal/raft/append";
 pub const PATH_VOTE: &str = "/internal/raft/vote";
 pub const PATH_SNAPSHOT: &str = "/internal/raft/snapshot";
+pub const PATH_PREVOTE: &str = "/internal/raft/prevote";
 
 #[derive(Clone)]
 pub struct NetworkFactory {

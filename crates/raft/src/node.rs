@@ -1,7 +1,7 @@
 //! A manager's Raft member: storage, network, state machine and election driver, started
 //! together and stopped together.
 
-use crate::election::{self, LastContact};
+use crate::election::{self, LastContact, PreVoteResp};
 use crate::log_store::LogStore;
 use crate::network::{
     AppendReq, AppendResp, NetworkFactory, SnapshotReq, SnapshotResp, VoteReq, VoteResp,
@@ -13,6 +13,7 @@ use crate::{NodeId, Raft, Timing};
 use redb::Database;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RaftOpenError {
@@ -58,9 +59,17 @@ impl RaftNode {
             .openraft_config()
             .validate()
             .map_err(|e| RaftOpenError::Start(e.to_string()))?;
-        let raft = Raft::new(id, Arc::new(config), NetworkFactory { transport }, log, sm)
-            .await
-            .map_err(|e| RaftOpenError::Start(e.to_string()))?;
+        let raft = Raft::new(
+            id,
+            Arc::new(config),
+            NetworkFactory {
+                transport: transport.clone(),
+            },
+            log,
+            sm,
+        )
+        .await
+        .map_err(|e| RaftOpenError::Start(e.to_string()))?;
         // Elections are ours: see the election module.
         raft.runtime_config().elect(false);
         let contact = LastContact::new();
@@ -69,6 +78,7 @@ impl RaftNode {
             id,
             timing.clone(),
             contact.clone(),
+            transport,
         ));
         Ok(Self {
             raft,
@@ -82,6 +92,18 @@ impl RaftNode {
     pub async fn append(&self, req: AppendReq) -> AppendResp {
         self.contact.touch();
         self.raft.append_entries(req).await
+    }
+
+    /// A pre-vote from a member that wants to campaign: how long since a leader was heard.
+    pub fn pre_vote(&self) -> PreVoteResp {
+        let since = if self.is_leader() {
+            Duration::ZERO
+        } else {
+            self.contact.age()
+        };
+        PreVoteResp {
+            since_leader_ms: since.as_millis() as u64,
+        }
     }
 
     pub async fn vote(&self, req: VoteReq) -> VoteResp {

@@ -5,6 +5,15 @@ use shoal_manager::{Daemon, DaemonConfig};
 use shoal_raft::Timing;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+fn parse_duration(s: &str) -> Result<Duration> {
+    let ns = crate::cli::parse_duration(s)?;
+    if ns <= 0 {
+        bail!("a duration must be positive: {s:?}");
+    }
+    Ok(Duration::from_nanos(ns as u64))
+}
 
 #[derive(clap::Args, Debug)]
 pub struct DaemonArgs {
@@ -19,6 +28,15 @@ pub struct DaemonArgs {
     /// (for tests).
     #[arg(long, default_value = "standard", env = "SHOAL_TIMING")]
     pub timing: String,
+    /// Override the profile's election timeout (e.g. `1s`, `300ms`).
+    #[arg(long, value_parser = parse_duration)]
+    pub election_timeout: Option<Duration>,
+    /// Override the profile's Raft heartbeat interval.
+    #[arg(long, value_parser = parse_duration)]
+    pub raft_heartbeat: Option<Duration>,
+    /// Override the profile's node heartbeat period.
+    #[arg(long, value_parser = parse_duration)]
+    pub node_heartbeat: Option<Duration>,
     /// The local Docker Engine's socket.
     #[arg(long, default_value = "/var/run/docker.sock")]
     pub engine_socket: PathBuf,
@@ -26,12 +44,28 @@ pub struct DaemonArgs {
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
-    let timing = Timing::profile(&args.timing).with_context(|| {
+    let mut timing = Timing::profile(&args.timing).with_context(|| {
         format!(
             "unknown timing profile {:?}: use standard or fast",
             args.timing
         )
     })?;
+    if let Some(d) = args.election_timeout {
+        timing.election_timeout = d;
+    }
+    if let Some(d) = args.raft_heartbeat {
+        timing.raft_heartbeat = d;
+    }
+    if let Some(d) = args.node_heartbeat {
+        timing.node_heartbeat = d;
+    }
+    if timing.raft_heartbeat >= timing.election_timeout {
+        bail!(
+            "the Raft heartbeat ({:?}) must be shorter than the election timeout ({:?})",
+            timing.raft_heartbeat,
+            timing.election_timeout
+        );
+    }
     let hosts = if hosts.is_empty() {
         vec!["unix:///var/run/shoal.sock".to_string()]
     } else {

@@ -11,6 +11,7 @@ use support::{eventually, leader_index, three_managers};
 fn killing_the_leader_twenty_times_always_elects_a_new_one_that_commits() {
     let mut nodes = three_managers();
     let mut alive = vec![true; 3];
+    let ids: Vec<String> = nodes.iter().map(|n| n.node_id()).collect();
     for round in 0..20 {
         let old = eventually(Duration::from_secs(30), "a leader", || {
             leader_index(&nodes, &alive)
@@ -23,6 +24,26 @@ fn killing_the_leader_twenty_times_always_elects_a_new_one_that_commits() {
             || leader_index(&nodes, &alive).filter(|i| *i != old),
         );
         assert!(alive[new]);
+        if round == 0 {
+            // The new leader reports the dead manager as down and unreachable.
+            let dead = &ids[old];
+            eventually(
+                Duration::from_secs(30),
+                "the dead manager shown Unreachable",
+                || {
+                    let out = nodes[new].docker(&[
+                        "node",
+                        "ls",
+                        "--format",
+                        "{{.ID}} {{.Status}} {{.ManagerStatus}}",
+                    ]);
+                    let s = String::from_utf8_lossy(&out.stdout).to_string();
+                    s.lines()
+                        .any(|l| l.starts_with(dead.as_str()) && l.ends_with("Down Unreachable"))
+                        .then_some(())
+                },
+            );
+        }
         // A write commits on the survivors (through either of them).
         let survivor = (0..3).find(|i| alive[*i] && *i != new).unwrap_or(new);
         let label = format!("round={round}");

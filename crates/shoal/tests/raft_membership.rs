@@ -77,3 +77,44 @@ fn a_manager_that_leaves_is_removed_from_raft_and_the_others_keep_writing() {
     statuses.sort();
     assert_eq!(statuses, vec!["Leader", "Reachable"], "{ls}");
 }
+
+#[test]
+fn join_tokens_are_checked() {
+    let a = Daemon::start("gate");
+    a.init();
+    let b = Daemon::start("intruder");
+    let real = a.docker_ok(&["swarm", "join-token", "-q", "worker"]);
+    // Same cluster digest, wrong secret part.
+    let (digest, _) = real.trim().rsplit_once('-').unwrap();
+    let forged = format!("{digest}-{}", "0".repeat(25));
+    let err = b.docker_err(&[
+        "swarm",
+        "join",
+        "--token",
+        &forged,
+        "--listen-addr",
+        &b.addr(),
+        "--advertise-addr",
+        &b.addr(),
+        &a.addr(),
+    ]);
+    assert!(err.contains("A valid join token is necessary"), "{err}");
+    let err = b.docker_err(&[
+        "swarm",
+        "join",
+        "--token",
+        "SWMTKN-1-nonsense",
+        "--listen-addr",
+        &b.addr(),
+        "--advertise-addr",
+        &b.addr(),
+        &a.addr(),
+    ]);
+    assert!(err.contains("invalid join token"), "{err}");
+    // Nothing was admitted, and the refused node can still join with the real token.
+    let ls = a.docker_ok(&["node", "ls", "-q"]);
+    assert_eq!(ls.lines().count(), 1, "{ls}");
+    b.join(&a, "worker");
+    let ls = a.docker_ok(&["node", "ls", "-q"]);
+    assert_eq!(ls.lines().count(), 2, "{ls}");
+}

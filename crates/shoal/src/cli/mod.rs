@@ -26,6 +26,8 @@ mod config;
 mod network;
 mod node;
 mod opts;
+
+pub use opts::parse_duration;
 mod secret;
 mod service;
 mod stack;
