@@ -45,6 +45,9 @@ struct Args {
     /// throughput: seconds of load.
     #[arg(long, global = true, default_value_t = 10.0)]
     seconds: f64,
+    /// throughput: managers in the cluster (3 for the figure; 1 isolates the leader's path).
+    #[arg(long, global = true, default_value_t = 3)]
+    managers: usize,
     /// failover: number of kill -9 runs.
     #[arg(long, global = true, default_value_t = 20)]
     runs: usize,
@@ -200,8 +203,9 @@ async fn bench_commit(a: &Args, launch: &Launch) -> Result<Vec<Row>> {
 // ----- 2. throughput -----
 
 async fn bench_throughput(a: &Args, launch: &Launch) -> Result<Vec<Row>> {
-    say("throughput: starting 3 managers");
-    let mut cl = Cluster::start(launch, 3).await?;
+    let managers = a.managers.max(1);
+    say(format!("throughput: starting {managers} managers"));
+    let mut cl = Cluster::start(launch, managers).await?;
     let l = cl.wait_healthy(Duration::from_secs(60)).await?;
     let sock = cl.nodes[l].socket();
     let writers = a.writers.max(1);
@@ -266,7 +270,7 @@ async fn bench_throughput(a: &Args, launch: &Launch) -> Result<Vec<Row>> {
     }
     let rate = done as f64 / elapsed.as_secs_f64();
     Ok(vec![Row::new(
-        format!("Write throughput, {writers} writers, 3 managers"),
+        format!("Write throughput, {writers} writers, {managers} managers"),
         format!(
             "{rate:.0} writes/s ({done} in {:.1} s, {errors} errors; latency p50 {:.2} ms, p99 {:.2} ms)",
             elapsed.as_secs_f64(),

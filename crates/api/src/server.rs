@@ -7,6 +7,7 @@ use axum::extract::Request;
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use axum::{Router, ServiceExt};
 use http_body_util::BodyExt;
 use shoal_manager::{Binder, Daemon};
@@ -127,7 +128,9 @@ pub async fn serve_unix(path: &Path, router: Router) -> std::io::Result<()> {
 }
 
 pub async fn serve_tcp(addr: &str, router: Router) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await?.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     serve_router(listener, router).await
 }
 
@@ -135,9 +138,14 @@ pub async fn serve_tcp(addr: &str, router: Router) -> std::io::Result<()> {
 pub fn binder() -> Binder {
     Arc::new(|addr: String, daemon: Arc<Daemon>| {
         Box::pin(async move {
+            // Raft traffic is small request/answer pairs: Nagle's algorithm would hold answers
+            // back for a delayed ACK.
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
             let router = internal::routes()
                 .layer(axum::extract::DefaultBodyLimit::disable())
                 .layer(middleware::from_fn(json_errors))

@@ -14,7 +14,7 @@ use crate::keys::DataKey;
 use crate::tokens;
 use rand::Rng;
 use shoal_raft::transport::{Transport, TransportError};
-use shoal_raft::{BasicNode, RaftNode, Replica, Timing};
+use shoal_raft::{BasicNode, RaftNode, Replica, Timing, WriteError};
 use shoal_store::{Applied, Cluster, Command, Member, Request, Response};
 use shoal_types::ids::new_id;
 use shoal_types::swarm::{
@@ -610,8 +610,8 @@ impl Daemon {
     /// `/internal/propose`: a write forwarded by another manager. Only the leader takes it.
     pub async fn internal_propose(&self, req: Request) -> Result<Response> {
         let m = self.manager()?;
-        match m.raft.raft.client_write(req).await {
-            Ok(r) => Ok(r.data),
+        match m.raft.write(req).await {
+            Ok(r) => Ok(r),
             Err(e) => Err(ApiError::Unavailable(format!("not the leader: {e}"))),
         }
     }
@@ -857,13 +857,14 @@ impl Manager {
         let req = Request::now(cmd);
         let deadline = Instant::now() + self.timing.election_timeout * 5 + Duration::from_secs(2);
         loop {
-            match self.raft.raft.client_write(req.clone()).await {
-                Ok(r) => return r.data.map_err(ApiError::from),
-                Err(shoal_raft::RaftError::APIError(
-                    shoal_raft::ClientWriteError::ForwardToLeader(f),
-                )) => {
-                    if let Some(node) = f.leader_node {
-                        if f.leader_id != Some(self.raft.id) {
+            match self.raft.write(req.clone()).await {
+                Ok(r) => return r.map_err(ApiError::from),
+                Err(WriteError::ForwardToLeader {
+                    leader_id,
+                    leader_node,
+                }) => {
+                    if let Some(node) = leader_node {
+                        if leader_id != Some(self.raft.id) {
                             match self
                                 .transport
                                 .post::<_, Response>(&node.addr, PATH_PROPOSE, &req, CALL_TIMEOUT)

@@ -10,6 +10,7 @@
 // to choose.
 #![allow(clippy::result_large_err)]
 
+mod batch;
 mod election;
 mod log_store;
 mod network;
@@ -19,6 +20,7 @@ mod state_machine;
 mod timing;
 pub mod transport;
 
+pub use batch::{Batch, WriteError};
 pub use election::PreVoteResp;
 pub use network::{AppendReq, AppendResp, SnapshotReq, SnapshotResp, VoteReq, VoteResp};
 pub use node::{open_database, RaftNode, RaftOpenError};
@@ -26,14 +28,14 @@ pub use replica::Replica;
 pub use timing::Timing;
 
 pub use openraft::BasicNode;
-use shoal_store::{Request, Response};
+use shoal_store::Response;
 use std::io::Cursor;
 
 openraft::declare_raft_types!(
     /// openraft's view of shoal: commands in, results out, node IDs are u64.
     pub TypeConfig:
-        D = Request,
-        R = Response,
+        D = Batch,
+        R = Vec<Response>,
 );
 
 pub type Raft = openraft::Raft<TypeConfig>;

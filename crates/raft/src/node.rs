@@ -1,6 +1,7 @@
 //! A manager's Raft member: storage, network, state machine and election driver, started
 //! together and stopped together.
 
+use crate::batch::{Batcher, WriteError};
 use crate::election::{self, LastContact, PreVoteResp};
 use crate::log_store::LogStore;
 use crate::network::{
@@ -11,6 +12,7 @@ use crate::state_machine::StateMachine;
 use crate::transport::Transport;
 use crate::{NodeId, Raft, Timing};
 use redb::Database;
+use shoal_store::{Request, Response};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,8 @@ pub fn open_database(dir: &Path) -> Result<Arc<Database>, RaftOpenError> {
 
 pub struct RaftNode {
     pub raft: Raft,
+    batcher: Batcher,
+    batcher_task: tokio::task::JoinHandle<()>,
     pub id: NodeId,
     pub replica: Arc<Replica>,
     contact: LastContact,
@@ -80,8 +84,11 @@ impl RaftNode {
             contact.clone(),
             transport,
         ));
+        let (batcher, batcher_task) = Batcher::start(raft.clone());
         Ok(Self {
             raft,
+            batcher,
+            batcher_task,
             id,
             replica,
             contact,
@@ -124,8 +131,14 @@ impl RaftNode {
         self.leader() == Some(self.id)
     }
 
+    /// Proposes a command; it commits together with whatever else is proposed meanwhile.
+    pub async fn write(&self, req: Request) -> Result<Response, WriteError> {
+        self.batcher.write(req).await
+    }
+
     pub async fn shutdown(&self) {
         self.driver.abort();
+        self.batcher_task.abort();
         let _ = self.raft.shutdown().await;
     }
 }

@@ -14,7 +14,7 @@ use openraft::{
 };
 use redb::{Database, ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
-use shoal_store::{Applied, Response, State};
+use shoal_store::{Response, State};
 use std::io::Cursor;
 use std::sync::Arc;
 
@@ -168,7 +168,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok((a.last_applied, a.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Response>, StorageError<NodeId>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<Response>>, StorageError<NodeId>>
     where
         I: IntoIterator<Item = Entry> + openraft::OptionalSend,
         I::IntoIter: openraft::OptionalSend,
@@ -181,11 +181,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 let index = entry.log_id.index;
                 last = Some(entry.log_id);
                 match entry.payload {
-                    EntryPayload::Blank => out.push(Ok(Applied { index, id: None })),
-                    EntryPayload::Normal(req) => out.push(state.apply(index, &req)),
+                    EntryPayload::Blank => out.push(Vec::new()),
+                    EntryPayload::Normal(batch) => out.push(
+                        batch
+                            .requests
+                            .iter()
+                            .map(|req| state.apply(index, req))
+                            .collect(),
+                    ),
                     EntryPayload::Membership(m) => {
                         self.applied().membership = StoredMembership::new(Some(entry.log_id), m);
-                        out.push(Ok(Applied { index, id: None }));
+                        out.push(Vec::new());
                     }
                 }
             }
