@@ -19,6 +19,7 @@ use shoal_types::swarm::{
     Service, ServiceSpec, ServiceStatus, Spec, Swarm, TaskState,
 };
 use shoal_types::system;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 type S = State<Arc<Daemon>>;
@@ -370,22 +371,27 @@ async fn node_remove(
 
 // ----- services -----
 
-fn service_status(state: &ClusterState, s: &Service) -> ServiceStatus {
-    let tasks = state.tasks.iter().filter(|t| t.service_id == s.id);
-    let mut running = 0;
-    let mut completed = 0;
-    let mut desired_running = 0;
-    for t in tasks {
+/// Task counts of every service, in one pass over the tasks.
+fn task_counts(state: &ClusterState) -> HashMap<&str, (u64, u64, u64)> {
+    let mut counts: HashMap<&str, (u64, u64, u64)> = HashMap::new();
+    for t in state.tasks.iter() {
+        let c = counts.entry(t.service_id.as_str()).or_default();
         if t.status.state == TaskState::Running {
-            running += 1;
+            c.0 += 1;
         }
         if t.status.state == TaskState::Complete {
-            completed += 1;
+            c.1 += 1;
         }
         if t.desired_state == TaskState::Running {
-            desired_running += 1;
+            c.2 += 1;
         }
     }
+    counts
+}
+
+fn service_status(counts: &HashMap<&str, (u64, u64, u64)>, s: &Service) -> ServiceStatus {
+    let (running, completed, desired_running) =
+        counts.get(s.id.as_str()).copied().unwrap_or_default();
     let desired = if let Some(r) = &s.spec.mode.replicated {
         r.replicas.unwrap_or(1)
     } else if let Some(j) = &s.spec.mode.replicated_job {
@@ -400,7 +406,16 @@ fn service_status(state: &ClusterState, s: &Service) -> ServiceStatus {
     }
 }
 
-async fn service_list(State(d): S, RawQuery(q): RawQuery) -> HttpResult<Json<Vec<Service>>> {
+/// A JSON answer serialized straight from the state, without copying the objects.
+fn json_bytes(bytes: Vec<u8>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response()
+}
+
+async fn service_list(State(d): S, RawQuery(q): RawQuery) -> HttpResult<Response> {
     let q = Query::parse(q.as_deref())?;
     let f = q.filters(filters::SERVICE_FILTERS)?;
     for m in f.get("mode") {
@@ -413,24 +428,35 @@ async fn service_list(State(d): S, RawQuery(q): RawQuery) -> HttpResult<Json<Vec
     let with_status = q.flag("status");
     let m = d.manager()?;
     let state = m.replica().read();
-    let out = state
-        .services
-        .iter()
-        .filter(|s| {
-            f.match_id_prefix(&s.id)
-                && f.match_name_prefix(&s.spec.name)
-                && f.match_labels("label", &s.spec.labels)
-                && f.match_exact("mode", s.spec.mode.name())
-        })
-        .map(|s| {
+    let counts = if with_status {
+        task_counts(&state)
+    } else {
+        HashMap::new()
+    };
+    let mut out = Vec::with_capacity(state.services.len() * 384);
+    out.push(b'[');
+    let mut first = true;
+    for s in state.services.iter().filter(|s| {
+        f.match_id_prefix(&s.id)
+            && f.match_name_prefix(&s.spec.name)
+            && f.match_labels("label", &s.spec.labels)
+            && f.match_exact("mode", s.spec.mode.name())
+    }) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        let written = if with_status {
             let mut s = s.clone();
-            if with_status {
-                s.service_status = Some(service_status(&state, &s));
-            }
-            s
-        })
-        .collect();
-    Ok(Json(out))
+            s.service_status = Some(service_status(&counts, &s));
+            serde_json::to_writer(&mut out, &s)
+        } else {
+            serde_json::to_writer(&mut out, s)
+        };
+        written.map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    }
+    out.push(b']');
+    Ok(json_bytes(out))
 }
 
 /// `insertDefaults=true` (what `docker service inspect` asks for) shows Swarm's defaults in the

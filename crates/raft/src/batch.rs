@@ -33,7 +33,7 @@ pub enum WriteError {
 type Waiter = (Request, oneshot::Sender<Result<Response, WriteError>>);
 
 /// Largest number of proposals in one entry.
-const MAX_BATCH: usize = 1024;
+const MAX_BATCH: usize = 256;
 /// Batches in flight at once: the leader flushes one while the previous one replicates.
 const IN_FLIGHT: usize = 4;
 
