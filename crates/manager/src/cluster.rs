@@ -855,9 +855,18 @@ impl Manager {
     /// is a follower), and returns what applying it produced.
     pub async fn propose(&self, cmd: Command) -> Result<Applied> {
         let req = Request::now(cmd);
-        let deadline = Instant::now() + self.timing.election_timeout * 5 + Duration::from_secs(2);
+        let started = Instant::now();
+        let deadline = started + self.timing.election_timeout * 5 + Duration::from_secs(2);
         loop {
-            match self.raft.write(req.clone()).await {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let Ok(written) = tokio::time::timeout(remaining, self.raft.write(req.clone())).await
+            else {
+                return Err(ApiError::Unavailable(format!(
+                    "the change was not committed within {:?}: a majority of managers must be reachable (it may still be applied if they come back)",
+                    deadline.duration_since(started)
+                )));
+            };
+            match written {
                 Ok(r) => return r.map_err(ApiError::from),
                 Err(WriteError::ForwardToLeader {
                     leader_id,

@@ -118,3 +118,25 @@ fn join_tokens_are_checked() {
     let ls = a.docker_ok(&["node", "ls", "-q"]);
     assert_eq!(ls.lines().count(), 2, "{ls}");
 }
+
+#[test]
+fn a_manager_without_a_quorum_refuses_writes_instead_of_hanging() {
+    let mut nodes = three_managers();
+    let survivor = nodes.remove(0);
+    for mut n in nodes {
+        n.kill9();
+    }
+    // (raw_http gives up after 30 s, so a hanging write fails the test.)
+    let (status, body) = survivor
+        .http(
+            "POST",
+            "/v1.41/configs/create",
+            Some(br#"{"Name":"lonely","Data":"eA=="}"#),
+        )
+        .expect("http");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("majority of managers"), "{body}");
+    // Reads still work from the local replica.
+    let (status, _) = survivor.http("GET", "/configs", None).unwrap();
+    assert_eq!(status, 200);
+}
