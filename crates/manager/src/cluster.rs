@@ -86,6 +86,8 @@ pub struct Manager {
     liveness: Mutex<HashMap<String, (Instant, bool)>>,
     /// Serializes Raft membership changes made by this manager.
     membership_lock: tokio::sync::Mutex<()>,
+    /// Descriptions nodes reported that differ from the stored ones (leader only).
+    new_descriptions: Mutex<HashMap<String, NodeDescription>>,
 }
 
 /// What runs on a worker.
@@ -794,6 +796,7 @@ impl Manager {
             monitor: Mutex::new(None),
             liveness: Mutex::new(HashMap::new()),
             membership_lock: tokio::sync::Mutex::new(()),
+            new_descriptions: Mutex::new(HashMap::new()),
         });
         let handle = tokio::spawn(monitor_loop(Arc::downgrade(&m)));
         *m.monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
@@ -1056,6 +1059,18 @@ impl Manager {
             .unwrap_or_else(|e| e.into_inner())
             .insert(req.node_id.clone(), (Instant::now(), req.raft_running));
         let state = self.replica().read();
+        if let Some(desc) = req.description {
+            if state
+                .nodes
+                .get(&req.node_id)
+                .is_some_and(|n| n.description != desc)
+            {
+                self.new_descriptions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(req.node_id.clone(), desc);
+            }
+        }
         let voters = self.voters();
         match state.nodes.get(&req.node_id) {
             Some(n) => {
@@ -1133,6 +1148,7 @@ impl Manager {
 
 /// Every node reports to the leader once per heartbeat period.
 async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
+    let mut beats: u64 = 0;
     loop {
         let period = match daemon.upgrade() {
             Some(d) => d.cfg.timing.node_heartbeat,
@@ -1142,13 +1158,28 @@ async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
         let jitter = rand::thread_rng().gen_range(0.9..1.1);
         tokio::time::sleep(period.mul_f64(jitter)).await;
         let Some(d) = daemon.upgrade() else { return };
+        if matches!(d.role(), Role::Inactive) {
+            continue;
+        }
+        // The node describes itself on its first beat and whenever the description changed
+        // (an engine started, labels changed); it looks again every tenth beat.
+        beats += 1;
+        let description = if beats == 1 || beats.is_multiple_of(10) {
+            let fresh = describe(&d.cfg.engine_socket).await;
+            let mut current = d.description.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = *current != fresh;
+            *current = fresh.clone();
+            (beats == 1 || changed).then_some(fresh)
+        } else {
+            None
+        };
         let resp = match d.role() {
             Role::Inactive => continue,
             Role::Manager(m) => {
                 let req = HeartbeatReq {
                     node_id: m.identity.node_id.clone(),
                     raft_running: true,
-                    description: None,
+                    description: description.clone(),
                 };
                 if m.raft.is_leader() {
                     Some(m.heartbeat(req))
@@ -1177,7 +1208,7 @@ async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
                 let req = HeartbeatReq {
                     node_id: identity.node_id.clone(),
                     raft_running: false,
-                    description: None,
+                    description,
                 };
                 let mut resp = None;
                 for addr in &identity.managers {
@@ -1228,6 +1259,8 @@ async fn monitor_loop(manager: std::sync::Weak<Manager>) {
         {
             let state = m.replica().read();
             let liveness = m.liveness.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let mut descriptions =
+                std::mem::take(&mut *m.new_descriptions.lock().unwrap_or_else(|e| e.into_inner()));
             for n in state.nodes.iter() {
                 let member = state.members.get(&n.id);
                 let raft_id = member.map(|x| x.raft_id);
@@ -1268,7 +1301,8 @@ async fn monitor_loop(manager: std::sync::Weak<Manager>) {
                     s.leader = false;
                     s
                 });
-                if n.status.state != state_now || current_ms != ms {
+                let description = descriptions.remove(&n.id);
+                if n.status.state != state_now || current_ms != ms || description.is_some() {
                     changes.push(Command::SetNodeStatus {
                         id: n.id.clone(),
                         status: NodeStatus {
@@ -1277,7 +1311,7 @@ async fn monitor_loop(manager: std::sync::Weak<Manager>) {
                             addr: n.status.addr.clone(),
                         },
                         manager_status: ms,
-                        description: None,
+                        description: description.map(Box::new),
                     });
                 }
                 if let (Some(r), Some(member)) = (raft_id, member) {

@@ -25,12 +25,14 @@ pub async fn describe(engine_socket: &Path) -> NodeDescription {
         .map(|kb| kb * 1024)
         .unwrap_or(0);
     let mut engine = EngineDescription::default();
-    if let Some(info) = engine_get(engine_socket, "/info").await {
-        engine.engine_version = info
-            .get("ServerVersion")
+    if let Some(version) = engine_get(engine_socket, "/version").await {
+        engine.engine_version = version
+            .get("Version")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+    }
+    if let Some(info) = engine_get(engine_socket, "/info").await {
         let mut labels = BTreeMap::new();
         for l in info
             .get("Labels")
@@ -71,7 +73,7 @@ pub async fn engine_get(socket: &Path, path: &str) -> Option<Value> {
         let split = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
         serde_json::from_slice(&buf[split + 4..]).ok()
     };
-    tokio::time::timeout(std::time::Duration::from_secs(2), fut)
+    tokio::time::timeout(std::time::Duration::from_secs(5), fut)
         .await
         .ok()
         .flatten()

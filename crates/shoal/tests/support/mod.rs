@@ -25,12 +25,26 @@ pub struct Daemon {
     pub name: String,
     pub dir: tempfile::TempDir,
     pub port: u16,
+    /// The Docker Engine socket the daemon describes (none by default).
+    engine: Option<PathBuf>,
     child: Option<Child>,
 }
+
+/// The local Docker Engine, which `.ci/run` (scripts/ensure-docker.sh) starts.
+pub const ENGINE_SOCKET: &str = "/var/run/docker.sock";
 
 impl Daemon {
     /// Starts a standalone node with the fast timing profile and waits for its API.
     pub fn start(name: &str) -> Daemon {
+        Self::start_with(name, None)
+    }
+
+    /// Starts a node that uses the local Docker Engine at `engine`.
+    pub fn start_with_engine(name: &str, engine: &str) -> Daemon {
+        Self::start_with(name, Some(PathBuf::from(engine)))
+    }
+
+    fn start_with(name: &str, engine: Option<PathBuf>) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix(&format!("shoal-{name}-"))
             .tempdir()
@@ -39,6 +53,7 @@ impl Daemon {
             name: name.to_string(),
             dir,
             port: free_port(),
+            engine,
             child: None,
         };
         d.spawn();
@@ -78,7 +93,11 @@ impl Daemon {
             .arg("--timing")
             .arg("fast")
             .arg("--engine-socket")
-            .arg(self.dir.path().join("no-engine.sock"))
+            .arg(
+                self.engine
+                    .clone()
+                    .unwrap_or_else(|| self.dir.path().join("no-engine.sock")),
+            )
             .arg("-H")
             .arg(self.host())
             .env("SHOAL_LOG", "info,openraft=warn")
