@@ -47,6 +47,9 @@ pub type BindFuture =
 /// Starts the node-to-node HTTP server on an address; the API crate provides it.
 pub type Binder = Arc<dyn Fn(String, Arc<Daemon>) -> BindFuture + Send + Sync>;
 
+/// The status message of a node that left the swarm.
+const LEFT: &str = "node left the swarm";
+
 /// The CLI's default listen address: "leave it to the daemon".
 const DEFAULT_LISTEN: &str = "0.0.0.0:2377";
 const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -539,11 +542,17 @@ impl Daemon {
                     return Err(ApiError::Unavailable(msg));
                 }
                 if voters.len() > 1 {
-                    // Best effort: take this member out of the Raft group first.
-                    let req = LeaveReq {
-                        node_id: m.identity.node_id.clone(),
-                    };
-                    let _ = m.to_leader::<_, ()>(PATH_LEAVE, &req, CALL_TIMEOUT).await;
+                    if m.raft.is_leader() {
+                        // A leader cannot take itself out of the Raft group; it records that it
+                        // left, and the next leader removes it (see the monitor).
+                        let _ = m.mark_left(&m.identity.node_id).await;
+                    } else {
+                        // Best effort: the leader takes this member out of the group first.
+                        let req = LeaveReq {
+                            node_id: m.identity.node_id.clone(),
+                        };
+                        let _ = m.to_leader::<_, ()>(PATH_LEAVE, &req, CALL_TIMEOUT).await;
+                    }
                 }
                 m.stop().await;
                 self.set_role(Role::Inactive);
@@ -1122,10 +1131,37 @@ impl Manager {
             id: node_id.to_string(),
             status: NodeStatus {
                 state: NodeState::Down,
-                message: "node left the swarm".into(),
+                message: LEFT.into(),
                 ..status
             },
             manager_status: None,
+            description: None,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Records that a node left, keeping its Raft membership for the next leader to remove.
+    async fn mark_left(&self, node_id: &str) -> Result<()> {
+        let (status, ms) = {
+            let state = self.replica().read();
+            let n = state
+                .nodes
+                .get(node_id)
+                .ok_or_else(|| ApiError::NotFound(format!("node {node_id} not found")))?;
+            (n.status.clone(), n.manager_status.clone())
+        };
+        self.propose(Command::SetNodeStatus {
+            id: node_id.to_string(),
+            status: NodeStatus {
+                state: NodeState::Down,
+                message: LEFT.into(),
+                ..status
+            },
+            manager_status: ms.map(|mut s| {
+                s.reachability = Reachability::Unreachable;
+                s
+            }),
             description: None,
         })
         .await?;
@@ -1268,7 +1304,22 @@ async fn monitor_loop(manager: std::sync::Weak<Manager>) {
                 let seen = liveness.get(&n.id);
                 let alive = is_me || seen.is_some_and(|(t, _)| now.duration_since(*t) < dead_after);
                 let in_grace = now.duration_since(since) < grace;
-                if n.status.message == "node left the swarm" && !alive {
+                let left = n.status.message == LEFT;
+                if left && !alive {
+                    match raft_id.filter(|r| voters.contains(r)) {
+                        Some(r) if !is_me => demote.push(r),
+                        Some(_) => {}
+                        // Out of the Raft group now: no manager status any more.
+                        None if n.manager_status.is_some() => {
+                            changes.push(Command::SetNodeStatus {
+                                id: n.id.clone(),
+                                status: n.status.clone(),
+                                manager_status: None,
+                                description: None,
+                            })
+                        }
+                        None => {}
+                    }
                     continue;
                 }
                 let state_now = if alive {
@@ -1322,7 +1373,7 @@ async fn monitor_loop(manager: std::sync::Weak<Manager>) {
                     if n.spec.role == NodeRole::Manager && !voter && runs_raft {
                         promote.push((r, member.addr.clone()));
                     }
-                    if n.spec.role == NodeRole::Worker && voter && !is_me {
+                    if n.spec.role == NodeRole::Worker && voter && !is_me && !left {
                         demote.push(r);
                     }
                 }

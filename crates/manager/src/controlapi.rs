@@ -89,6 +89,10 @@ impl Manager {
                 "ContainerSpec: image reference must be provided",
             ));
         }
+        // Docker shows the runtime of a container task as "container" even when not sent.
+        if spec.task_template.runtime.is_empty() {
+            spec.task_template.runtime = "container".into();
+        }
         let mut targets = BTreeSet::new();
         for m in &cs.mounts {
             if !targets.insert(m.target.clone()) {
