@@ -508,6 +508,7 @@ fn services_are_stored_versioned_and_updated() {
     assert_eq!(svc["Spec"]["Name"], "web");
     assert_eq!(svc["Spec"]["Labels"]["x"], "y");
     assert_eq!(svc["Spec"]["Mode"]["Replicated"]["Replicas"], 2);
+    assert_eq!(svc["Spec"]["TaskTemplate"]["Runtime"], "container");
     let cs = &svc["Spec"]["TaskTemplate"]["ContainerSpec"];
     assert_eq!(cs["Image"], "nginx:alpine");
     assert_eq!(strings(&cs["Env"]), ["A=1"]);
