@@ -1,0 +1,166 @@
+//! `/services`: list (with `status`), inspect (with `insertDefaults`), create, update, remove, logs.
+
+use super::*;
+
+/// Task counts of every service, in one pass over the tasks.
+pub(super) fn task_counts(state: &ClusterState) -> HashMap<&str, (u64, u64, u64)> {
+    let mut counts: HashMap<&str, (u64, u64, u64)> = HashMap::new();
+    for t in state.tasks.iter() {
+        let c = counts.entry(t.service_id.as_str()).or_default();
+        if t.status.state == TaskState::Running {
+            c.0 += 1;
+        }
+        if t.status.state == TaskState::Complete {
+            c.1 += 1;
+        }
+        if t.desired_state == TaskState::Running {
+            c.2 += 1;
+        }
+    }
+    counts
+}
+
+pub(super) fn service_status(
+    counts: &HashMap<&str, (u64, u64, u64)>,
+    s: &Service,
+) -> ServiceStatus {
+    let (running, completed, desired_running) =
+        counts.get(s.id.as_str()).copied().unwrap_or_default();
+    let desired = if let Some(r) = &s.spec.mode.replicated {
+        r.replicas.unwrap_or(1)
+    } else if let Some(j) = &s.spec.mode.replicated_job {
+        j.max_concurrent.unwrap_or(1)
+    } else {
+        desired_running
+    };
+    ServiceStatus {
+        running_tasks: running,
+        desired_tasks: desired,
+        completed_tasks: completed,
+    }
+}
+
+/// A JSON answer serialized straight from the state, without copying the objects.
+pub(super) fn json_bytes(bytes: Vec<u8>) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response()
+}
+
+pub(super) async fn service_list(State(d): S, RawQuery(q): RawQuery) -> HttpResult<Response> {
+    let q = Query::parse(q.as_deref())?;
+    let f = q.filters(filters::SERVICE_FILTERS)?;
+    for m in f.get("mode") {
+        if m != "replicated" && m != "global" && m != "replicated-job" && m != "global-job" {
+            return Err(HttpError::bad_request(format!(
+                "Invalid filter: 'mode'='{m}'"
+            )));
+        }
+    }
+    let with_status = q.flag("status");
+    let m = d.manager()?;
+    let state = m.replica().read();
+    let counts = if with_status {
+        task_counts(&state)
+    } else {
+        HashMap::new()
+    };
+    let mut out = Vec::with_capacity(state.services.len() * 384);
+    out.push(b'[');
+    let mut first = true;
+    for s in state.services.iter().filter(|s| {
+        f.match_id_prefix(&s.id)
+            && f.match_name_prefix(&s.spec.name)
+            && f.match_labels("label", &s.spec.labels)
+            && f.match_exact("mode", s.spec.mode.name())
+    }) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        let written = if with_status {
+            let mut s = s.clone();
+            s.service_status = Some(service_status(&counts, &s));
+            serde_json::to_writer(&mut out, &s)
+        } else {
+            serde_json::to_writer(&mut out, s)
+        };
+        written.map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    }
+    out.push(b']');
+    Ok(json_bytes(out))
+}
+
+/// `insertDefaults=true` (what `docker service inspect` asks for) shows Swarm's defaults in the
+/// spec, like Docker does; the stored spec keeps only what the user set.
+pub(super) async fn service_inspect(
+    State(d): S,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> HttpResult<Json<Service>> {
+    let q = Query::parse(q.as_deref())?;
+    let m = d.manager()?;
+    let state = m.replica().read();
+    let mut s = state.services.resolve(&id)?.clone();
+    if q.flag("insertDefaults") {
+        s.spec = s.spec.with_defaults();
+    }
+    Ok(Json(s))
+}
+
+pub(super) async fn service_create(
+    State(d): S,
+    body: Bytes,
+) -> HttpResult<(StatusCode, Json<swarm::ServiceCreateResponse>)> {
+    let spec: ServiceSpec = json(&body)?;
+    let (id, warnings) = d.manager()?.create_service(spec).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(swarm::ServiceCreateResponse { id, warnings }),
+    ))
+}
+
+pub(super) async fn service_update(
+    State(d): S,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> HttpResult<Json<swarm::ServiceUpdateResponse>> {
+    let q = Query::parse(q.as_deref())?;
+    let version = q.version("service")?;
+    let rollback = match q.get("rollback") {
+        None | Some("") => false,
+        Some("previous") => true,
+        Some(other) => {
+            return Err(HttpError::bad_request(format!(
+                "unrecognized rollback option {other}"
+            )))
+        }
+    };
+    let spec: ServiceSpec = if rollback {
+        json_or_default(&body)?
+    } else {
+        json(&body)?
+    };
+    let warnings = d
+        .manager()?
+        .update_service(&id, version, spec, rollback)
+        .await?;
+    Ok(Json(swarm::ServiceUpdateResponse { warnings }))
+}
+
+pub(super) async fn service_remove(State(d): S, Path(id): Path<String>) -> HttpResult<StatusCode> {
+    d.manager()?.remove_service(&id).await?;
+    Ok(StatusCode::OK)
+}
+
+pub(super) async fn service_logs(State(d): S, Path(id): Path<String>) -> HttpResult<StatusCode> {
+    let m = d.manager()?;
+    m.replica().read().services.resolve(&id)?;
+    Err(HttpError(
+        StatusCode::NOT_IMPLEMENTED,
+        "service logs are not available yet: tasks do not run on this version of shoal".into(),
+    ))
+}
