@@ -101,3 +101,50 @@ fn a_follower_killed_mid_stream_loses_nothing_and_catches_up() {
         );
     }
 }
+
+#[test]
+fn a_whole_cluster_killed_at_once_comes_back_with_its_state() {
+    let mut nodes = three_managers();
+    let w = Daemon::start("worker");
+    w.join(&nodes[0], "worker");
+    let mut w = w;
+    nodes[0].docker_ok(&["network", "create", "-d", "overlay", "before-outage"]);
+    for n in nodes.iter_mut() {
+        n.kill9();
+    }
+    w.kill9();
+    for n in nodes.iter_mut() {
+        n.restart();
+    }
+    w.restart();
+    // A leader is elected again and every manager serves the old state and new writes.
+    eventually(Duration::from_secs(30), "a write after the outage", || {
+        nodes[2]
+            .docker(&["network", "create", "-d", "overlay", "after-outage"])
+            .status
+            .success()
+            .then_some(())
+    });
+    for n in &nodes {
+        eventually(
+            Duration::from_secs(20),
+            "both networks on every manager",
+            || {
+                let ls = n.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
+                (ls.contains("before-outage") && ls.contains("after-outage")).then_some(())
+            },
+        );
+    }
+    // The worker is still a worker of this cluster and reports in again.
+    let info = w.docker_ok(&[
+        "info",
+        "--format",
+        "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}",
+    ]);
+    assert_eq!(info.trim(), "active false");
+    let wid = w.node_id();
+    eventually(Duration::from_secs(20), "the worker Ready again", || {
+        let s = nodes[0].docker_ok(&["node", "inspect", "--format", "{{.Status.State}}", &wid]);
+        (s.trim() == "ready").then_some(())
+    });
+}
