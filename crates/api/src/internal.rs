@@ -3,11 +3,12 @@
 use crate::error::HttpResult;
 use crate::query::json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
 use shoal_manager::internal::*;
-use shoal_manager::Daemon;
+use shoal_manager::{Caller, Daemon};
 use shoal_raft::{AppendResp, PreVoteResp, SnapshotResp, VoteResp};
 use shoal_store::{Request, Response};
 use std::sync::Arc;
@@ -26,22 +27,34 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route(PATH_PROPOSE, post(propose))
 }
 
-async fn append(State(d): S, body: Bytes) -> HttpResult<Json<AppendResp>> {
+/// The bearer credential of a node-to-node call.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+async fn append(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<AppendResp>> {
+    d.authorize(bearer(&headers), Caller::Manager)?;
     let r = d.raft_node()?;
     Ok(Json(r.append(json(&body)?).await))
 }
 
-async fn vote(State(d): S, body: Bytes) -> HttpResult<Json<VoteResp>> {
+async fn vote(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<VoteResp>> {
+    d.authorize(bearer(&headers), Caller::Manager)?;
     let r = d.raft_node()?;
     Ok(Json(r.vote(json(&body)?).await))
 }
 
-async fn snapshot(State(d): S, body: Bytes) -> HttpResult<Json<SnapshotResp>> {
+async fn snapshot(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<SnapshotResp>> {
+    d.authorize(bearer(&headers), Caller::Manager)?;
     let r = d.raft_node()?;
     Ok(Json(r.snapshot(json(&body)?).await))
 }
 
-async fn pre_vote(State(d): S) -> HttpResult<Json<PreVoteResp>> {
+async fn pre_vote(State(d): S, headers: HeaderMap) -> HttpResult<Json<PreVoteResp>> {
+    d.authorize(bearer(&headers), Caller::Manager)?;
     Ok(Json(d.raft_node()?.pre_vote()))
 }
 
@@ -49,16 +62,25 @@ async fn join(State(d): S, body: Bytes) -> HttpResult<Json<JoinResp>> {
     Ok(Json(d.internal_join(json(&body)?).await?))
 }
 
-async fn heartbeat(State(d): S, body: Bytes) -> HttpResult<Json<HeartbeatResp>> {
-    Ok(Json(d.internal_heartbeat(json(&body)?).await?))
+async fn heartbeat(
+    State(d): S,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResult<Json<HeartbeatResp>> {
+    let req: HeartbeatReq = json(&body)?;
+    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+    Ok(Json(d.internal_heartbeat(req).await?))
 }
 
-async fn leave(State(d): S, body: Bytes) -> HttpResult<Json<()>> {
-    d.internal_leave(json(&body)?).await?;
+async fn leave(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<()>> {
+    let req: LeaveReq = json(&body)?;
+    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+    d.internal_leave(req).await?;
     Ok(Json(()))
 }
 
-async fn propose(State(d): S, body: Bytes) -> HttpResult<Json<Response>> {
+async fn propose(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<Response>> {
+    d.authorize(bearer(&headers), Caller::Manager)?;
     let req: Request = json(&body)?;
     Ok(Json(d.internal_propose(req).await?))
 }

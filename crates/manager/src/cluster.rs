@@ -241,6 +241,8 @@ impl Daemon {
         identity: Identity,
         keys: Keys,
     ) -> Result<Arc<Manager>> {
+        self.transport
+            .set_credential(Some(keys.data_key.manager_credential()));
         let server = self.bind(&identity.listen_addr).await?;
         let db = match shoal_raft::open_database(self.files.dir()) {
             Ok(db) => db,
@@ -274,6 +276,8 @@ impl Daemon {
     }
 
     async fn start_worker(self: &Arc<Self>, identity: Identity) -> Result<Arc<Worker>> {
+        self.transport
+            .set_credential(Some(format!("{}:{}", identity.node_id, identity.secret)));
         let server = self.bind(&identity.listen_addr).await?;
         Ok(Arc::new(Worker {
             identity: Mutex::new(identity),
@@ -305,6 +309,7 @@ impl Daemon {
             listen_addr: listen,
             advertise_addr: advertise.clone(),
             managers: vec![advertise.clone()],
+            secret: keys.data_key.node_secret(&node_id),
         };
         self.files.wipe().map_err(internal)?;
         self.files.save_keys(&keys).map_err(internal)?;
@@ -477,6 +482,7 @@ impl Daemon {
             listen_addr: listen,
             advertise_addr: advertise,
             managers: resp.managers.clone(),
+            secret: resp.node_secret.clone(),
         };
         match (resp.role, resp.keys) {
             (NodeRole::Manager, Some(k)) => {
@@ -486,6 +492,8 @@ impl Daemon {
                 };
                 self.files.save_keys(&keys).map_err(internal)?;
                 self.files.save_identity(&identity).map_err(internal)?;
+                self.transport
+                    .set_credential(Some(keys.data_key.manager_credential()));
                 let m = Manager::launch(
                     identity,
                     raft,
@@ -500,6 +508,8 @@ impl Daemon {
                 raft.shutdown().await;
                 let _ = std::fs::remove_file(self.files.raft_db());
                 self.files.save_identity(&identity).map_err(internal)?;
+                self.transport
+                    .set_credential(Some(format!("{}:{}", identity.node_id, identity.secret)));
                 self.set_role(Role::Worker(Arc::new(Worker {
                     identity: Mutex::new(identity),
                     server,
@@ -556,6 +566,7 @@ impl Daemon {
                 }
                 m.stop().await;
                 self.set_role(Role::Inactive);
+                self.transport.set_credential(None);
                 self.files.wipe().map_err(internal)
             }
             Role::Worker(w) => {
@@ -575,8 +586,47 @@ impl Daemon {
                 }
                 w.server.abort();
                 self.set_role(Role::Inactive);
+                self.transport.set_credential(None);
                 self.files.wipe().map_err(internal)
             }
+        }
+    }
+
+    /// Checks the credential of a node-to-node call: managers present the managers'
+    /// credential, a node presents `ID:SECRET` for calls about itself. A node that is joining
+    /// as a manager has no keys yet and takes the leader's Raft calls on trust until it has.
+    pub fn authorize(&self, bearer: Option<&str>, caller: Caller<'_>) -> Result<()> {
+        let refused = || {
+            ApiError::Forbidden(
+                "node-to-node call without valid credentials for this cluster".into(),
+            )
+        };
+        match self.role() {
+            Role::Manager(m) => {
+                let key = &m.keys.data_key;
+                let bearer = bearer.ok_or_else(refused)?;
+                if same(bearer, &key.manager_credential()) {
+                    return Ok(());
+                }
+                match (caller, bearer.split_once(':')) {
+                    (Caller::Node(id), Some((who, secret)))
+                        if who == id && same(secret, &key.node_secret(id)) =>
+                    {
+                        Ok(())
+                    }
+                    _ => Err(refused()),
+                }
+            }
+            _ if matches!(caller, Caller::Manager)
+                && self
+                    .joining
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some() =>
+            {
+                Ok(())
+            }
+            _ => Err(ApiError::Unavailable("this node is not a manager".into())),
         }
     }
 
@@ -700,6 +750,24 @@ impl Daemon {
             Role::Inactive => {}
         }
     }
+}
+
+/// Who a node-to-node call claims to come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    /// Another manager (Raft, forwarded writes).
+    Manager,
+    /// The node with this ID, speaking for itself (heartbeat, leave), or a manager on its behalf.
+    Node(&'a str),
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// `Result<_, String>` for daemon start-up, where the binary adds context.
@@ -1006,6 +1074,7 @@ impl Manager {
             cluster_id,
             keys: (role == NodeRole::Manager).then(|| self.keys_msg()),
             managers: self.manager_addrs(),
+            node_secret: self.keys.data_key.node_secret(&req.node_id),
         })
     }
 

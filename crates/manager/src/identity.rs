@@ -18,6 +18,9 @@ pub struct Identity {
     pub advertise_addr: String,
     /// Manager addresses last known, for workers to report to.
     pub managers: Vec<String>,
+    /// What this node presents with its ID on heartbeats and leave (see `DataKey::node_secret`).
+    #[serde(default)]
+    pub secret: String,
 }
 
 #[derive(Clone, Serialize, Deserialize)]

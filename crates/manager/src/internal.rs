@@ -27,6 +27,8 @@ pub struct JoinResp {
     /// Only for managers.
     pub keys: Option<KeysMsg>,
     pub managers: Vec<String>,
+    /// The node's own secret, presented with its ID on heartbeats and leave.
+    pub node_secret: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

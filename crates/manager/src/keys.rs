@@ -61,6 +61,26 @@ impl DataKey {
         XChaCha20Poly1305::new(Key::from_slice(&self.0))
     }
 
+    /// A value derived from the key for one purpose (hex SHA-256 of label and key).
+    fn derive(&self, label: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(label.as_bytes());
+        h.update([0u8]);
+        h.update(self.0);
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// What managers present to each other on node-to-node calls.
+    pub fn manager_credential(&self) -> String {
+        self.derive("shoal/manager")
+    }
+
+    /// The secret a node presents with its ID (`ID:SECRET`) on heartbeats and leave.
+    pub fn node_secret(&self, node_id: &str) -> String {
+        self.derive(&format!("shoal/node/{node_id}"))
+    }
+
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::thread_rng().fill_bytes(&mut nonce);
@@ -128,6 +148,18 @@ mod tests {
         assert_eq!(k.open(&sealed).unwrap(), b"hunter2");
         assert!(DataKey::generate().open(&sealed).is_err());
         assert!(k.open(b"hunter2").is_err());
+    }
+
+    #[test]
+    fn credentials_differ_by_purpose_and_node() {
+        let k = DataKey::generate();
+        assert_ne!(k.manager_credential(), k.node_secret("a"));
+        assert_ne!(k.node_secret("a"), k.node_secret("b"));
+        assert_eq!(k.node_secret("a"), k.node_secret("a"));
+        assert_ne!(
+            DataKey::generate().manager_credential(),
+            k.manager_credential()
+        );
     }
 
     #[test]

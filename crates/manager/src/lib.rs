@@ -11,5 +11,5 @@ pub mod internal;
 pub mod keys;
 pub mod tokens;
 
-pub use cluster::{BindFuture, Binder, Daemon, DaemonConfig, Manager, Role};
+pub use cluster::{BindFuture, Binder, Caller, Daemon, DaemonConfig, Manager, Role};
 pub use error::{ApiError, Result};

@@ -40,6 +40,8 @@ impl TransportError {
 #[derive(Clone)]
 pub struct Transport {
     client: Client<HttpConnector, Full<Bytes>>,
+    /// The credential this node presents (`Authorization: Bearer …`), once it has one.
+    credential: std::sync::Arc<std::sync::RwLock<Option<String>>>,
 }
 
 impl Default for Transport {
@@ -57,7 +59,15 @@ impl Transport {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(32)
             .build(connector);
-        Self { client }
+        Self {
+            client,
+            credential: Default::default(),
+        }
+    }
+
+    /// Sets (or clears) the credential presented on every call from now on.
+    pub fn set_credential(&self, credential: Option<String>) {
+        *self.credential.write().unwrap_or_else(|e| e.into_inner()) = credential;
     }
 
     /// POSTs `body` as JSON to `http://addr/path` and decodes the JSON answer. A non-2xx
@@ -77,13 +87,22 @@ impl Transport {
             addr: addr.to_string(),
             msg: e.to_string(),
         })?;
-        let req = http::Request::post(format!("http://{addr}{path}"))
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| TransportError::Unreachable {
-                addr: addr.to_string(),
-                msg: e.to_string(),
-            })?;
+        let mut req = http::Request::post(format!("http://{addr}{path}"))
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(c) = self
+            .credential
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {c}"));
+        }
+        let req =
+            req.body(Full::new(Bytes::from(bytes)))
+                .map_err(|e| TransportError::Unreachable {
+                    addr: addr.to_string(),
+                    msg: e.to_string(),
+                })?;
         let call = async {
             let resp = self
                 .client

@@ -601,10 +601,10 @@ fn services_are_stored_versioned_and_updated() {
     let svc = m.inspect("service", "web");
     let v4 = version_of(&svc);
     assert!(v4 > v3, "{v4} > {v3}");
-    assert_eq!(
-        strings(&svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]),
-        ["A=1", "B=2"]
-    );
+    // The CLI builds the list from a map: its order is not defined.
+    let mut env = strings(&svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]);
+    env.sort();
+    assert_eq!(env, ["A=1", "B=2"]);
     assert_eq!(
         strings(&svc["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Env"]),
         ["A=1"]
@@ -621,8 +621,10 @@ fn services_are_stored_versioned_and_updated() {
         strings(&svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]),
         ["A=1"]
     );
+    let mut previous = strings(&svc["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Env"]);
+    previous.sort();
     assert_eq!(
-        strings(&svc["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Env"]),
+        previous,
         ["A=1", "B=2"],
         "a rollback swaps Spec and PreviousSpec"
     );

@@ -304,11 +304,26 @@ pub fn raw_http(
         body.len()
     );
     s.write_all(head.as_bytes())?;
-    // A server may answer (413) and stop reading before a large body is sent: keep going and
-    // read its answer.
-    let _ = s.write_all(body);
+    // A server may answer (413) and close before a large body is sent: write the body from
+    // another thread while this one reads the answer, and take a reset that comes after the
+    // answer as its end.
+    let mut w = s.try_clone()?;
+    let body = body.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&body);
+    });
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !buf.is_empty() => break,
+            Err(e) => return Err(e),
+        }
+    }
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    let _ = writer.join();
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text
         .split_whitespace()
