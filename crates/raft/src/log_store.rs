@@ -17,8 +17,8 @@ use std::ops::RangeBounds;
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
 
-pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
-pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
 
 const VOTE: &str = "vote";
 const COMMITTED: &str = "committed";

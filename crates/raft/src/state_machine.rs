@@ -4,7 +4,6 @@
 //! The state itself lives in memory; on restart it comes back from the last snapshot plus the
 //! committed log after it, which openraft re-applies.
 
-use crate::log_store::META;
 use crate::replica::Replica;
 use crate::{Entry, LogId, NodeId, TypeConfig};
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -34,7 +33,7 @@ fn sm_err(verb: ErrorVerb, e: impl ToString) -> StorageError<NodeId> {
 
 /// What openraft asks about the state machine besides the state itself.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Applied_ {
+struct AppliedState {
     last_applied: Option<LogId>,
     membership: Membership,
 }
@@ -43,7 +42,7 @@ struct Applied_ {
 pub struct StateMachine {
     replica: Arc<Replica>,
     db: Arc<Database>,
-    applied: Arc<std::sync::Mutex<Applied_>>,
+    applied: Arc<std::sync::Mutex<AppliedState>>,
     snapshot_seq: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -69,17 +68,16 @@ impl StateMachine {
                     serde_json::from_slice(&s.data).map_err(|e| sm_err(ErrorVerb::Read, e))?;
                 (
                     state,
-                    Applied_ {
+                    AppliedState {
                         last_applied: s.meta.last_log_id,
                         membership: s.meta.last_membership.clone(),
                     },
                 )
             }
-            None => (State::default(), Applied_::default()),
+            None => (State::default(), AppliedState::default()),
         };
         let index = applied.last_applied.map(|l| l.index).unwrap_or(0);
         let replica = Arc::new(Replica::new(state, index));
-        let _ = META;
         Ok((
             Self {
                 replica: replica.clone(),
@@ -91,7 +89,7 @@ impl StateMachine {
         ))
     }
 
-    fn applied(&self) -> std::sync::MutexGuard<'_, Applied_> {
+    fn applied(&self) -> std::sync::MutexGuard<'_, AppliedState> {
         self.applied.lock().unwrap_or_else(|e| e.into_inner())
     }
 
