@@ -27,9 +27,41 @@ const LAST_PURGED: &str = "last_purged";
 #[derive(Default)]
 struct LogMem {
     entries: BTreeMap<u64, Entry>,
+    /// Serialized size of each entry, and their sum: a snapshot is taken when it grows large
+    /// (see `RaftNode`), so memory is bounded by bytes and not only by entry count.
+    sizes: BTreeMap<u64, usize>,
+    bytes: usize,
     last_purged: Option<LogId>,
     vote: Option<Vote>,
     committed: Option<LogId>,
+}
+
+impl LogMem {
+    fn insert(&mut self, index: u64, entry: Entry, size: usize) {
+        self.entries.insert(index, entry);
+        if let Some(old) = self.sizes.insert(index, size) {
+            self.bytes -= old;
+        }
+        self.bytes += size;
+    }
+
+    /// Drops entries from `index` on.
+    fn truncate(&mut self, index: u64) {
+        let _ = self.entries.split_off(&index);
+        for (_, size) in self.sizes.split_off(&index) {
+            self.bytes -= size;
+        }
+    }
+
+    /// Drops entries up to `index`, inclusive.
+    fn purge(&mut self, index: u64) {
+        self.entries = self.entries.split_off(&(index + 1));
+        let kept = self.sizes.split_off(&(index + 1));
+        for size in self.sizes.values() {
+            self.bytes -= size;
+        }
+        self.sizes = kept;
+    }
 }
 
 enum Op {
@@ -90,7 +122,7 @@ impl LogStore {
         for row in log.iter().map_err(read_err)? {
             let (k, v) = row.map_err(read_err)?;
             let entry: Entry = serde_json::from_slice(v.value()).map_err(read_err)?;
-            mem.entries.insert(k.value(), entry);
+            mem.insert(k.value(), entry, v.value().len());
         }
         drop(log);
         drop(meta);
@@ -105,6 +137,15 @@ impl LogStore {
             mem: Arc::new(Mutex::new(mem)),
             tx,
         })
+    }
+
+    /// Bytes of the log entries after `index` (those no snapshot covers yet).
+    pub fn bytes_after(&self, index: Option<u64>) -> usize {
+        let mem = self.mem();
+        match index {
+            None => mem.bytes,
+            Some(i) => mem.sizes.range(i + 1..).map(|(_, s)| s).sum(),
+        }
     }
 
     fn mem(&self) -> std::sync::MutexGuard<'_, LogMem> {
@@ -261,23 +302,24 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut rows = Vec::new();
+        let mut kept = Vec::new();
+        for e in entries {
+            let v = serde_json::to_vec(&e)
+                .map_err(|err| io_err(ErrorSubject::Log(e.log_id), ErrorVerb::Write, err))?;
+            kept.push((e.log_id.index, e, v.len()));
+            rows.push((kept[kept.len() - 1].0, v));
+        }
         {
             let mut mem = self.mem();
-            for e in entries {
-                let v = serde_json::to_vec(&e)
-                    .map_err(|err| io_err(ErrorSubject::Log(e.log_id), ErrorVerb::Write, err))?;
-                rows.push((e.log_id.index, v));
-                mem.entries.insert(e.log_id.index, e);
+            for (index, e, size) in kept {
+                mem.insert(index, e, size);
             }
         }
         self.send(Op::Append(rows, callback))
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError<NodeId>> {
-        {
-            let mut mem = self.mem();
-            let _ = mem.entries.split_off(&log_id.index);
-        }
+        self.mem().truncate(log_id.index);
         self.send_wait(ErrorSubject::Logs, |tx| Op::Truncate(log_id.index, tx))
             .await
     }
@@ -286,8 +328,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         {
             let mut mem = self.mem();
             mem.last_purged = Some(log_id);
-            let rest = mem.entries.split_off(&(log_id.index + 1));
-            mem.entries = rest;
+            mem.purge(log_id.index);
         }
         let v = serde_json::to_vec(&Some(log_id))
             .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Delete, e))?;

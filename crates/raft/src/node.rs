@@ -41,6 +41,7 @@ pub struct RaftNode {
     pub raft: Raft,
     batcher: Batcher,
     batcher_task: tokio::task::JoinHandle<()>,
+    sizer: tokio::task::JoinHandle<()>,
     pub id: NodeId,
     pub replica: Arc<Replica>,
     contact: LastContact,
@@ -57,6 +58,7 @@ impl RaftNode {
         transport: Transport,
     ) -> Result<Self, RaftOpenError> {
         let log = LogStore::open(db.clone()).map_err(|e| RaftOpenError::Storage(e.to_string()))?;
+        let log_size = log.clone();
         let (sm, replica) =
             StateMachine::open(db).map_err(|e| RaftOpenError::Storage(e.to_string()))?;
         let config = timing
@@ -85,10 +87,16 @@ impl RaftNode {
             transport,
         ));
         let (batcher, batcher_task) = Batcher::start(raft.clone());
+        let sizer = tokio::spawn(snapshot_by_size(
+            raft.clone(),
+            log_size,
+            timing.snapshot_bytes,
+        ));
         Ok(Self {
             raft,
             batcher,
             batcher_task,
+            sizer,
             id,
             replica,
             contact,
@@ -139,6 +147,27 @@ impl RaftNode {
     pub async fn shutdown(&self) {
         self.driver.abort();
         self.batcher_task.abort();
+        self.sizer.abort();
         let _ = self.raft.shutdown().await;
+    }
+}
+
+/// Takes a snapshot when the log holds more than `limit` bytes: with batched entries, the
+/// entry-count policy alone would let the log (kept in memory) grow without bound.
+async fn snapshot_by_size(raft: Raft, log: LogStore, limit: usize) {
+    let pause = Duration::from_secs(2);
+    let mut last: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let snapshot = raft.metrics().borrow().snapshot.map(|l| l.index);
+        let bytes = log.bytes_after(snapshot);
+        if bytes <= limit || last.is_some_and(|t| t.elapsed() < pause) {
+            continue;
+        }
+        tracing::info!(bytes, limit, "the log is large: taking a snapshot");
+        if raft.trigger().snapshot().await.is_err() {
+            return;
+        }
+        last = Some(tokio::time::Instant::now());
     }
 }

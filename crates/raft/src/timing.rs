@@ -18,6 +18,8 @@ pub struct Timing {
     pub snapshot_every: u64,
     /// Log entries kept behind a snapshot for slow followers (Swarm: 500).
     pub snapshot_keep: u64,
+    /// A snapshot is also taken when the log holds this many bytes, whatever its length.
+    pub snapshot_bytes: usize,
 }
 
 impl Timing {
@@ -29,6 +31,7 @@ impl Timing {
             node_heartbeat: Duration::from_secs(5),
             snapshot_every: 10_000,
             snapshot_keep: 500,
+            snapshot_bytes: 64 << 20,
         }
     }
 
@@ -41,6 +44,7 @@ impl Timing {
             // Small, so that tests go through snapshots and installing them.
             snapshot_every: 500,
             snapshot_keep: 50,
+            snapshot_bytes: 1 << 20,
         }
     }
 

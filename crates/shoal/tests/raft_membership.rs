@@ -180,3 +180,27 @@ fn a_leader_that_leaves_is_removed_by_the_next_leader() {
     statuses.sort();
     assert_eq!(statuses, vec!["Leader", "Reachable"], "{ls}");
 }
+
+#[test]
+fn a_log_that_grows_large_in_bytes_is_snapshotted_before_its_entry_count_says_so() {
+    // The fast profile snapshots every 500 entries or 1 MiB of log: 12 configs of 150 KB
+    // are far fewer entries than 500 but well over 1 MiB.
+    let m = Daemon::start("bulky");
+    m.init();
+    let data = "QUFB".repeat(50_000); // 200 KB of base64, 150 KB of data
+    for i in 0..12 {
+        let body = format!(r#"{{"Name":"bulk-{i}","Data":"{data}"}}"#);
+        let (status, text) = m
+            .http("POST", "/v1.41/configs/create", Some(body.as_bytes()))
+            .expect("http");
+        assert_eq!(status, 201, "{text}");
+    }
+    eventually(Duration::from_secs(20), "a snapshot taken for size", || {
+        let log = m.log();
+        (log.contains("the log is large: taking a snapshot") && log.contains("built a snapshot"))
+            .then_some(())
+    });
+    let mut m = m;
+    m.restart();
+    assert_eq!(config_count(&m), 12);
+}
