@@ -1,0 +1,219 @@
+//! Liveness: every node's heartbeat loop, and the leader's monitor that turns heartbeats into
+//! node status, manager reachability and Raft membership that follows node roles.
+
+use super::*;
+
+/// Every node reports to the leader once per heartbeat period.
+pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
+    let mut beats: u64 = 0;
+    loop {
+        let period = match daemon.upgrade() {
+            Some(d) => d.cfg.timing.node_heartbeat,
+            None => return,
+        };
+        // Swarm jitters heartbeats by ±10%.
+        let jitter = rand::thread_rng().gen_range(0.9..1.1);
+        tokio::time::sleep(period.mul_f64(jitter)).await;
+        let Some(d) = daemon.upgrade() else { return };
+        if matches!(d.role(), Role::Inactive) {
+            continue;
+        }
+        // The node describes itself on its first beat and whenever the description changed
+        // (an engine started, labels changed); it looks again every tenth beat.
+        beats += 1;
+        let description = if beats == 1 || beats.is_multiple_of(10) {
+            let fresh = describe(&d.cfg.engine_socket).await;
+            let mut current = d.description.lock().unwrap_or_else(|e| e.into_inner());
+            let changed = *current != fresh;
+            *current = fresh.clone();
+            (beats == 1 || changed).then_some(fresh)
+        } else {
+            None
+        };
+        let resp = match d.role() {
+            Role::Inactive => continue,
+            Role::Manager(m) => {
+                let req = HeartbeatReq {
+                    node_id: m.identity.node_id.clone(),
+                    raft_running: true,
+                    description: description.clone(),
+                };
+                if m.raft.is_leader() {
+                    Some(m.heartbeat(req))
+                } else if m.leader_addr().is_some() {
+                    m.to_leader::<_, HeartbeatResp>(PATH_HEARTBEAT, &req, period)
+                        .await
+                        .ok()
+                } else {
+                    // A promoted node is not a Raft member yet and knows no leader.
+                    let mut resp = None;
+                    for addr in &m.identity.managers {
+                        if let Ok(r) = d
+                            .transport
+                            .post::<_, HeartbeatResp>(addr, PATH_HEARTBEAT, &req, period)
+                            .await
+                        {
+                            resp = Some(r);
+                            break;
+                        }
+                    }
+                    resp
+                }
+            }
+            Role::Worker(w) => {
+                let identity = w.identity.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let req = HeartbeatReq {
+                    node_id: identity.node_id.clone(),
+                    raft_running: false,
+                    description,
+                };
+                let mut resp = None;
+                for addr in &identity.managers {
+                    if let Ok(r) = d
+                        .transport
+                        .post::<_, HeartbeatResp>(addr, PATH_HEARTBEAT, &req, period)
+                        .await
+                    {
+                        resp = Some(r);
+                        break;
+                    }
+                }
+                resp
+            }
+        };
+        if let Some(resp) = resp {
+            d.on_heartbeat(resp).await;
+        }
+    }
+}
+
+/// On the leader: marks nodes down or ready from their heartbeats, keeps manager
+/// reachability current, and brings Raft membership in line with node roles.
+pub(super) async fn monitor_loop(manager: std::sync::Weak<Manager>) {
+    let mut leader_since: Option<Instant> = None;
+    loop {
+        let period = match manager.upgrade() {
+            Some(m) => m.timing.node_heartbeat,
+            None => return,
+        };
+        tokio::time::sleep((period / 2).max(Duration::from_millis(50))).await;
+        let Some(m) = manager.upgrade() else { return };
+        if !m.raft.is_leader() {
+            leader_since = None;
+            continue;
+        }
+        let now = Instant::now();
+        let since = *leader_since.get_or_insert(now);
+        // After a leader change nodes get twice the usual grace (Swarm: 6 periods).
+        let grace = period * 6;
+        let dead_after = period * 3;
+        let voters = m.voters();
+        let metrics = m.raft.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership().clone();
+        let mut changes = Vec::new();
+        let mut promote = Vec::new();
+        let mut demote = Vec::new();
+        {
+            let state = m.replica().read();
+            let liveness = m.liveness.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let mut descriptions =
+                std::mem::take(&mut *m.new_descriptions.lock().unwrap_or_else(|e| e.into_inner()));
+            for n in state.nodes.iter() {
+                let member = state.members.get(&n.id);
+                let raft_id = member.map(|x| x.raft_id);
+                let is_me = raft_id == Some(m.raft.id);
+                let seen = liveness.get(&n.id);
+                let alive = is_me || seen.is_some_and(|(t, _)| now.duration_since(*t) < dead_after);
+                let in_grace = now.duration_since(since) < grace;
+                let left = n.status.message == LEFT;
+                if left && !alive {
+                    match raft_id.filter(|r| voters.contains(r)) {
+                        Some(r) if !is_me => demote.push(r),
+                        Some(_) => {}
+                        // Out of the Raft group now: no manager status any more.
+                        None if n.manager_status.is_some() => {
+                            changes.push(Command::SetNodeStatus {
+                                id: n.id.clone(),
+                                status: n.status.clone(),
+                                manager_status: None,
+                                description: None,
+                            })
+                        }
+                        None => {}
+                    }
+                    continue;
+                }
+                let state_now = if alive {
+                    NodeState::Ready
+                } else if in_grace && seen.is_none() {
+                    n.status.state
+                } else {
+                    NodeState::Down
+                };
+                let ms = raft_id
+                    .filter(|r| voters.contains(r))
+                    .map(|r| ManagerStatus {
+                        leader: false,
+                        reachability: if alive {
+                            Reachability::Reachable
+                        } else if state_now == NodeState::Down {
+                            Reachability::Unreachable
+                        } else {
+                            n.manager_status
+                                .as_ref()
+                                .map(|s| s.reachability)
+                                .unwrap_or(Reachability::Unknown)
+                        },
+                        addr: membership
+                            .get_node(&r)
+                            .map(|b| b.addr.clone())
+                            .unwrap_or_default(),
+                    });
+                let current_ms = n.manager_status.clone().map(|mut s| {
+                    s.leader = false;
+                    s
+                });
+                let description = descriptions.remove(&n.id);
+                if n.status.state != state_now || current_ms != ms || description.is_some() {
+                    changes.push(Command::SetNodeStatus {
+                        id: n.id.clone(),
+                        status: NodeStatus {
+                            state: state_now,
+                            message: String::new(),
+                            addr: n.status.addr.clone(),
+                        },
+                        manager_status: ms,
+                        description: description.map(Box::new),
+                    });
+                }
+                if let (Some(r), Some(member)) = (raft_id, member) {
+                    let voter = voters.contains(&r);
+                    let runs_raft = seen.is_some_and(|(t, running)| {
+                        *running && now.duration_since(*t) < dead_after
+                    });
+                    if n.spec.role == NodeRole::Manager && !voter && runs_raft {
+                        promote.push((r, member.addr.clone()));
+                    }
+                    if n.spec.role == NodeRole::Worker && voter && !is_me && !left {
+                        demote.push(r);
+                    }
+                }
+            }
+        }
+        for cmd in changes {
+            if let Err(e) = m.propose(cmd).await {
+                tracing::warn!("cannot record a node's status: {e}");
+            }
+        }
+        for (r, addr) in promote {
+            if let Err(e) = m.add_voter(r, &addr).await {
+                tracing::warn!("cannot promote raft member {r}: {e}");
+            }
+        }
+        for r in demote {
+            if let Err(e) = m.remove_voter(r).await {
+                tracing::warn!("cannot demote raft member {r}: {e}");
+            }
+        }
+    }
+}

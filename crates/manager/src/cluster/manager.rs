@@ -1,0 +1,402 @@
+//! What a manager does for the cluster: proposing (with forwarding to the leader), admitting
+//! joining nodes, Raft membership changes, answering heartbeats, recording departures.
+
+use super::*;
+
+impl Manager {
+    /// Puts together a manager around a running Raft member and starts its leader duties.
+    pub(super) fn launch(
+        identity: Identity,
+        raft: Arc<RaftNode>,
+        keys: Keys,
+        timing: Timing,
+        transport: Transport,
+        server: AbortHandle,
+    ) -> Arc<Self> {
+        let m = Arc::new(Manager {
+            identity,
+            raft,
+            keys,
+            timing,
+            transport,
+            server,
+            monitor: Mutex::new(None),
+            liveness: Mutex::new(HashMap::new()),
+            membership_lock: tokio::sync::Mutex::new(()),
+            new_descriptions: Mutex::new(HashMap::new()),
+        });
+        let handle = tokio::spawn(monitor_loop(Arc::downgrade(&m)));
+        *m.monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        m
+    }
+
+    pub fn replica(&self) -> &Arc<Replica> {
+        &self.raft.replica
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.identity.node_id
+    }
+
+    /// The address of the current leader's node-to-node server.
+    pub(super) fn leader_addr(&self) -> Option<String> {
+        let metrics = self.raft.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader?;
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
+    }
+
+    /// Sends a node-to-node request to the leader, waiting a while for one to be elected.
+    pub async fn to_leader<Req, Resp>(
+        &self,
+        path: &str,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp>
+    where
+        Req: serde::Serialize,
+        Resp: serde::de::DeserializeOwned,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(addr) = self.leader_addr() {
+                if !self.raft.is_leader() {
+                    match self.transport.post(&addr, path, req, timeout).await {
+                        Ok(r) => return Ok(r),
+                        Err(e) if e.is_unreachable() && Instant::now() < deadline => {}
+                        Err(e) => return Err(from_transport(e)),
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ApiError::Unavailable(
+                    "the swarm has no leader right now: a majority of managers must be reachable"
+                        .into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Commits a command through Raft, on the leader (forwarding to it when this manager
+    /// is a follower), and returns what applying it produced.
+    pub async fn propose(&self, cmd: Command) -> Result<Applied> {
+        let req = Request::now(cmd);
+        let started = Instant::now();
+        let deadline = started + self.timing.election_timeout * 5 + Duration::from_secs(2);
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let Ok(written) = tokio::time::timeout(remaining, self.raft.write(req.clone())).await
+            else {
+                return Err(ApiError::Unavailable(format!(
+                    "the change was not committed within {:?}: a majority of managers must be reachable (it may still be applied if they come back)",
+                    deadline.duration_since(started)
+                )));
+            };
+            match written {
+                Ok(r) => return r.map_err(ApiError::from),
+                Err(WriteError::ForwardToLeader {
+                    leader_id,
+                    leader_node,
+                }) => {
+                    if let Some(node) = leader_node {
+                        if leader_id != Some(self.raft.id) {
+                            match self
+                                .transport
+                                .post::<_, Response>(&node.addr, PATH_PROPOSE, &req, CALL_TIMEOUT)
+                                .await
+                            {
+                                Ok(resp) => {
+                                    let applied = resp.map_err(ApiError::from)?;
+                                    // Read-your-writes on this manager.
+                                    self.replica()
+                                        .wait_applied(applied.index, Duration::from_secs(5))
+                                        .await;
+                                    return Ok(applied);
+                                }
+                                // Not sent, or refused because it is not the leader any more.
+                                Err(e)
+                                    if (e.is_unreachable()
+                                        || matches!(
+                                            e,
+                                            TransportError::Remote { status: 503, .. }
+                                        ))
+                                        && Instant::now() < deadline => {}
+                                Err(e) => return Err(from_transport(e)),
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    if Instant::now() >= deadline {
+                        return Err(ApiError::Unavailable(format!("cannot commit: {e}")));
+                    }
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ApiError::Unavailable(
+                    "the swarm has no leader right now: a majority of managers must be reachable"
+                        .into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub(super) fn manager_addrs(&self) -> Vec<String> {
+        let metrics = self.raft.raft.metrics().borrow().clone();
+        let m = metrics.membership_config.membership().clone();
+        m.voter_ids()
+            .filter_map(|id| m.get_node(&id).map(|n| n.addr.clone()))
+            .collect()
+    }
+
+    pub(super) fn voters(&self) -> BTreeSet<u64> {
+        self.raft
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect()
+    }
+
+    /// The leader admits a joining node.
+    pub(super) async fn admit(&self, req: JoinReq) -> Result<JoinResp> {
+        let (cluster_id, role) = {
+            let state = self.replica().read();
+            let c = state.cluster()?;
+            let role = if req.token == c.join_tokens.manager {
+                NodeRole::Manager
+            } else if req.token == c.join_tokens.worker {
+                NodeRole::Worker
+            } else {
+                return Err(ApiError::Forbidden(
+                    "A valid join token is necessary to join this cluster".into(),
+                ));
+            };
+            (c.info.id.clone(), role)
+        };
+        let node = Node {
+            id: req.node_id.clone(),
+            spec: NodeSpec {
+                role,
+                availability: req.availability.unwrap_or(NodeAvailability::Active),
+                ..Default::default()
+            },
+            description: req.description.clone(),
+            status: NodeStatus {
+                state: NodeState::Ready,
+                addr: host_of(&req.addr),
+                ..Default::default()
+            },
+            manager_status: (role == NodeRole::Manager).then(|| ManagerStatus {
+                leader: false,
+                reachability: Reachability::Reachable,
+                addr: req.addr.clone(),
+            }),
+            ..Default::default()
+        };
+        self.propose(Command::AddNode {
+            node: Box::new(node),
+            member: Member {
+                raft_id: req.raft_id,
+                addr: req.addr.clone(),
+            },
+        })
+        .await?;
+        self.liveness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                req.node_id.clone(),
+                (Instant::now(), role == NodeRole::Manager),
+            );
+        if role == NodeRole::Manager {
+            self.add_voter(req.raft_id, &req.addr).await?;
+        }
+        Ok(JoinResp {
+            role,
+            cluster_id,
+            keys: (role == NodeRole::Manager).then(|| self.keys_msg()),
+            managers: self.manager_addrs(),
+            node_secret: self.keys.data_key.node_secret(&req.node_id),
+        })
+    }
+
+    pub(super) fn keys_msg(&self) -> KeysMsg {
+        KeysMsg {
+            data_key: self.keys.data_key.clone(),
+            root_digest: self.keys.root_digest.clone(),
+        }
+    }
+
+    pub(super) async fn add_voter(&self, raft_id: u64, addr: &str) -> Result<()> {
+        // Joins and promotions may race to add the same member; one membership change at a
+        // time, and a member that is already a voter is left alone.
+        let _one_at_a_time = self.membership_lock.lock().await;
+        if self.voters().contains(&raft_id) {
+            return Ok(());
+        }
+        self.raft
+            .raft
+            .add_learner(
+                raft_id,
+                BasicNode {
+                    addr: addr.to_string(),
+                },
+                true,
+            )
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("cannot add the manager to Raft: {e}")))?;
+        let mut ids = BTreeSet::new();
+        ids.insert(raft_id);
+        self.raft
+            .raft
+            .change_membership(openraft::ChangeMembers::AddVoterIds(ids), false)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("cannot make the manager a voter: {e}")))?;
+        Ok(())
+    }
+
+    pub(super) async fn remove_voter(&self, raft_id: u64) -> Result<()> {
+        let _one_at_a_time = self.membership_lock.lock().await;
+        if !self.voters().contains(&raft_id) {
+            return Ok(());
+        }
+        let mut ids = BTreeSet::new();
+        ids.insert(raft_id);
+        self.raft
+            .raft
+            .change_membership(openraft::ChangeMembers::RemoveVoters(ids), false)
+            .await
+            .map_err(|e| {
+                ApiError::Unavailable(format!("cannot remove the manager from Raft: {e}"))
+            })?;
+        Ok(())
+    }
+
+    /// The leader records a heartbeat and tells the node what the cluster wants of it.
+    pub(super) fn heartbeat(&self, req: HeartbeatReq) -> HeartbeatResp {
+        self.liveness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(req.node_id.clone(), (Instant::now(), req.raft_running));
+        let state = self.replica().read();
+        if let Some(desc) = req.description {
+            if state
+                .nodes
+                .get(&req.node_id)
+                .is_some_and(|n| n.description != desc)
+            {
+                self.new_descriptions
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(req.node_id.clone(), desc);
+            }
+        }
+        let voters = self.voters();
+        match state.nodes.get(&req.node_id) {
+            Some(n) => {
+                let voter = state
+                    .members
+                    .get(&n.id)
+                    .is_some_and(|m| voters.contains(&m.raft_id));
+                HeartbeatResp {
+                    role: n.spec.role,
+                    voter,
+                    managers: self.manager_addrs(),
+                    keys: (n.spec.role == NodeRole::Manager).then(|| self.keys_msg()),
+                    removed: false,
+                }
+            }
+            None => HeartbeatResp {
+                role: NodeRole::Worker,
+                voter: false,
+                managers: self.manager_addrs(),
+                keys: None,
+                removed: true,
+            },
+        }
+    }
+
+    /// A node leaves: out of Raft if it was a member, and marked down.
+    pub(super) async fn release(&self, node_id: &str) -> Result<()> {
+        let (raft_id, status) = {
+            let state = self.replica().read();
+            let n = state
+                .nodes
+                .get(node_id)
+                .ok_or_else(|| ApiError::NotFound(format!("node {node_id} not found")))?;
+            (
+                state.members.get(node_id).map(|m| m.raft_id),
+                n.status.clone(),
+            )
+        };
+        if let Some(r) = raft_id {
+            if self.voters().contains(&r) && r != self.raft.id {
+                self.remove_voter(r).await?;
+            }
+        }
+        self.liveness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(node_id);
+        self.propose(Command::SetNodeStatus {
+            id: node_id.to_string(),
+            status: NodeStatus {
+                state: NodeState::Down,
+                message: LEFT.into(),
+                ..status
+            },
+            manager_status: None,
+            description: None,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Records that a node left, keeping its Raft membership for the next leader to remove.
+    pub(super) async fn mark_left(&self, node_id: &str) -> Result<()> {
+        let (status, ms) = {
+            let state = self.replica().read();
+            let n = state
+                .nodes
+                .get(node_id)
+                .ok_or_else(|| ApiError::NotFound(format!("node {node_id} not found")))?;
+            (n.status.clone(), n.manager_status.clone())
+        };
+        self.propose(Command::SetNodeStatus {
+            id: node_id.to_string(),
+            status: NodeStatus {
+                state: NodeState::Down,
+                message: LEFT.into(),
+                ..status
+            },
+            manager_status: ms.map(|mut s| {
+                s.reachability = Reachability::Unreachable;
+                s
+            }),
+            description: None,
+        })
+        .await?;
+        Ok(())
+    }
+
+    pub async fn stop(&self) {
+        if let Some(h) = self
+            .monitor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            h.abort();
+        }
+        self.raft.shutdown().await;
+        self.server.abort();
+    }
+}
