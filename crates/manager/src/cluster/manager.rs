@@ -13,6 +13,7 @@ impl Manager {
         transport: Transport,
         server: AbortHandle,
     ) -> Arc<Self> {
+        let manager_credential = keys.data_key.manager_credential();
         let m = Arc::new(Manager {
             identity,
             raft,
@@ -24,6 +25,7 @@ impl Manager {
             liveness: Mutex::new(HashMap::new()),
             membership_lock: tokio::sync::Mutex::new(()),
             new_descriptions: Mutex::new(HashMap::new()),
+            manager_credential,
         });
         let handle = tokio::spawn(monitor_loop(Arc::downgrade(&m)));
         *m.monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);

@@ -96,6 +96,8 @@ pub struct Manager {
     membership_lock: tokio::sync::Mutex<()>,
     /// Descriptions nodes reported that differ from the stored ones (leader only).
     new_descriptions: Mutex<HashMap<String, NodeDescription>>,
+    /// What other managers present on node-to-node calls (derived once: checked per RPC).
+    manager_credential: String,
 }
 
 /// What runs on a worker.
@@ -610,7 +612,7 @@ impl Daemon {
             Role::Manager(m) => {
                 let key = &m.keys.data_key;
                 let bearer = bearer.ok_or_else(refused)?;
-                if same(bearer, &key.manager_credential()) {
+                if same(bearer, &m.manager_credential) {
                     return Ok(());
                 }
                 match (caller, bearer.split_once(':')) {
