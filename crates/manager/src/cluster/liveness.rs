@@ -3,17 +3,28 @@
 
 use super::*;
 
-/// Every node reports to the leader once per heartbeat period.
+/// Every node reports to the leader once per heartbeat period. Beats keep their cadence however
+/// long an answer takes, and a node that just changed role (promoted, demoted) beats at once, so
+/// the leader never sees a gap that it would take for a dead node.
 pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
     let mut beats: u64 = 0;
+    // The manager that answered last is asked first next time.
+    let mut last_good: Option<String> = None;
+    let mut wait = true;
+    let mut started = Instant::now();
     loop {
         let period = match daemon.upgrade() {
             Some(d) => d.cfg.timing.node_heartbeat,
             None => return,
         };
-        // Swarm jitters heartbeats by ±10%.
-        let jitter = rand::thread_rng().gen_range(0.9..1.1);
-        tokio::time::sleep(period.mul_f64(jitter)).await;
+        if wait {
+            // Swarm jitters heartbeats by ±10%.
+            let jitter = rand::thread_rng().gen_range(0.9..1.1);
+            let pause = period.mul_f64(jitter).saturating_sub(started.elapsed());
+            tokio::time::sleep(pause).await;
+        }
+        started = Instant::now();
+        wait = true;
         let Some(d) = daemon.upgrade() else { return };
         if matches!(d.role(), Role::Inactive) {
             continue;
@@ -46,18 +57,7 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
                         .ok()
                 } else {
                     // A promoted node is not a Raft member yet and knows no leader.
-                    let mut resp = None;
-                    for addr in &m.identity.managers {
-                        if let Ok(r) = d
-                            .transport
-                            .post::<_, HeartbeatResp>(addr, PATH_HEARTBEAT, &req, period)
-                            .await
-                        {
-                            resp = Some(r);
-                            break;
-                        }
-                    }
-                    resp
+                    beat_any(&d, &m.identity.managers, &mut last_good, &req, period).await
                 }
             }
             Role::Worker(w) => {
@@ -67,24 +67,39 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
                     raft_running: false,
                     description,
                 };
-                let mut resp = None;
-                for addr in &identity.managers {
-                    if let Ok(r) = d
-                        .transport
-                        .post::<_, HeartbeatResp>(addr, PATH_HEARTBEAT, &req, period)
-                        .await
-                    {
-                        resp = Some(r);
-                        break;
-                    }
-                }
-                resp
+                beat_any(&d, &identity.managers, &mut last_good, &req, period).await
             }
         };
         if let Some(resp) = resp {
-            d.on_heartbeat(resp).await;
+            if d.on_heartbeat(resp).await {
+                wait = false;
+            }
         }
     }
+}
+
+/// Sends a heartbeat to the first manager that takes it, starting with the one that took the
+/// last.
+async fn beat_any(
+    d: &Daemon,
+    managers: &[String],
+    last_good: &mut Option<String>,
+    req: &HeartbeatReq,
+    timeout: Duration,
+) -> Option<HeartbeatResp> {
+    let first = last_good.as_ref().filter(|a| managers.contains(a));
+    let rest = managers.iter().filter(|a| Some(*a) != first);
+    for addr in first.into_iter().chain(rest) {
+        if let Ok(r) = d
+            .transport
+            .post::<_, HeartbeatResp>(addr, PATH_HEARTBEAT, req, timeout)
+            .await
+        {
+            *last_good = Some(addr.clone());
+            return Some(r);
+        }
+    }
+    None
 }
 
 /// On the leader: marks nodes down or ready from their heartbeats, keeps manager

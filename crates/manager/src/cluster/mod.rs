@@ -685,7 +685,8 @@ impl Daemon {
     }
 
     /// Applies what the leader answered to a heartbeat: promotion, demotion, manager list.
-    async fn on_heartbeat(self: &Arc<Self>, resp: HeartbeatResp) {
+    /// Says whether the node changed role.
+    async fn on_heartbeat(self: &Arc<Self>, resp: HeartbeatResp) -> bool {
         let _t = self.transition.lock().await;
         if resp.removed {
             if let Role::Worker(w) = self.role() {
@@ -695,14 +696,15 @@ impl Daemon {
                 if let Err(e) = self.files.wipe() {
                     tracing::error!("cannot forget the swarm: {e}");
                 }
+                return true;
             }
-            return;
+            return false;
         }
         match self.role() {
             Role::Worker(w) => {
                 let mut identity = w.identity.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 if resp.role == NodeRole::Manager {
-                    let Some(k) = resp.keys else { return };
+                    let Some(k) = resp.keys else { return false };
                     tracing::info!("promoted: this node becomes a manager");
                     let keys = Keys {
                         data_key: k.data_key,
@@ -715,10 +717,13 @@ impl Daemon {
                     if self.files.save_keys(&keys).is_err()
                         || self.files.save_identity(&identity).is_err()
                     {
-                        return;
+                        return false;
                     }
                     match self.start_manager(identity, keys).await {
-                        Ok(m) => self.set_role(Role::Manager(m)),
+                        Ok(m) => {
+                            self.set_role(Role::Manager(m));
+                            return true;
+                        }
                         Err(e) => tracing::error!("cannot become a manager: {e}"),
                     }
                 } else if !resp.managers.is_empty() && resp.managers != identity.managers {
@@ -737,16 +742,20 @@ impl Daemon {
                     let _ = std::fs::remove_file(self.files.raft_db());
                     let _ = std::fs::remove_file(self.files.dir().join("keys.json"));
                     if self.files.save_identity(&identity).is_err() {
-                        return;
+                        return false;
                     }
                     match self.start_worker(identity).await {
-                        Ok(w) => self.set_role(Role::Worker(w)),
+                        Ok(w) => {
+                            self.set_role(Role::Worker(w));
+                            return true;
+                        }
                         Err(e) => tracing::error!("cannot become a worker: {e}"),
                     }
                 }
             }
             Role::Inactive => {}
         }
+        false
     }
 
     /// Stops whatever runs, for a clean shutdown. Nothing is forgotten.
