@@ -25,6 +25,8 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route(PATH_HEARTBEAT, post(heartbeat))
         .route(PATH_LEAVE, post(leave))
         .route(PATH_PROPOSE, post(propose))
+        .route(PATH_ASSIGNMENTS, post(assignments))
+        .route(PATH_TASK_STATUS, post(task_status))
 }
 
 /// The bearer credential of a node-to-node call.
@@ -83,4 +85,21 @@ async fn propose(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Jso
     d.authorize(bearer(&headers), Caller::Manager)?;
     let req: Request = json(&body)?;
     Ok(Json(d.internal_propose(req).await?))
+}
+
+async fn assignments(
+    State(d): S,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResult<Json<AssignmentsResp>> {
+    let req: AssignmentsReq = json(&body)?;
+    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+    Ok(Json(d.internal_assignments(req).await?))
+}
+
+async fn task_status(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<()>> {
+    let req: TaskStatusReq = json(&body)?;
+    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+    d.internal_task_status(req).await?;
+    Ok(Json(()))
 }

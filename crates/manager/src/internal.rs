@@ -62,3 +62,57 @@ pub struct HeartbeatResp {
 pub struct LeaveReq {
     pub node_id: String,
 }
+
+pub const PATH_ASSIGNMENTS: &str = "/internal/assignments";
+pub const PATH_TASK_STATUS: &str = "/internal/task-status";
+
+/// A node asks for its tasks. The answer waits (up to a long-poll period) until the set
+/// differs from the one whose digest the node has.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssignmentsReq {
+    pub node_id: String,
+    /// The digest of the set the node has; empty on the first call.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AssignmentsResp {
+    pub digest: String,
+    pub assignments: Vec<AssignmentMsg>,
+}
+
+/// One task for the node, with the configs and secrets it uses (secrets only for tasks that
+/// are to run).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssignmentMsg {
+    pub task: shoal_types::swarm::Task,
+    pub service_name: String,
+    pub configs: Vec<FileMsg>,
+    pub secrets: Vec<FileMsg>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct FileMsg {
+    pub id: String,
+    pub name: String,
+    #[serde(with = "shoal_types::bytes_b64")]
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for FileMsg {
+    /// Never prints the data: it may be a secret's.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileMsg")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("len", &self.data.len())
+            .finish()
+    }
+}
+
+/// What a node's agent observed of its tasks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskStatusReq {
+    pub node_id: String,
+    pub reports: Vec<shoal_store::TaskReport>,
+}

@@ -9,6 +9,9 @@ pub mod error;
 pub mod identity;
 pub mod internal;
 pub mod keys;
+pub mod orchestrator;
+pub mod placement;
+pub mod scheduler;
 pub mod tokens;
 
 pub use cluster::{BindFuture, Binder, Caller, Daemon, DaemonConfig, Manager, Role};

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shoal_types::swarm::{
     ClusterInfo, Config, ConfigSpec, JoinTokens, ManagerStatus, Network, Node, NodeDescription,
-    NodeSpec, NodeStatus, Secret, SecretSpec, Service, ServiceSpec, Spec,
+    NodeSpec, NodeStatus, Secret, SecretSpec, Service, ServiceSpec, Spec, Task, TaskState,
+    TaskStatus, UpdateStatus,
 };
 
 /// The cluster object: Docker's `ClusterInfo` and the join tokens that admit new nodes.
@@ -120,8 +121,53 @@ pub enum Command {
         spec: Box<Spec>,
         join_tokens: JoinTokens,
     },
+    /// New tasks from the orchestrators: new slots, replacements, global tasks on new nodes.
+    /// A task of a service that is gone by the time this applies is dropped.
+    CreateTasks {
+        tasks: Vec<Task>,
+    },
+    /// The managers' side of tasks (desired state, node assignment, scheduling status). Each
+    /// update applies on its own: tasks that are gone are skipped, states never move back.
+    UpdateTasks {
+        updates: Vec<TaskUpdate>,
+    },
+    /// What a node's agent observed of its tasks. Only tasks assigned to that node change, and
+    /// only forward.
+    ReportTaskStatus {
+        node_id: String,
+        reports: Vec<TaskReport>,
+    },
+    /// Forgets tasks: history beyond the retention limit, tasks of removed services.
+    RemoveTasks {
+        ids: Vec<String>,
+    },
+    /// The progress of a service's rolling update (or rollback).
+    SetServiceUpdateStatus {
+        id: String,
+        update_status: Option<UpdateStatus>,
+    },
     /// Commits nothing; used to confirm leadership and in benchmarks.
     Noop,
+}
+
+/// One change the managers make to a task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskUpdate {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_state: Option<TaskState>,
+    /// Set once, by the scheduler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TaskStatus>,
+}
+
+/// One task's observed status, from the agent that runs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskReport {
+    pub id: String,
+    pub status: TaskStatus,
 }
 
 /// What a successful command produced.

@@ -15,7 +15,7 @@ mod error;
 mod state;
 mod table;
 
-pub use command::{Applied, Cluster, Command, Member, Request, Response};
+pub use command::{Applied, Cluster, Command, Member, Request, Response, TaskReport, TaskUpdate};
 pub use error::{Kind, StoreError};
 pub use state::{Event, EventAction, State};
 pub use table::{Object, Table};

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shoal_types::swarm::{
     Config, Endpoint, EndpointSpec, Network, Node, NodeRole, NodeState, PortConfig, PublishMode,
-    Reachability, Secret, Service, ServiceMode, ServiceSpec, Task, Version,
+    Reachability, Secret, Service, ServiceMode, ServiceSpec, Task, TaskState, UpdateState,
+    UpdateStatus, Version,
 };
 use std::collections::BTreeMap;
 
@@ -308,6 +309,23 @@ impl State {
                 self.check_references(&new_spec)?;
                 let endpoint = self.allocate_endpoint(id, &new_spec)?;
                 let mut svc = svc.clone();
+                // A new task template starts a rolling update (or a rollback) that the
+                // orchestrator carries out and completes.
+                if *rollback {
+                    svc.update_status = Some(UpdateStatus {
+                        state: UpdateState::RollbackStarted,
+                        started_at: Some(at),
+                        completed_at: None,
+                        message: "manually requested rollback".into(),
+                    });
+                } else if new_spec.task_template != svc.spec.task_template {
+                    svc.update_status = Some(UpdateStatus {
+                        state: UpdateState::Updating,
+                        started_at: Some(at),
+                        completed_at: None,
+                        message: "update in progress".into(),
+                    });
+                }
                 svc.previous_spec = Some(std::mem::replace(&mut svc.spec, new_spec));
                 svc.endpoint = endpoint;
                 stamp(&mut svc.version, &mut svc.updated_at, index, at);
@@ -320,6 +338,113 @@ impl State {
                     .remove(id)
                     .ok_or_else(|| not_found(Kind::Service, id))?;
                 self.event(Kind::Service, EventAction::Remove, id, index);
+                // Its tasks are to be shut down and then forgotten (Swarm's desired state REMOVE).
+                let orphans: Vec<String> = self
+                    .tasks
+                    .iter()
+                    .filter(|t| t.service_id == *id && t.desired_state < TaskState::Remove)
+                    .map(|t| t.id.clone())
+                    .collect();
+                for tid in orphans {
+                    if let Some(t) = self.tasks.get_mut(&tid) {
+                        t.desired_state = TaskState::Remove;
+                        stamp(&mut t.version, &mut t.updated_at, index, at);
+                    }
+                    self.event(Kind::Task, EventAction::Update, &tid, index);
+                }
+                Ok(Some(id.clone()))
+            }
+            Command::CreateTasks { tasks } => {
+                for task in tasks {
+                    if !task.service_id.is_empty() && self.services.get(&task.service_id).is_none()
+                    {
+                        continue;
+                    }
+                    if self.tasks.get(&task.id).is_some() {
+                        continue;
+                    }
+                    let mut t = task.clone();
+                    stamp_new(
+                        &mut t.version,
+                        &mut t.created_at,
+                        &mut t.updated_at,
+                        index,
+                        at,
+                    );
+                    let tid = t.id.clone();
+                    self.tasks.insert(t);
+                    self.event(Kind::Task, EventAction::Create, &tid, index);
+                }
+                Ok(None)
+            }
+            Command::UpdateTasks { updates } => {
+                for u in updates {
+                    let Some(t) = self.tasks.get_mut(&u.id) else {
+                        continue;
+                    };
+                    let mut changed = false;
+                    if let Some(d) = u.desired_state {
+                        if d > t.desired_state {
+                            t.desired_state = d;
+                            changed = true;
+                        }
+                    }
+                    if let Some(n) = &u.node_id {
+                        if t.node_id.is_empty() && t.status.state < TaskState::Assigned {
+                            t.node_id = n.clone();
+                            changed = true;
+                        }
+                    }
+                    if let Some(st) = &u.status {
+                        // The scheduler may restate PENDING with a new reason.
+                        if st.state > t.status.state
+                            || (st.state == t.status.state && *st != t.status)
+                        {
+                            t.status = st.clone();
+                            changed = true;
+                        }
+                    }
+                    if changed {
+                        stamp(&mut t.version, &mut t.updated_at, index, at);
+                        self.event(Kind::Task, EventAction::Update, &u.id, index);
+                    }
+                }
+                Ok(None)
+            }
+            Command::ReportTaskStatus { node_id, reports } => {
+                for r in reports {
+                    let Some(t) = self.tasks.get_mut(&r.id) else {
+                        continue;
+                    };
+                    if t.node_id != *node_id {
+                        continue;
+                    }
+                    if r.status.state > t.status.state
+                        || (r.status.state == t.status.state && r.status != t.status)
+                    {
+                        t.status = r.status.clone();
+                        stamp(&mut t.version, &mut t.updated_at, index, at);
+                        self.event(Kind::Task, EventAction::Update, &r.id, index);
+                    }
+                }
+                Ok(None)
+            }
+            Command::RemoveTasks { ids } => {
+                for tid in ids {
+                    if self.tasks.remove(tid).is_some() {
+                        self.event(Kind::Task, EventAction::Remove, tid, index);
+                    }
+                }
+                Ok(None)
+            }
+            Command::SetServiceUpdateStatus { id, update_status } => {
+                let svc = self
+                    .services
+                    .get_mut(id)
+                    .ok_or_else(|| not_found(Kind::Service, id))?;
+                svc.update_status = update_status.clone();
+                stamp(&mut svc.version, &mut svc.updated_at, index, at);
+                self.event(Kind::Service, EventAction::Update, id, index);
                 Ok(Some(id.clone()))
             }
             Command::CreateConfig { config } => {

@@ -21,14 +21,17 @@ impl Manager {
             timing,
             transport,
             server,
-            monitor: Mutex::new(None),
+            loops: Mutex::new(Vec::new()),
             liveness: Mutex::new(HashMap::new()),
             membership_lock: tokio::sync::Mutex::new(()),
             new_descriptions: Mutex::new(HashMap::new()),
             manager_credential,
         });
-        let handle = tokio::spawn(monitor_loop(Arc::downgrade(&m)));
-        *m.monitor.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        let loops = vec![
+            tokio::spawn(monitor_loop(Arc::downgrade(&m))),
+            tokio::spawn(dispatch::orchestrate_loop(Arc::downgrade(&m))),
+        ];
+        *m.loops.lock().unwrap_or_else(|e| e.into_inner()) = loops;
         m
     }
 
@@ -390,11 +393,11 @@ impl Manager {
     }
 
     pub async fn stop(&self) {
-        if let Some(h) = self
-            .monitor
+        for h in self
+            .loops
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .take()
+            .drain(..)
         {
             h.abort();
         }

@@ -31,6 +31,7 @@ use std::time::Duration;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
+mod dispatch;
 mod liveness;
 mod manager;
 
@@ -89,7 +90,8 @@ pub struct Manager {
     pub timing: Timing,
     transport: Transport,
     server: AbortHandle,
-    monitor: Mutex<Option<JoinHandle<()>>>,
+    /// The leader duties' loops (liveness monitor, orchestration), stopped with the manager.
+    loops: Mutex<Vec<JoinHandle<()>>>,
     /// When each node last reported, and whether it runs a Raft member (leader only).
     liveness: Mutex<HashMap<String, (Instant, bool)>>,
     /// Serializes Raft membership changes made by this manager.

@@ -1,0 +1,231 @@
+//! The scheduler: assigns new tasks to nodes. A node qualifies when it is ready, active, has a
+//! container engine, satisfies the service's constraints, has room under `MaxReplicas` and
+//! enough unreserved CPU and memory; among those, the one with the fewest tasks of the
+//! service wins, then the one with the fewest tasks in all (Swarm's spread).
+
+use crate::placement;
+use chrono::{DateTime, Utc};
+use shoal_store::{State, TaskUpdate};
+use shoal_types::swarm::{Node, Task, TaskState, TaskStatus};
+use std::collections::HashMap;
+
+#[derive(Default, Clone, Copy)]
+struct Load {
+    tasks: usize,
+    nano_cpus: i64,
+    memory: i64,
+}
+
+fn reservations(t: &Task) -> (i64, i64) {
+    t.spec
+        .resources
+        .as_ref()
+        .and_then(|r| r.reservations.as_ref())
+        .map(|r| (r.nano_cpus, r.memory_bytes))
+        .unwrap_or((0, 0))
+}
+
+/// A task that holds its node's resources: assigned and not yet ended.
+fn holds(t: &Task) -> bool {
+    !t.node_id.is_empty()
+        && t.status.state >= TaskState::Assigned
+        && t.status.state <= TaskState::Running
+        && t.desired_state <= TaskState::Shutdown
+}
+
+/// Assignments (and reasons for waiting) for the tasks that have no node yet.
+pub fn schedule(state: &State, now: DateTime<Utc>) -> Vec<TaskUpdate> {
+    let mut load: HashMap<&str, Load> = HashMap::new();
+    let mut per_service: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut waiting: Vec<&Task> = Vec::new();
+    for t in state.tasks.iter() {
+        if holds(t) {
+            let l = load.entry(t.node_id.as_str()).or_default();
+            let (cpu, mem) = reservations(t);
+            l.tasks += 1;
+            l.nano_cpus += cpu;
+            l.memory += mem;
+            *per_service
+                .entry((t.service_id.as_str(), t.node_id.as_str()))
+                .or_default() += 1;
+        } else if t.status.state < TaskState::Assigned && t.desired_state <= TaskState::Running {
+            waiting.push(t);
+        }
+    }
+    // Oldest first, so that a task that waited is not overtaken.
+    waiting.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+
+    let nodes: Vec<&Node> = state.nodes.iter().collect();
+    let mut out = Vec::new();
+    for t in waiting {
+        let placement = t.spec.placement.clone().unwrap_or_default();
+        let (cpu, mem) = reservations(t);
+        let mut reasons: HashMap<&'static str, usize> = HashMap::new();
+        let mut best: Option<(&Node, (usize, usize))> = None;
+        for n in &nodes {
+            if !t.node_id.is_empty() && t.node_id != n.id {
+                continue;
+            }
+            if let Some(why) = placement::unavailable(n) {
+                *reasons.entry(why).or_default() += 1;
+                continue;
+            }
+            if !placement::satisfies(n, &placement.constraints) {
+                *reasons
+                    .entry("scheduling constraints not satisfied")
+                    .or_default() += 1;
+                continue;
+            }
+            let mine = per_service
+                .get(&(t.service_id.as_str(), n.id.as_str()))
+                .copied()
+                .unwrap_or(0);
+            if placement.max_replicas > 0 && mine as u64 >= placement.max_replicas {
+                *reasons
+                    .entry("max replicas per node limit exceed")
+                    .or_default() += 1;
+                continue;
+            }
+            let l = load.get(n.id.as_str()).copied().unwrap_or_default();
+            let res = &n.description.resources;
+            if (cpu > 0 && l.nano_cpus + cpu > res.nano_cpus)
+                || (mem > 0 && l.memory + mem > res.memory_bytes)
+            {
+                *reasons.entry("insufficient resources").or_default() += 1;
+                continue;
+            }
+            let score = (mine, l.tasks);
+            if best.is_none_or(|(b, s)| score < s || (score == s && n.id < b.id)) {
+                best = Some((n, score));
+            }
+        }
+        match best {
+            Some((n, _)) => {
+                let l = load.entry(n.id.as_str()).or_default();
+                l.tasks += 1;
+                l.nano_cpus += cpu;
+                l.memory += mem;
+                *per_service
+                    .entry((t.service_id.as_str(), n.id.as_str()))
+                    .or_default() += 1;
+                out.push(TaskUpdate {
+                    id: t.id.clone(),
+                    node_id: Some(n.id.clone()),
+                    status: Some(TaskStatus {
+                        timestamp: now,
+                        state: TaskState::Assigned,
+                        message: "scheduler assigned task to node".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
+            }
+            None => {
+                let message = no_suitable_node(&reasons);
+                if t.status.state != TaskState::Pending || t.status.err != message {
+                    out.push(TaskUpdate {
+                        id: t.id.clone(),
+                        status: Some(TaskStatus {
+                            timestamp: now,
+                            state: TaskState::Pending,
+                            message: "pending task scheduling".into(),
+                            err: message,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Swarm's "no suitable node (…)" explanation.
+fn no_suitable_node(reasons: &HashMap<&'static str, usize>) -> String {
+    if reasons.is_empty() {
+        return "no suitable node".into();
+    }
+    let mut parts: Vec<String> = reasons
+        .iter()
+        .map(|(why, n)| {
+            let nodes = if *n == 1 { "node" } else { "nodes" };
+            match *why {
+                "not available for new tasks" | "without a container engine" => {
+                    format!("{n} {nodes} {why}")
+                }
+                _ => format!("{why} on {n} {nodes}"),
+            }
+        })
+        .collect();
+    parts.sort();
+    format!("no suitable node ({})", parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_types::swarm::{NodeState, Placement};
+
+    fn node(id: &str) -> Node {
+        let mut n = Node {
+            id: id.into(),
+            ..Default::default()
+        };
+        n.status.state = NodeState::Ready;
+        n.description.engine.engine_version = "20.10".into();
+        n
+    }
+
+    fn task(id: &str, service: &str) -> Task {
+        Task {
+            id: id.into(),
+            service_id: service.into(),
+            desired_state: TaskState::Running,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn spreads_tasks_over_nodes() {
+        let mut s = State::default();
+        s.nodes.insert(node("a"));
+        s.nodes.insert(node("b"));
+        for i in 0..4 {
+            s.tasks.insert(task(&format!("t{i}"), "svc"));
+        }
+        let out = schedule(&s, Utc::now());
+        let on_a = out
+            .iter()
+            .filter(|u| u.node_id.as_deref() == Some("a"))
+            .count();
+        assert_eq!(out.len(), 4);
+        assert_eq!(on_a, 2);
+    }
+
+    #[test]
+    fn explains_why_nothing_fits() {
+        let mut s = State::default();
+        let mut down = node("a");
+        down.status.state = NodeState::Down;
+        s.nodes.insert(down);
+        s.nodes.insert(node("b"));
+        let mut t = task("t", "svc");
+        t.spec.placement = Some(Placement {
+            constraints: vec!["node.labels.zone==east".into()],
+            ..Default::default()
+        });
+        s.tasks.insert(t);
+        let out = schedule(&s, Utc::now());
+        let st = out[0].status.as_ref().unwrap();
+        assert_eq!(st.state, TaskState::Pending);
+        assert_eq!(
+            st.err,
+            "no suitable node (1 node not available for new tasks; scheduling constraints not satisfied on 1 node)"
+        );
+        // Said once: the same reason is not proposed again.
+        let mut s2 = s.clone();
+        s2.tasks.get_mut("t").unwrap().status = st.clone();
+        assert!(schedule(&s2, Utc::now()).is_empty());
+    }
+}
