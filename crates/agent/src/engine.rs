@@ -1,0 +1,313 @@
+//! The local Docker Engine as a container runtime: a thin layer over bollard that speaks API
+//! 1.41 on the engine's unix socket and turns its failures into [`EngineError`]s that say which
+//! engine and which object failed. It knows nothing about tasks; it must not use swarm mode.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse, ContainerSummary};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
+};
+use bollard::{ClientVersion, Docker};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+
+/// The API version shoal speaks: what dockerd 20.10 offers, and all the agent needs.
+const API_VERSION: ClientVersion = ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
+
+/// How long a plain request may take before the engine counts as unresponsive.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Something the engine could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Nothing answers on the socket (missing, refused, timed out).
+    #[error("the Docker Engine at {} is unreachable: {reason}", path.display())]
+    Unreachable { path: PathBuf, reason: String },
+    /// The object does not exist; `message` is the engine's own words ("No such image: …").
+    #[error("{message}")]
+    NotFound { message: String },
+    /// The engine answered with an error.
+    #[error("{message}")]
+    Failed { status: u16, message: String },
+}
+
+impl EngineError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, EngineError::NotFound { .. })
+    }
+
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, EngineError::Unreachable { .. })
+    }
+}
+
+/// A handle on one engine socket. Cheap to clone; each call opens its own connection, so an
+/// engine that comes back after a restart is used again without any reconnect logic.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    socket: PathBuf,
+}
+
+impl Engine {
+    pub fn new(socket: impl Into<PathBuf>) -> Engine {
+        Engine {
+            socket: socket.into(),
+        }
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    fn client(&self, timeout: Duration) -> Result<Docker, EngineError> {
+        let path = self.socket.to_string_lossy();
+        Docker::connect_with_unix(&path, timeout.as_secs().max(1), &API_VERSION)
+            .map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: bollard::errors::Error) -> EngineError {
+        use bollard::errors::Error as B;
+        match e {
+            B::DockerResponseServerError {
+                status_code: 404,
+                message,
+            } => EngineError::NotFound { message },
+            B::DockerResponseServerError {
+                status_code,
+                message,
+            } => EngineError::Failed {
+                status: status_code,
+                message,
+            },
+            B::DockerStreamError { error } => EngineError::Failed {
+                status: 500,
+                message: error,
+            },
+            B::SocketNotFoundError(_) => EngineError::Unreachable {
+                path: self.socket.clone(),
+                reason: "no such socket".into(),
+            },
+            B::RequestTimeoutError => EngineError::Unreachable {
+                path: self.socket.clone(),
+                reason: "no answer in time".into(),
+            },
+            other => EngineError::Unreachable {
+                path: self.socket.clone(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    /// `GET /_ping`.
+    pub async fn ping(&self) -> Result<(), EngineError> {
+        let docker = self.client(Duration::from_secs(10))?;
+        docker.ping().await.map(drop).map_err(|e| self.error(e))
+    }
+
+    /// Whether the image is present locally (`GET /images/{name}/json`); the error of a
+    /// missing image is the engine's "No such image: NAME".
+    pub async fn inspect_image(&self, image: &str) -> Result<(), EngineError> {
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        docker
+            .inspect_image(image)
+            .await
+            .map(drop)
+            .map_err(|e| self.error(e))
+    }
+
+    /// Pulls one image reference; a reference without a tag pulls `latest`, never every tag.
+    pub async fn pull_image(&self, image: &str) -> Result<(), EngineError> {
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        let mut options = CreateImageOptionsBuilder::default().from_image(image);
+        if !has_tag_or_digest(image) {
+            options = options.tag("latest");
+        }
+        let mut progress = docker.create_image(Some(options.build()), None, None);
+        while let Some(item) = progress.next().await {
+            item.map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Containers (running or not) carrying every `key=value` label given.
+    pub async fn list_containers(
+        &self,
+        labels: &[String],
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        let filters = HashMap::from([("label".to_string(), labels.to_vec())]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Creates a container and returns its ID.
+    pub async fn create_container(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+    ) -> Result<String, EngineError> {
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        let options = CreateContainerOptionsBuilder::default().name(name).build();
+        docker
+            .create_container(Some(options), body)
+            .await
+            .map(|r| r.id)
+            .map_err(|e| self.error(e))
+    }
+
+    pub async fn start_container(&self, id: &str) -> Result<(), EngineError> {
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        docker
+            .start_container(id, None)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    pub async fn inspect_container(
+        &self,
+        id: &str,
+    ) -> Result<ContainerInspectResponse, EngineError> {
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Sends the container's stop signal, then kills it after `grace`, or after the
+    /// container's own stop timeout when `None`. Stopping a container that is not running is
+    /// not an error.
+    pub async fn stop_container(
+        &self,
+        id: &str,
+        grace: Option<Duration>,
+    ) -> Result<(), EngineError> {
+        // The request lasts as long as the grace period, so its timeout must outlast it.
+        let docker = self.client(grace.unwrap_or(REQUEST_TIMEOUT) + REQUEST_TIMEOUT)?;
+        let mut options = StopContainerOptionsBuilder::default();
+        if let Some(grace) = grace {
+            options = options.t(grace_secs(grace));
+        }
+        docker
+            .stop_container(id, Some(options.build()))
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Removes a container with its anonymous volumes. A container already gone is not an
+    /// error.
+    pub async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match docker.remove_container(id, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(e) => match self.error(e) {
+                EngineError::NotFound { .. } => Ok(()),
+                // "removal of container … is already in progress"
+                EngineError::Failed { status: 409, .. } => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The container's health changes and exit from now on, as the engine's event actions
+    /// (`health_status: healthy`, `health_status: unhealthy`, `die`). The request is sent when
+    /// the stream is first polled.
+    pub fn container_events(
+        &self,
+        id: &str,
+    ) -> Result<BoxStream<'static, Result<String, EngineError>>, EngineError> {
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        let filters = HashMap::from([
+            ("container".to_string(), vec![id.to_string()]),
+            (
+                "event".to_string(),
+                vec!["health_status".to_string(), "die".to_string()],
+            ),
+        ]);
+        let options = EventsOptionsBuilder::default().filters(&filters).build();
+        let engine = self.clone();
+        Ok(docker
+            .events(Some(options))
+            .map(move |r| {
+                r.map(|m| m.action.unwrap_or_default())
+                    .map_err(|e| engine.error(e))
+            })
+            .boxed())
+    }
+
+    /// Waits until the container is not running. Returns when it exits, or with an error
+    /// when the connection breaks; the caller inspects the container for the exit code.
+    pub async fn wait_container(&self, id: &str) -> Result<(), EngineError> {
+        // Headers come back at once; the body waits for the exit, which the request timeout
+        // does not cover.
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        let options = WaitContainerOptionsBuilder::default()
+            .condition("not-running")
+            .build();
+        let mut stream = docker.wait_container(id, Some(options));
+        match stream.next().await {
+            None | Some(Ok(_)) => Ok(()),
+            // bollard turns a non-zero exit into an error; it still means "exited".
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })) => Ok(()),
+            Some(Err(e)) => Err(self.error(e)),
+        }
+    }
+}
+
+/// The engine counts stop timeouts in whole seconds; a partial second is rounded up.
+pub fn grace_secs(grace: Duration) -> i32 {
+    i32::try_from(grace.as_secs() + u64::from(grace.subsec_nanos() > 0)).unwrap_or(i32::MAX)
+}
+
+/// Whether an image reference names a tag or digest (`name:tag`, `name@sha256:…`); a registry
+/// port (`host:5000/name`) is not a tag.
+fn has_tag_or_digest(image: &str) -> bool {
+    if image.contains('@') {
+        return true;
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    last.contains(':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registry_port_is_not_a_tag() {
+        assert!(!has_tag_or_digest("localhost:5000/web"));
+        assert!(has_tag_or_digest("localhost:5000/web:1.2"));
+        assert!(has_tag_or_digest("busybox:latest"));
+        assert!(has_tag_or_digest("busybox@sha256:abc"));
+        assert!(!has_tag_or_digest("busybox"));
+    }
+
+    #[tokio::test]
+    async fn a_missing_socket_is_reported_as_unreachable_with_its_path() {
+        let engine = Engine::new("/nonexistent/shoal-test.sock");
+        let err = engine.ping().await.unwrap_err();
+        assert!(err.is_unreachable(), "{err:?}");
+        assert!(
+            err.to_string().contains("/nonexistent/shoal-test.sock"),
+            "{err}"
+        );
+    }
+}

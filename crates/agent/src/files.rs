@@ -1,0 +1,393 @@
+//! The files of a task's configs and secrets on this node: configs under
+//! `state_dir/tasks/<task>/configs/<config>`, secrets only under `secrets_dir/<task>/<secret>`
+//! (a tmpfs, so secret data never reaches a disk), each with the owner and mode its reference
+//! asks for, bind-mounted read-only into the container. Secret data is never logged.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use shoal_types::swarm::ContainerSpec;
+
+use crate::container::FileMount;
+use crate::FileData;
+
+/// Files are readable by everyone in the container unless the reference says otherwise.
+const DEFAULT_MODE: u32 = 0o444;
+
+/// Why a task's files could not be laid out.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    /// The assignment lacks the data of a referenced config or secret.
+    #[error("{kind} `{name}` ({id}) is referenced by the task but its data was not assigned")]
+    Missing {
+        kind: &'static str,
+        name: String,
+        id: String,
+    },
+    #[error("{kind} `{name}`: invalid {what} `{value}`: expected a number")]
+    BadOwner {
+        kind: &'static str,
+        name: String,
+        what: &'static str,
+        value: String,
+    },
+    #[error("{kind} `{name}`: cannot write {}: {source}", path.display())]
+    Io {
+        kind: &'static str,
+        name: String,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+/// Where a node keeps task files.
+#[derive(Debug, Clone)]
+pub struct TaskFiles {
+    pub state_dir: PathBuf,
+    pub secrets_dir: PathBuf,
+}
+
+/// One file to write: what, where on the host, where in the container, owner and mode.
+struct Planned<'a> {
+    kind: &'static str,
+    name: String,
+    data: &'a [u8],
+    host: PathBuf,
+    target: String,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    mode: u32,
+}
+
+impl TaskFiles {
+    fn configs_dir(&self, task_id: &str) -> PathBuf {
+        self.task_state_dir(task_id).join("configs")
+    }
+
+    fn task_state_dir(&self, task_id: &str) -> PathBuf {
+        self.state_dir.join("tasks").join(path_safe(task_id))
+    }
+
+    fn task_secrets_dir(&self, task_id: &str) -> PathBuf {
+        self.secrets_dir.join(path_safe(task_id))
+    }
+
+    /// Writes every config and secret file the spec references and returns their mounts.
+    /// Writing again replaces the files, so a re-prepared task gets fresh ones.
+    pub fn write(
+        &self,
+        task_id: &str,
+        spec: &ContainerSpec,
+        configs: &[FileData],
+        secrets: &[FileData],
+    ) -> Result<Vec<FileMount>, FilesError> {
+        let mut planned = Vec::new();
+        for reference in &spec.configs {
+            // A runtime config (e.g. a credential spec) is not a file.
+            let Some(file) = &reference.file else {
+                continue;
+            };
+            let name = display_name(&reference.config_name, &reference.config_id);
+            let data = find(configs, &reference.config_id).ok_or_else(|| FilesError::Missing {
+                kind: "config",
+                name: name.clone(),
+                id: reference.config_id.clone(),
+            })?;
+            let target = if file.name.is_empty() {
+                reference.config_name.as_str()
+            } else {
+                file.name.as_str()
+            };
+            planned.push(Planned {
+                kind: "config",
+                data,
+                host: self
+                    .configs_dir(task_id)
+                    .join(path_safe(&reference.config_id)),
+                target: absolute_under("/", target),
+                uid: owner("config", &name, "UID", &file.uid)?,
+                gid: owner("config", &name, "GID", &file.gid)?,
+                mode: mode_or_default(file.mode),
+                name,
+            });
+        }
+        for reference in &spec.secrets {
+            let name = display_name(&reference.secret_name, &reference.secret_id);
+            let data = find(secrets, &reference.secret_id).ok_or_else(|| FilesError::Missing {
+                kind: "secret",
+                name: name.clone(),
+                id: reference.secret_id.clone(),
+            })?;
+            let (target, uid, gid, mode) = match &reference.file {
+                Some(file) => (
+                    if file.name.is_empty() {
+                        reference.secret_name.as_str()
+                    } else {
+                        file.name.as_str()
+                    },
+                    owner("secret", &name, "UID", &file.uid)?,
+                    owner("secret", &name, "GID", &file.gid)?,
+                    mode_or_default(file.mode),
+                ),
+                None => (reference.secret_name.as_str(), None, None, DEFAULT_MODE),
+            };
+            planned.push(Planned {
+                kind: "secret",
+                data,
+                host: self
+                    .task_secrets_dir(task_id)
+                    .join(path_safe(&reference.secret_id)),
+                target: absolute_under("/run/secrets", target),
+                uid,
+                gid,
+                mode,
+                name,
+            });
+        }
+
+        let mut mounts = Vec::with_capacity(planned.len());
+        for file in planned {
+            write_file(&file).map_err(|source| FilesError::Io {
+                kind: file.kind,
+                name: file.name.clone(),
+                path: file.host.clone(),
+                source,
+            })?;
+            mounts.push(FileMount {
+                source: file.host.to_string_lossy().into_owned(),
+                target: file.target,
+            });
+        }
+        Ok(mounts)
+    }
+
+    /// The tasks that have files on this node.
+    pub fn task_ids(&self) -> Vec<String> {
+        let mut ids = std::collections::BTreeSet::new();
+        for dir in [self.state_dir.join("tasks"), self.secrets_dir.clone()] {
+            let Ok(entries) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    ids.insert(entry.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        ids.into_iter().collect()
+    }
+
+    /// Removes every file of the task; files already gone are fine.
+    pub fn remove(&self, task_id: &str) -> io::Result<()> {
+        for dir in [self.task_state_dir(task_id), self.task_secrets_dir(task_id)] {
+            match fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_file(file: &Planned<'_>) -> io::Result<()> {
+    let dir = file.host.parent().unwrap_or(Path::new("/"));
+    fs::create_dir_all(dir)?;
+    // Only root and the engine need to reach the files on the host.
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    // A previous file may be read-only, and a running container may still hold it open:
+    // replace it rather than truncate it.
+    match fs::remove_file(&file.host) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file.host)?;
+    f.write_all(file.data)?;
+    f.sync_all()?;
+    drop(f);
+    let meta = fs::metadata(&file.host)?;
+    let uid = file.uid.filter(|&u| u != meta.uid());
+    let gid = file.gid.filter(|&g| g != meta.gid());
+    if uid.is_some() || gid.is_some() {
+        std::os::unix::fs::chown(&file.host, uid, gid)?;
+    }
+    fs::set_permissions(&file.host, fs::Permissions::from_mode(file.mode))
+}
+
+fn find<'a>(data: &'a [FileData], id: &str) -> Option<&'a [u8]> {
+    data.iter().find(|d| d.id == id).map(|d| d.data.as_slice())
+}
+
+fn display_name(name: &str, id: &str) -> String {
+    if name.is_empty() {
+        id.to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+/// `UID`/`GID` are decimal strings; empty means "leave as written" (root).
+fn owner(
+    kind: &'static str,
+    name: &str,
+    what: &'static str,
+    value: &str,
+) -> Result<Option<u32>, FilesError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value.parse().map(Some).map_err(|_| FilesError::BadOwner {
+        kind,
+        name: name.to_string(),
+        what,
+        value: value.to_string(),
+    })
+}
+
+fn mode_or_default(mode: u32) -> u32 {
+    if mode == 0 {
+        DEFAULT_MODE
+    } else {
+        mode & 0o7777
+    }
+}
+
+/// A target as an absolute path in the container: relative ones are under `base`.
+fn absolute_under(base: &str, target: &str) -> String {
+    if target.starts_with('/') {
+        target.to_string()
+    } else {
+        format!("{}/{target}", base.trim_end_matches('/'))
+    }
+}
+
+/// IDs are hex, but the file name must never escape its directory whatever they hold.
+fn path_safe(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_types::swarm::{
+        ConfigReference, ConfigReferenceFileTarget, SecretReference, SecretReferenceFileTarget,
+    };
+
+    fn data(id: &str, name: &str, bytes: &[u8]) -> FileData {
+        FileData {
+            id: id.into(),
+            name: name.into(),
+            data: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn configs_and_secrets_land_where_swarm_puts_them() {
+        let state = tempfile::tempdir().unwrap();
+        let secrets = tempfile::tempdir().unwrap();
+        let files = TaskFiles {
+            state_dir: state.path().into(),
+            secrets_dir: secrets.path().into(),
+        };
+        let spec = ContainerSpec {
+            configs: vec![
+                ConfigReference {
+                    config_id: "c1".into(),
+                    config_name: "app.conf".into(),
+                    file: Some(ConfigReferenceFileTarget {
+                        name: "etc/app.conf".into(),
+                        mode: 0o640,
+                        ..Default::default()
+                    }),
+                    runtime: None,
+                },
+                ConfigReference {
+                    config_id: "c2".into(),
+                    config_name: "plain".into(),
+                    file: Some(ConfigReferenceFileTarget::default()),
+                    runtime: None,
+                },
+            ],
+            secrets: vec![SecretReference {
+                secret_id: "s1".into(),
+                secret_name: "db-pass".into(),
+                file: Some(SecretReferenceFileTarget {
+                    name: "db".into(),
+                    uid: "0".into(),
+                    gid: "0".into(),
+                    mode: 0o400,
+                }),
+            }],
+            ..Default::default()
+        };
+        let mounts = files
+            .write(
+                "t1",
+                &spec,
+                &[data("c1", "app.conf", b"a=1"), data("c2", "plain", b"p")],
+                &[data("s1", "db-pass", b"hunter2")],
+            )
+            .unwrap();
+        let targets: Vec<_> = mounts.iter().map(|m| m.target.as_str()).collect();
+        assert_eq!(targets, ["/etc/app.conf", "/plain", "/run/secrets/db"]);
+        let secret = secrets.path().join("t1/s1");
+        assert_eq!(mounts[2].source, secret.to_string_lossy());
+        assert_eq!(fs::read(&secret).unwrap(), b"hunter2");
+        assert_eq!(fs::metadata(&secret).unwrap().mode() & 0o7777, 0o400);
+        let config = state.path().join("tasks/t1/configs/c1");
+        assert_eq!(fs::metadata(&config).unwrap().mode() & 0o7777, 0o640);
+        let plain = state.path().join("tasks/t1/configs/c2");
+        assert_eq!(fs::metadata(&plain).unwrap().mode() & 0o7777, 0o444);
+
+        // Writing again (a re-prepared task) replaces read-only files.
+        files
+            .write(
+                "t1",
+                &spec,
+                &[data("c1", "app.conf", b"a=2"), data("c2", "plain", b"p")],
+                &[data("s1", "db-pass", b"hunter2")],
+            )
+            .unwrap();
+        assert_eq!(fs::read(&config).unwrap(), b"a=2");
+
+        files.remove("t1").unwrap();
+        assert!(!secrets.path().join("t1").exists());
+        assert!(!state.path().join("tasks/t1").exists());
+        files.remove("t1").unwrap();
+    }
+
+    #[test]
+    fn a_secret_without_data_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = TaskFiles {
+            state_dir: dir.path().into(),
+            secrets_dir: dir.path().into(),
+        };
+        let spec = ContainerSpec {
+            secrets: vec![SecretReference {
+                secret_id: "s9".into(),
+                secret_name: "api-key".into(),
+                file: None,
+            }],
+            ..Default::default()
+        };
+        let err = files.write("t1", &spec, &[], &[]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "secret `api-key` (s9) is referenced by the task but its data was not assigned"
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! The node side of running tasks. The managers hand this node its complete set of assigned
+//! tasks ([`Agent::assign`]); the agent makes the local Docker Engine run them as containers and
+//! reports every task's observed state ([`StatusUpdate`]). It owns observed state only: it never
+//! changes a task's desired state, never restarts a container itself (the orchestrator replaces
+//! failed tasks with new ones) and never uses the engine's swarm mode.
+//!
+//! - [`worker`]: reconciles the assigned set with the running controllers and the engine's
+//!   containers (adoption, removal of containers no longer assigned).
+//! - [`controller`]: one per task, drives its state forward, ASSIGNED → … → RUNNING → COMPLETE |
+//!   FAILED | SHUTDOWN | REJECTED, as SwarmKit's task controller does.
+//! - [`container`]: what container a task becomes (name, labels, create body).
+//! - [`files`]: the task's config and secret files.
+//! - `health`: when a container with a health check counts as running, or as failed.
+//! - [`engine`]: the Docker Engine API client.
+
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use shoal_types::swarm::{Task, TaskStatus};
+use tokio::sync::mpsc;
+
+pub mod container;
+mod controller;
+pub mod engine;
+pub mod files;
+mod health;
+mod worker;
+
+pub use engine::{Engine, EngineError};
+
+/// One task assigned to this node, with what it needs from the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// `task.spec.container_spec` is the container; `task.desired_state` is what the manager
+    /// wants; `task.status` is the last observed status the manager knows of.
+    pub task: Task,
+    /// Used in the container's name and labels.
+    pub service_name: String,
+    /// Data of the configs `task.spec.container_spec.configs` references, matched by ID.
+    pub configs: Vec<FileData>,
+    /// Plaintext data of the referenced secrets, matched by ID.
+    pub secrets: Vec<FileData>,
+}
+
+/// The content of a config or secret. `Debug` never shows the data.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileData {
+    pub id: String,
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for FileData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileData")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("data", &format_args!("<{} bytes>", self.data.len()))
+            .finish()
+    }
+}
+
+/// A task's new observed status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub task_id: String,
+    pub status: TaskStatus,
+}
+
+/// Where the agent runs and keeps its files.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub node_id: String,
+    /// The engine's unix socket, usually `/var/run/docker.sock`.
+    pub engine_socket: PathBuf,
+    /// The node's data directory; config files go under `tasks/<task>/configs/`.
+    pub state_dir: PathBuf,
+    /// A directory on tmpfs (e.g. `/dev/shm/shoal-<node>`) for secret files.
+    pub secrets_dir: PathBuf,
+}
+
+/// The running agent of one node.
+pub struct Agent {
+    worker: Arc<worker::Worker>,
+}
+
+impl Agent {
+    /// Starts the agent; statuses come out of the receiver. Updates for one task come in
+    /// order; a receiver that is dropped only loses them.
+    pub fn start(cfg: AgentConfig) -> (Agent, mpsc::UnboundedReceiver<StatusUpdate>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let worker = worker::Worker::start(cfg, tx);
+        (Agent { worker }, rx)
+    }
+
+    /// The complete set of tasks assigned to this node, replacing the previous set. Tasks that
+    /// left the set have their containers stopped and removed. Idempotent: the same set twice
+    /// changes nothing.
+    pub async fn assign(&self, set: Vec<Assignment>) {
+        self.worker.assign(set).await;
+    }
+
+    /// Stops watching and reporting. Containers keep running: an agent started later adopts
+    /// them.
+    pub async fn shutdown(&self) {
+        self.worker.shutdown().await;
+    }
+}
