@@ -26,6 +26,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Swarm's default restart delay.
 pub const DEFAULT_RESTART_DELAY: Duration = Duration::seconds(5);
+/// How long Swarm watches updated tasks for failures by default.
+pub const DEFAULT_MONITOR: Duration = Duration::seconds(5);
 /// Swarm's default number of old tasks kept per slot.
 pub const DEFAULT_HISTORY: usize = 5;
 
@@ -468,8 +470,15 @@ fn service(
         plan.create.push(new_task(svc, key, now));
     }
 
-    // The update is over once no live task has an old spec and nothing is in flight.
-    if updating && !too_many_failures && outdated_keys.is_empty() && in_flight == 0 {
+    // The update is over once no live task has an old spec, nothing is in flight, and the
+    // last updated task has run for the monitoring period (the CLI relies on that: it reads
+    // "completed" as converged).
+    let monitor = match update_cfg.monitor {
+        m if m > 0 => Duration::nanoseconds(m),
+        _ => DEFAULT_MONITOR,
+    };
+    let monitored = last_step.is_none_or(|l| now >= l + monitor);
+    if updating && !too_many_failures && outdated_keys.is_empty() && in_flight == 0 && monitored {
         let (state, message) = if rolling_back {
             (UpdateState::RollbackCompleted, "rollback completed")
         } else {

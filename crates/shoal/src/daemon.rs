@@ -81,6 +81,8 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
         .await
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("cannot start the node in {}", args.data_dir.display()))?;
+    // The agent runs this node's tasks on the local Docker Engine while it is in a swarm.
+    let agent = tokio::spawn(crate::agent::run(daemon.clone()));
     let router = shoal_api::docker_router(daemon.clone());
     let mut servers = tokio::task::JoinSet::new();
     for h in hosts {
@@ -118,6 +120,7 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
         Some(res) = servers.join_next() => {
+            agent.abort();
             daemon.shutdown().await;
             return match res {
                 Ok(Ok(())) => Ok(()),
@@ -127,6 +130,8 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
         }
     }
     tracing::info!("shutting down");
+    // Containers keep running: the agent adopts them when the daemon comes back.
+    agent.abort();
     daemon.shutdown().await;
     Ok(())
 }

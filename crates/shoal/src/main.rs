@@ -1,5 +1,6 @@
 //! `shoal`: the node daemon (`shoal daemon`) and the command-line client (everything else).
 
+mod agent;
 mod cli;
 mod daemon;
 

@@ -291,6 +291,11 @@ fn a_rolling_update_replaces_one_slot_at_a_time() {
     assert_eq!(live.len(), 3);
     assert!(live.iter().all(|t| t.spec.force_update == 1));
     assert!(live.iter().all(|t| !before.contains(&t.id)));
+    // Completed only once the last new task ran for the monitoring period (5 s).
+    let st = w.state.services.get("web").unwrap().update_status.clone();
+    assert_eq!(st.unwrap().state, UpdateState::Updating);
+    w.now += Duration::seconds(5);
+    w.step();
     let st = w.state.services.get("web").unwrap().update_status.clone();
     assert_eq!(st.unwrap().state, UpdateState::Completed);
 }

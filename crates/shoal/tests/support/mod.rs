@@ -286,8 +286,82 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // The containers this node's agent started go with it.
+        let node_id = self
+            .engine
+            .as_ref()
+            .map(|_| self.docker(&["info", "--format", "{{.Swarm.NodeID}}"]))
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|id| !id.is_empty());
         self.kill9();
+        if let Some(id) = node_id {
+            remove_containers(&format!("com.docker.swarm.node.id={id}"));
+        }
     }
+}
+
+/// Runs the docker CLI against the local Docker Engine itself.
+pub fn engine(args: &[&str]) -> Output {
+    Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{ENGINE_SOCKET}"))
+        .args(args)
+        .env("DOCKER_CLI_HINTS", "false")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_HOST")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run docker")
+}
+
+/// Like [`engine`], failing the test when the command fails.
+pub fn engine_ok(args: &[&str]) -> String {
+    let out = engine(args);
+    assert!(
+        out.status.success(),
+        "docker -H {ENGINE_SOCKET} {args:?} failed (the tests need a Docker Engine; scripts/ensure-docker.sh starts one): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Force-removes the engine's containers that carry `label`.
+pub fn remove_containers(label: &str) {
+    let ids = engine(&["ps", "-aq", "--filter", &format!("label={label}")]);
+    let ids = String::from_utf8_lossy(&ids.stdout);
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids);
+        let _ = engine(&args);
+    }
+}
+
+/// The test image: `FROM scratch` with a static busybox (Debian's busybox-static), tagged
+/// `shoal-test/busybox:latest`; built once per engine.
+pub const TEST_IMAGE: &str = "shoal-test/busybox:latest";
+
+pub fn test_image() -> &'static str {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        if engine(&["image", "inspect", TEST_IMAGE]).status.success() {
+            return;
+        }
+        let out = Command::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scripts/test-images.sh"
+        ))
+        .env_remove("DOCKER_HOST")
+        .output()
+        .expect("cannot run scripts/test-images.sh");
+        assert!(
+            out.status.success(),
+            "scripts/test-images.sh failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    TEST_IMAGE
 }
 
 pub fn raw_http(

@@ -1,0 +1,368 @@
+//! Services run: tasks become containers on the nodes' Docker Engines, driven by the real
+//! docker CLI (create, ps, scale, update, rollback, rm), restarted when they die, and given
+//! their configs and secrets as files.
+
+mod support;
+
+use std::time::Duration;
+use support::{engine, engine_ok, eventually, squash, test_image, Daemon, ENGINE_SOCKET};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The engine's containers of one service on one node: (name, state) sorted by name.
+fn containers(node_id: &str, service: &str) -> Vec<(String, String)> {
+    let out = engine_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=com.docker.swarm.node.id={node_id}"),
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={service}"),
+        "--format",
+        "{{.Names}} {{.State}}",
+    ]);
+    let mut v: Vec<(String, String)> = out
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn running(node_id: &str, service: &str) -> Vec<String> {
+    containers(node_id, service)
+        .into_iter()
+        .filter(|(_, s)| s == "running")
+        .map(|(n, _)| n)
+        .collect()
+}
+
+/// The first running container of a service on a node.
+fn a_container(node_id: &str, service: &str) -> String {
+    eventually(WAIT, "a running container", || {
+        running(node_id, service).into_iter().next()
+    })
+}
+
+#[test]
+fn a_service_runs_scales_updates_restarts_and_goes_away() {
+    let image = test_image();
+    let m = Daemon::start_with_engine("tasks", ENGINE_SOCKET);
+    m.init();
+    let node = m.node_id();
+    let svc = format!("web{}", std::process::id());
+
+    // Without --detach the CLI waits until the tasks run and stay up.
+    let out = m.docker_ok(&[
+        "service",
+        "create",
+        "--name",
+        &svc,
+        "--replicas",
+        "2",
+        "--restart-delay",
+        "200ms",
+        "--update-parallelism",
+        "1",
+        "--stop-grace-period",
+        "1s",
+        image,
+        "sleep",
+        "100000",
+    ]);
+    assert!(squash(&out).contains("verify: Service"), "{out}");
+    let names = running(&node, &svc);
+    assert_eq!(names.len(), 2, "{names:?}");
+    // Containers are named like Swarm's: service.slot.task-id.
+    assert!(names[0].starts_with(&format!("{svc}.1.")), "{names:?}");
+    assert!(names[1].starts_with(&format!("{svc}.2.")), "{names:?}");
+    let ls = m.docker_ok(&["service", "ls", "--filter", &format!("name={svc}")]);
+    assert!(
+        squash(&ls).contains(&format!("{svc} replicated 2/2 {image}")),
+        "{ls}"
+    );
+    let ps = m.docker_ok(&[
+        "service",
+        "ps",
+        &svc,
+        "--format",
+        "{{.Name}} {{.DesiredState}} {{.CurrentState}}",
+    ]);
+    let rows: Vec<&str> = ps.lines().collect();
+    assert_eq!(rows.len(), 2, "{ps}");
+    assert!(rows.iter().all(|r| r.contains(" Running Running ")), "{ps}");
+
+    // Scale up and down.
+    m.docker_ok(&["service", "scale", "--detach", &format!("{svc}=3")]);
+    eventually(WAIT, "three containers", || {
+        (running(&node, &svc).len() == 3).then_some(())
+    });
+    m.docker_ok(&["service", "scale", "--detach", &format!("{svc}=1")]);
+    eventually(WAIT, "one container left", || {
+        (containers(&node, &svc).len() == 1).then_some(())
+    });
+
+    // A container that dies is replaced after the restart delay.
+    let victim = a_container(&node, &svc);
+    engine_ok(&["kill", &victim]);
+    eventually(WAIT, "a replacement container", || {
+        running(&node, &svc)
+            .into_iter()
+            .find(|n| *n != victim)
+            .map(|_| ())
+    });
+    let ps = m.docker_ok(&[
+        "service",
+        "ps",
+        &svc,
+        "--format",
+        "{{.Name}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}",
+    ]);
+    assert!(
+        ps.lines()
+            .any(|l| l.contains("|Shutdown|Failed") && l.contains("task: non-zero exit (137)")),
+        "the killed task stays in the history as failed:\n{ps}"
+    );
+
+    // A rolling update replaces the task with one that has the new spec; the CLI waits.
+    let out = m.docker_ok(&["service", "update", "--env-add", "COLOR=blue", &svc]);
+    assert!(squash(&out).contains("verify: Service"), "{out}");
+    let c = a_container(&node, &svc);
+    let env = engine_ok(&["inspect", "--format", "{{json .Config.Env}}", &c]);
+    assert!(env.contains("COLOR=blue"), "{env}");
+    let st = m.inspect("service", &svc);
+    assert_eq!(st["UpdateStatus"]["State"], "completed", "{st}");
+    // Rollback brings the old spec back.
+    m.docker_ok(&["service", "rollback", "--detach", &svc]);
+    eventually(WAIT, "the rolled back container", || {
+        let c = running(&node, &svc).into_iter().next()?;
+        let env = engine_ok(&["inspect", "--format", "{{json .Config.Env}}", &c]);
+        (!env.contains("COLOR=blue")).then_some(())
+    });
+    eventually(WAIT, "rollback_completed", || {
+        let st = m.inspect("service", &svc);
+        (st["UpdateStatus"]["State"] == "rollback_completed").then_some(())
+    });
+
+    // Removing the service removes its containers and tasks.
+    m.docker_ok(&["service", "rm", &svc]);
+    eventually(WAIT, "no containers of the removed service", || {
+        containers(&node, &svc).is_empty().then_some(())
+    });
+    eventually(WAIT, "no tasks of the removed service", || {
+        let out = m.docker_ok(&["node", "ps", "self", "--format", "{{.Name}}"]);
+        (!out.contains(&svc)).then_some(())
+    });
+}
+
+#[test]
+fn configs_and_secrets_reach_the_container_as_files() {
+    let image = test_image();
+    let m = Daemon::start_with_engine("files", ENGINE_SOCKET);
+    m.init();
+    let node = m.node_id();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.conf"), "color=green\n").unwrap();
+    std::fs::write(dir.path().join("pw"), "s3cret-value\n").unwrap();
+    m.docker_ok(&[
+        "config",
+        "create",
+        "app-conf",
+        dir.path().join("app.conf").to_str().unwrap(),
+    ]);
+    m.docker_ok(&[
+        "secret",
+        "create",
+        "db-pw",
+        dir.path().join("pw").to_str().unwrap(),
+    ]);
+    let svc = format!("files{}", std::process::id());
+    m.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--stop-grace-period",
+        "1s",
+        "--name",
+        &svc,
+        "--config",
+        "source=app-conf,target=/etc/app.conf,mode=0440",
+        "--secret",
+        "db-pw",
+        image,
+        "sleep",
+        "100000",
+    ]);
+    let c = a_container(&node, &svc);
+    let conf = engine_ok(&["exec", &c, "cat", "/etc/app.conf"]);
+    assert_eq!(conf, "color=green\n");
+    let pw = engine_ok(&["exec", &c, "cat", "/run/secrets/db-pw"]);
+    assert_eq!(pw, "s3cret-value\n");
+    let mode = engine_ok(&["exec", &c, "stat", "-L", "-c", "%a", "/etc/app.conf"]);
+    assert_eq!(mode.trim(), "440");
+    // The secret's plaintext is nowhere in the node's data dir.
+    for entry in walk(&m.data_dir()) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes.windows(12).any(|w| w == b"s3cret-value"),
+            "secret plaintext in {}",
+            entry.display()
+        );
+    }
+    m.docker_ok(&["service", "rm", &svc]);
+    eventually(WAIT, "the container to go", || {
+        containers(&node, &svc).is_empty().then_some(())
+    });
+}
+
+#[test]
+fn tasks_spread_over_nodes_and_follow_constraints() {
+    let image = test_image();
+    let m = Daemon::start_with_engine("spread-m", ENGINE_SOCKET);
+    m.init();
+    let w = Daemon::start_with_engine("spread-w", ENGINE_SOCKET);
+    w.join(&m, "worker");
+    let (mid, wid) = (m.node_id(), w.node_id());
+    eventually(WAIT, "both nodes ready", || {
+        let ls = m.docker_ok(&["node", "ls", "--format", "{{.Status}}"]);
+        (ls.lines().filter(|l| *l == "Ready").count() == 2).then_some(())
+    });
+    let svc = format!("spread{}", std::process::id());
+    m.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--stop-grace-period",
+        "1s",
+        "--name",
+        &svc,
+        "--replicas",
+        "2",
+        image,
+        "sleep",
+        "100000",
+    ]);
+    eventually(WAIT, "one task on each node", || {
+        (running(&mid, &svc).len() == 1 && running(&wid, &svc).len() == 1).then_some(())
+    });
+    // Only managers: both tasks move to the manager.
+    m.docker_ok(&[
+        "service",
+        "update",
+        "--detach",
+        "--constraint-add",
+        "node.role==manager",
+        &svc,
+    ]);
+    eventually(WAIT, "both tasks on the manager", || {
+        (running(&mid, &svc).len() == 2 && running(&wid, &svc).is_empty()).then_some(())
+    });
+    // A global service runs once per node.
+    let g = format!("global{}", std::process::id());
+    m.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--stop-grace-period",
+        "1s",
+        "--name",
+        &g,
+        "--mode",
+        "global",
+        image,
+        "sleep",
+        "100000",
+    ]);
+    eventually(WAIT, "a global task on each node", || {
+        (running(&mid, &g).len() == 1 && running(&wid, &g).len() == 1).then_some(())
+    });
+    // Draining the worker moves its tasks away.
+    m.docker_ok(&["node", "update", "--availability", "drain", &wid]);
+    eventually(WAIT, "the drained worker to run nothing", || {
+        (containers(&wid, &g).is_empty()).then_some(())
+    });
+    // An unsatisfiable constraint leaves a task pending, with the reason.
+    let p = format!("pending{}", std::process::id());
+    m.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--stop-grace-period",
+        "1s",
+        "--name",
+        &p,
+        "--constraint",
+        "node.labels.zone==mars",
+        image,
+        "sleep",
+        "1",
+    ]);
+    eventually(WAIT, "the pending reason", || {
+        let ps = m.docker_ok(&[
+            "service",
+            "ps",
+            &p,
+            "--no-trunc",
+            "--format",
+            "{{.CurrentState}}|{{.Error}}",
+        ]);
+        ps.contains("Pending")
+            .then_some(())
+            .filter(|_| ps.contains("no suitable node (1 node not available for new tasks; scheduling constraints not satisfied on 1 node)"))
+    });
+}
+
+#[test]
+fn a_task_whose_image_is_missing_is_rejected() {
+    test_image();
+    let m = Daemon::start_with_engine("rejected", ENGINE_SOCKET);
+    m.init();
+    let svc = format!("noimage{}", std::process::id());
+    m.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--stop-grace-period",
+        "1s",
+        "--name",
+        &svc,
+        "shoal-test/does-not-exist:1",
+        "true",
+    ]);
+    eventually(WAIT, "a rejected task", || {
+        let ps = m.docker_ok(&[
+            "service",
+            "ps",
+            &svc,
+            "--no-trunc",
+            "--format",
+            "{{.CurrentState}}|{{.Error}}",
+        ]);
+        ps.lines()
+            .find(|l| l.starts_with("Rejected") && l.contains("shoal-test/does-not-exist:1"))
+            .map(|_| ())
+    });
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_engine_is_reachable() {
+    // Guards the others: they need the local engine.
+    let out = engine(&["version", "--format", "{{.Server.Version}}"]);
+    assert!(out.status.success(), "no Docker Engine at {ENGINE_SOCKET}");
+}
