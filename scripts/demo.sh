@@ -30,6 +30,8 @@ case "${1:-up}" in
 esac
 
 ./scripts/ensure-docker.sh
+echo "== building the example's images on the local engine (scripts/test-images.sh)"
+./scripts/test-images.sh
 echo "== building shoal (release)"
 cargo build --release -p shoal
 mkdir -p "$state"
@@ -46,10 +48,23 @@ if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]; then
 fi
 echo "== docker stack deploy -c examples/todo/stack.yml todo"
 docker stack deploy --detach=true -c examples/todo/stack.yml todo
-echo "== docker node ls";        docker node ls
-echo "== docker stack ls";       docker stack ls
+echo "== waiting for the stack's tasks to run"
+for _ in $(seq 1 120); do
+  if [ "$(docker stack services todo --format '{{.Replicas}}' | grep -cv '^\([0-9]*\)/\1$')" = 0 ]; then break; fi
+  sleep 0.5
+done
+echo "== docker node ls";             docker node ls
+echo "== docker stack ls";            docker stack ls
 echo "== docker stack services todo"; docker stack services todo
-echo "== docker network ls";     docker network ls
+echo "== docker stack ps todo";       docker stack ps todo
+echo "== the containers on the local engine"
+docker -H unix:///var/run/docker.sock ps --filter label=com.docker.stack.namespace=todo \
+  --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}'
+web=$(docker -H unix:///var/run/docker.sock ps -q --filter label=com.docker.swarm.service.name=todo_todo-web | head -1)
+if [ -n "$web" ]; then
+  echo "== GET /config.json inside a todo-web task (its config, mounted by shoal)"
+  docker -H unix:///var/run/docker.sock exec "$web" wget -qO- http://127.0.0.1/config.json
+fi
 echo
 echo "The cluster runs in the background. Drive it with the docker CLI or shoal's own:"
 echo "  export DOCKER_HOST=$DOCKER_HOST"

@@ -7,8 +7,13 @@ set -euo pipefail
 export DOCKER_HOST=unix:///var/run/docker.sock
 export DOCKER_BUILDKIT=0
 
+# Test processes may call this at the same time: one at a time.
+exec 9>/tmp/shoal-test-images.lock
+flock 9
+
 busybox=/bin/busybox
-if ! file_is_static=$(ldd "$busybox" 2>&1) || ! grep -q "not a dynamic executable" <<<"$file_is_static"; then
+# ldd fails on a static executable: that is the one we want.
+if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
   echo "test-images: installing busybox-static" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -qq busybox-static >/dev/null 2>&1 || {
@@ -23,7 +28,10 @@ build() { # tag, then Dockerfile lines on stdin
   trap 'rm -rf "$dir"' RETURN
   cp "$busybox" "$dir/busybox"
   cat >"$dir/Dockerfile"
-  docker build -q -t "$tag" "$dir" >/dev/null
+  if ! docker build -q -t "$tag" "$dir" >"$dir/build.log" 2>&1; then
+    cat "$dir/build.log" >&2
+    return 1
+  fi
   echo "test-images: built $tag" >&2
 }
 
@@ -32,4 +40,21 @@ FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 CMD ["/bin/sh"]
+DOCKERFILE
+
+# The example stack's images (examples/todo/stack.yml): a web front end (busybox httpd serving
+# /www, where the stack mounts its config) and a stand-in database.
+build shoal-example/todo-web:latest <<'DOCKERFILE'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN mkdir -p /www && echo '<h1>todo</h1><p>served by a shoal task</p>' > /www/index.html
+CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
+DOCKERFILE
+
+build shoal-example/todo-db:latest <<'DOCKERFILE'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+CMD ["sh", "-c", "trap 'exit 0' TERM; echo 'todo-db ready'; while :; do sleep 1; done"]
 DOCKERFILE

@@ -366,3 +366,58 @@ fn the_engine_is_reachable() {
     let out = engine(&["version", "--format", "{{.Server.Version}}"]);
     assert!(out.status.success(), "no Docker Engine at {ENGINE_SOCKET}");
 }
+
+#[test]
+fn the_example_stack_deploys_and_runs() {
+    test_image();
+    let m = Daemon::start_with_engine("example", ENGINE_SOCKET);
+    m.init();
+    let node = m.node_id();
+    let stack = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/todo/stack.yml");
+    m.docker_ok(&["stack", "deploy", "--detach=true", "-c", stack, "todo"]);
+    eventually(WAIT, "the stack's services to converge", || {
+        let out = m.docker_ok(&[
+            "stack",
+            "services",
+            "todo",
+            "--format",
+            "{{.Name}} {{.Replicas}}",
+        ]);
+        let mut rows: Vec<&str> = out.lines().collect();
+        rows.sort_unstable();
+        (rows == ["todo_todo-db 1/1", "todo_todo-web 2/2"]).then_some(())
+    });
+    let ps = m.docker_ok(&[
+        "stack",
+        "ps",
+        "todo",
+        "--format",
+        "{{.Name}} {{.CurrentState}}",
+    ]);
+    let mut names: Vec<&str> = ps
+        .lines()
+        .filter(|l| l.contains(" Running "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["todo_todo-db.1", "todo_todo-web.1", "todo_todo-web.2"],
+        "{ps}"
+    );
+    // The web tasks serve the stack's config, mounted where the file says.
+    let web = a_container(&node, "todo_todo-web");
+    let served = engine_ok(&["exec", &web, "wget", "-qO-", "http://127.0.0.1/config.json"]);
+    let file = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/todo/config.json"
+    ))
+    .unwrap();
+    assert_eq!(served, file);
+    m.docker_ok(&["stack", "rm", "todo"]);
+    eventually(WAIT, "the stack's containers to go", || {
+        (containers(&node, "todo_todo-web").is_empty()
+            && containers(&node, "todo_todo-db").is_empty())
+        .then_some(())
+    });
+}

@@ -21,7 +21,6 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 pub const IMAGE: &str = "shoal-test/busybox:latest";
 pub const SOCKET: &str = "/var/run/docker.sock";
-const BUSYBOX: &str = "/bin/busybox";
 
 /// How long a task may take to reach a state before a test gives up.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -50,45 +49,19 @@ pub async fn require_engine() -> Docker {
     docker
 }
 
-/// Builds the test image unless the engine has it. Several test processes may build it at
-/// once; the builds are identical, so whichever tags last wins harmlessly.
+/// Builds the test image unless the engine has it, with the project's script (which the
+/// other crates' tests and `.ci/run` use too; it serializes concurrent builds).
 pub fn ensure_image() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let present = Command::new("docker")
-            .args(["image", "inspect", IMAGE])
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/test-images.sh");
+        let out = Command::new(script)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run the docker CLI to build the test image: {e}"));
-        if present.status.success() {
-            return;
-        }
-        if !Path::new(BUSYBOX).exists() {
-            let installed = Command::new("apt-get")
-                .args(["install", "-y", "busybox-static"])
-                .status();
-            if !matches!(installed, Ok(s) if s.success()) || !Path::new(BUSYBOX).exists() {
-                panic!(
-                    "the test image needs a static busybox at {BUSYBOX}; \
-                     `apt-get install -y busybox-static` did not provide it"
-                );
-            }
-        }
-        let dir = tempfile::tempdir().expect("temporary build context");
-        std::fs::copy(BUSYBOX, dir.path().join("busybox")).expect("copy busybox");
-        std::fs::write(
-            dir.path().join("Dockerfile"),
-            "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\",\"--install\",\"-s\",\"/bin\"]\n",
-        )
-        .expect("write Dockerfile");
-        let out = Command::new("docker")
-            .env("DOCKER_BUILDKIT", "0")
-            .args(["build", "-q", "-t", IMAGE])
-            .arg(dir.path())
-            .output()
-            .expect("run docker build");
+            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
         assert!(
             out.status.success(),
-            "building {IMAGE} failed: {}",
+            "building {IMAGE} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
     });

@@ -33,7 +33,12 @@ pub(super) async fn task_list(
         .filter(|t| {
             f.match_id_prefix(&t.id)
                 && f.match_name_prefix(&t.name)
-                && f.match_labels("label", &t.labels)
+                // As in Swarm, `label` matches the labels of the task's service.
+                && (!f.contains("label")
+                    || state
+                        .services
+                        .get(&t.service_id)
+                        .is_some_and(|s| f.match_labels("label", &s.spec.labels)))
                 && (services.is_empty() || services.contains(&t.service_id))
                 && (nodes.is_empty() || nodes.contains(&t.node_id))
                 && (desired.is_empty() || desired.contains(&t.desired_state))
