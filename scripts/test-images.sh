@@ -2,14 +2,15 @@
 # Builds the images the tests and the example stack use, on the local Docker Engine. No
 # registry is reachable, so they are built from scratch around Debian's static busybox:
 #   shoal-test/busybox:latest   FROM scratch + /bin/busybox and its applets
-# Idempotent: an image that exists is kept.
+# Idempotent: an image that exists is kept. Starts dockerd first if none runs.
 set -euo pipefail
-export DOCKER_HOST=unix:///var/run/docker.sock
-export DOCKER_BUILDKIT=0
-
 # Test processes may call this at the same time: one at a time.
 exec 9>/tmp/shoal-test-images.lock
 flock 9
+# The engine must run first (installed and started if missing).
+"$(dirname "$0")/ensure-docker.sh"
+export DOCKER_HOST=unix:///var/run/docker.sock
+export DOCKER_BUILDKIT=0
 
 busybox=/bin/busybox
 # ldd fails on a static executable: that is the one we want.

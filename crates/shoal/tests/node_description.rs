@@ -7,6 +7,8 @@ use std::time::Duration;
 use support::{eventually, Daemon, ENGINE_SOCKET};
 
 fn engine_version() -> String {
+    // Starts the engine if none runs (and builds the test images).
+    support::test_image();
     let out = Command::new("docker")
         .args([
             "-H",

@@ -83,8 +83,9 @@ pub struct Node {
 
 impl Node {
     pub async fn start(test: &str) -> Node {
-        let docker = require_engine().await;
+        // The script starts the engine when none runs, then builds the image.
         ensure_image();
+        let docker = require_engine().await;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
