@@ -12,7 +12,7 @@
 //! - Old tasks are kept per slot up to the cluster's `TaskHistoryRetentionLimit`; tasks whose
 //!   desired state is REMOVE are forgotten once they stopped.
 //!
-//! Job modes are not orchestrated yet: their tasks are not created.
+//! - Jobs run tasks to completion, iteration by iteration (every update starts a new one).
 
 use crate::placement;
 use chrono::{DateTime, Duration, Utc};
@@ -199,29 +199,16 @@ fn service(
     plan: &mut Plan,
 ) {
     let mode = &svc.spec.mode;
-    let global = mode.global.is_some();
     if mode.replicated_job.is_some() || mode.global_job.is_some() {
+        job(svc, tasks, nodes, history, now, plan);
         return;
     }
+    let global = mode.global.is_some();
     let template = &svc.spec.task_template;
-    let constraints: &[String] = template
-        .placement
-        .as_ref()
-        .map(|p| p.constraints.as_slice())
-        .unwrap_or(&[]);
 
     // The keys that should hold a live task.
     let wanted: Vec<Key> = if global {
-        let mut ids: Vec<&str> = nodes
-            .values()
-            .filter(|n| placement::unavailable(n).is_none())
-            .filter(|n| placement::satisfies(n, constraints))
-            .map(|n| n.id.as_str())
-            .collect();
-        ids.sort_unstable();
-        ids.into_iter()
-            .map(|id| Key::Node(id.to_string()))
-            .collect()
+        eligible_nodes(svc, nodes)
     } else {
         let replicas = mode
             .replicated
@@ -505,6 +492,147 @@ fn service(
             plan.remove.push(t.id.clone());
         }
     }
+}
+
+/// The nodes a global service (or global job) runs on, as keys.
+fn eligible_nodes(svc: &Service, nodes: &HashMap<&str, &Node>) -> Vec<Key> {
+    let constraints: &[String] = svc
+        .spec
+        .task_template
+        .placement
+        .as_ref()
+        .map(|p| p.constraints.as_slice())
+        .unwrap_or(&[]);
+    let mut ids: Vec<&str> = nodes
+        .values()
+        .filter(|n| placement::unavailable(n).is_none())
+        .filter(|n| placement::satisfies(n, constraints))
+        .map(|n| n.id.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.into_iter()
+        .map(|id| Key::Node(id.to_string()))
+        .collect()
+}
+
+/// Jobs run their tasks to completion: a replicated job until `TotalCompletions` tasks
+/// completed, at most `MaxConcurrent` at a time; a global job once on each eligible node.
+/// Every update of the service is a new iteration: tasks of earlier ones are stopped.
+fn job(
+    svc: &Service,
+    tasks: &[&Task],
+    nodes: &HashMap<&str, &Node>,
+    history: usize,
+    now: DateTime<Utc>,
+    plan: &mut Plan,
+) {
+    let global = svc.spec.mode.global_job.is_some();
+    let iteration = svc
+        .job_status
+        .as_ref()
+        .map(|j| j.job_iteration.index)
+        .unwrap_or(svc.version.index);
+    let (current, old): (Vec<&Task>, Vec<&Task>) = tasks
+        .iter()
+        .partition(|t| t.job_iteration.as_ref().map(|v| v.index) == Some(iteration));
+    let mut old_ended: Vec<&Task> = Vec::new();
+    for t in old {
+        if live(t) {
+            plan.shutdown(t, TaskState::Shutdown);
+        } else {
+            old_ended.push(t);
+        }
+    }
+    old_ended.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    for t in old_ended.iter().skip(history) {
+        plan.remove.push(t.id.clone());
+    }
+
+    let restart = svc
+        .spec
+        .task_template
+        .restart_policy
+        .clone()
+        .unwrap_or_default();
+    let restart_delay = ns(restart.delay, DEFAULT_RESTART_DELAY);
+    let eligible = if global {
+        eligible_nodes(svc, nodes)
+    } else {
+        Vec::new()
+    };
+    let mut keys: BTreeMap<Key, Vec<&Task>> = BTreeMap::new();
+    for t in current {
+        keys.entry(key_of(t, global)).or_default().push(t);
+    }
+    let (mut done, mut running) = (0u64, 0u64);
+    for (key, list) in keys.iter_mut() {
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        if list.iter().any(|t| t.status.state == TaskState::Complete) {
+            done += 1;
+            continue;
+        }
+        let last = list[0];
+        let node_ok = last.node_id.is_empty() || usable(nodes, &last.node_id);
+        if live(last) && !ended(last) && node_ok {
+            running += 1;
+            continue;
+        }
+        if live(last) {
+            plan.shutdown(last, TaskState::Shutdown);
+        }
+        // Failed (or lost with its node): run it again if the restart policy allows.
+        let again = restart.condition != RestartPolicyCondition::None
+            && restart
+                .max_attempts
+                .is_none_or(|m| m == 0 || (list.len() as u64) <= m);
+        if !again {
+            done += 1;
+            continue;
+        }
+        running += 1;
+        let ended_at = if ended(last) {
+            last.status.timestamp
+        } else {
+            last.updated_at
+        };
+        if now >= ended_at + restart_delay && (!global || eligible.contains(key)) {
+            plan.create.push(job_task(svc, key, iteration, now));
+        }
+    }
+    if global {
+        for key in eligible {
+            if !keys.contains_key(&key) {
+                plan.create.push(job_task(svc, &key, iteration, now));
+            }
+        }
+        return;
+    }
+    let spec = svc.spec.mode.replicated_job.clone().unwrap_or_default();
+    let concurrent = spec.max_concurrent.unwrap_or(1).max(1);
+    let total = spec.total_completions.unwrap_or(concurrent);
+    // A job's slots count from 0, as Swarm's (the docker CLI's job progress relies on it).
+    let mut next_slot = keys
+        .keys()
+        .filter_map(|k| match k {
+            Key::Slot(s) => Some(*s + 1),
+            Key::Node(_) => None,
+        })
+        .max()
+        .unwrap_or(0);
+    while done + running < total && running < concurrent {
+        running += 1;
+        plan.create
+            .push(job_task(svc, &Key::Slot(next_slot), iteration, now));
+        next_slot += 1;
+    }
+}
+
+fn job_task(svc: &Service, key: &Key, iteration: u64, now: DateTime<Utc>) -> Task {
+    let mut t = new_task(svc, key, now);
+    // A job's tasks run to completion; they keep desired RUNNING (Swarm says COMPLETE) so that
+    // the scheduler, dispatcher and agents treat them like any task.
+    t.job_iteration = Some(shoal_types::swarm::Version { index: iteration });
+    t
 }
 
 fn new_task(svc: &Service, key: &Key, now: DateTime<Utc>) -> Task {

@@ -421,3 +421,39 @@ fn the_example_stack_deploys_and_runs() {
         .then_some(())
     });
 }
+
+#[test]
+fn a_replicated_job_runs_to_completion() {
+    let image = test_image();
+    let m = Daemon::start_with_engine("job", ENGINE_SOCKET);
+    m.init();
+    let svc = format!("job{}", std::process::id());
+    // Without --detach the CLI follows the job until it completed.
+    let out = m.docker_ok(&[
+        "service",
+        "create",
+        "--name",
+        &svc,
+        "--mode",
+        "replicated-job",
+        "--replicas",
+        "3",
+        "--max-concurrent",
+        "2",
+        image,
+        "sh",
+        "-c",
+        "echo done",
+    ]);
+    assert!(squash(&out).contains("job complete"), "{out}");
+    let ps = m.docker_ok(&[
+        "service",
+        "ps",
+        &svc,
+        "--format",
+        "{{.Name}} {{.CurrentState}}",
+    ]);
+    let complete = ps.lines().filter(|l| l.contains(" Complete ")).count();
+    assert_eq!(complete, 3, "{ps}");
+    m.docker_ok(&["service", "rm", &svc]);
+}

@@ -6,9 +6,9 @@ use crate::table::{Object, Table};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shoal_types::swarm::{
-    Config, Endpoint, EndpointSpec, Network, Node, NodeRole, NodeState, PortConfig, PublishMode,
-    Reachability, Secret, Service, ServiceMode, ServiceSpec, Task, TaskState, UpdateState,
-    UpdateStatus, Version,
+    Config, Endpoint, EndpointSpec, JobStatus, Network, Node, NodeRole, NodeState, PortConfig,
+    PublishMode, Reachability, Secret, Service, ServiceMode, ServiceSpec, Task, TaskState,
+    UpdateState, UpdateStatus, Version,
 };
 use std::collections::BTreeMap;
 
@@ -266,6 +266,12 @@ impl State {
                 }
                 self.check_references(&svc.spec)?;
                 svc.endpoint = self.allocate_endpoint(&svc.id, &svc.spec)?;
+                if is_job(&svc.spec) {
+                    svc.job_status = Some(JobStatus {
+                        job_iteration: Version { index },
+                        last_execution: Some(at),
+                    });
+                }
                 stamp_new(
                     &mut svc.version,
                     &mut svc.created_at,
@@ -311,7 +317,13 @@ impl State {
                 let mut svc = svc.clone();
                 // A new task template starts a rolling update (or a rollback) that the
                 // orchestrator carries out and completes.
-                if *rollback {
+                if is_job(&new_spec) {
+                    // Every update of a job runs it again, as a new iteration.
+                    svc.job_status = Some(JobStatus {
+                        job_iteration: Version { index },
+                        last_execution: Some(at),
+                    });
+                } else if *rollback {
                     svc.update_status = Some(UpdateStatus {
                         state: UpdateState::RollbackStarted,
                         started_at: Some(at),
@@ -840,6 +852,10 @@ fn mode_kind(m: &ServiceMode) -> u8 {
     } else {
         0
     }
+}
+
+fn is_job(spec: &ServiceSpec) -> bool {
+    spec.mode.replicated_job.is_some() || spec.mode.global_job.is_some()
 }
 
 fn stamp(version: &mut Version, updated_at: &mut DateTime<Utc>, index: u64, at: DateTime<Utc>) {

@@ -362,3 +362,106 @@ fn history_is_kept_up_to_the_limit_and_removed_services_are_cleaned_up() {
     w.settle();
     assert_eq!(w.state.tasks.len(), 0);
 }
+
+fn replicated_job(concurrent: u64, total: u64) -> ServiceMode {
+    ServiceMode {
+        replicated_job: Some(shoal_types::swarm::ReplicatedJob {
+            max_concurrent: Some(concurrent),
+            total_completions: Some(total),
+        }),
+        ..Default::default()
+    }
+}
+
+impl World {
+    fn job_service(&mut self, id: &str, mode: ServiceMode) {
+        self.service(id, mode);
+        let mut svc = self.state.services.get(id).unwrap().clone();
+        svc.version.index = 1;
+        svc.job_status = Some(shoal_types::swarm::JobStatus {
+            job_iteration: shoal_types::swarm::Version { index: 1 },
+            last_execution: Some(self.now),
+        });
+        self.state.services.insert(svc);
+    }
+
+    /// Completes every running task of a service.
+    fn complete_all(&mut self, svc: &str) {
+        let ids: Vec<String> = self
+            .state
+            .tasks
+            .iter()
+            .filter(|t| t.service_id == svc && t.status.state == TaskState::Running)
+            .map(|t| t.id.clone())
+            .collect();
+        for id in ids {
+            self.set_status(&id, TaskState::Complete);
+        }
+    }
+
+    fn count(&self, svc: &str, state: TaskState) -> usize {
+        self.state
+            .tasks
+            .iter()
+            .filter(|t| t.service_id == svc && t.status.state == state)
+            .count()
+    }
+}
+
+#[test]
+fn a_replicated_job_runs_until_its_completions_at_most_n_at_a_time() {
+    let mut w = World::new(&["a", "b"]);
+    w.job_service("batch", replicated_job(2, 5));
+    w.settle();
+    assert_eq!(w.count("batch", TaskState::Running), 2);
+    for _ in 0..5 {
+        w.complete_all("batch");
+        w.settle();
+    }
+    assert_eq!(w.count("batch", TaskState::Complete), 5);
+    assert_eq!(w.count("batch", TaskState::Running), 0);
+    let slots: std::collections::BTreeSet<i64> = w.state.tasks.iter().map(|t| t.slot).collect();
+    assert_eq!(slots.len(), 5, "each completion has a slot of its own");
+}
+
+#[test]
+fn a_failed_job_task_runs_again_and_a_new_iteration_stops_the_old_one() {
+    let mut w = World::new(&["a"]);
+    w.job_service("batch", replicated_job(1, 1));
+    w.settle();
+    let first = w.live("batch")[0].id.clone();
+    w.set_status(&first, TaskState::Failed);
+    w.now += Duration::seconds(2);
+    w.settle();
+    assert_eq!(w.count("batch", TaskState::Running), 1);
+    // A new iteration (an update of the job): the running task of the old one stops.
+    let mut svc = w.state.services.get("batch").unwrap().clone();
+    svc.job_status.as_mut().unwrap().job_iteration.index = 99;
+    w.state.services.insert(svc);
+    w.settle();
+    let running: Vec<&Task> = w
+        .state
+        .tasks
+        .iter()
+        .filter(|t| t.status.state == TaskState::Running)
+        .collect();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].job_iteration.as_ref().unwrap().index, 99);
+}
+
+#[test]
+fn a_global_job_runs_once_per_node() {
+    let mut w = World::new(&["a", "b"]);
+    w.job_service(
+        "once",
+        ServiceMode {
+            global_job: Some(Default::default()),
+            ..Default::default()
+        },
+    );
+    w.settle();
+    w.complete_all("once");
+    w.settle();
+    assert_eq!(w.count("once", TaskState::Complete), 2);
+    assert_eq!(w.state.tasks.len(), 2, "nothing runs again");
+}
