@@ -543,7 +543,7 @@ fn job(
             old_ended.push(t);
         }
     }
-    old_ended.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    old_ended.sort_by_key(|t| std::cmp::Reverse(t.created_at));
     for t in old_ended.iter().skip(history) {
         plan.remove.push(t.id.clone());
     }
