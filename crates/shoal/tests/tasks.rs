@@ -457,3 +457,51 @@ fn a_replicated_job_runs_to_completion() {
     assert_eq!(complete, 3, "{ps}");
     m.docker_ok(&["service", "rm", &svc]);
 }
+
+#[test]
+fn the_tasks_of_a_node_that_dies_move_and_its_containers_stop_when_it_returns() {
+    let image = test_image();
+    let m = Daemon::start_with_engine("dies-m", ENGINE_SOCKET);
+    m.init();
+    let mut w = Daemon::start_with_engine("dies-w", ENGINE_SOCKET);
+    w.join(&m, "worker");
+    let (mid, wid) = (m.node_id(), w.node_id());
+    eventually(WAIT, "both nodes ready", || {
+        let ls = m.docker_ok(&["node", "ls", "--format", "{{.Status}}"]);
+        (ls.lines().filter(|l| *l == "Ready").count() == 2).then_some(())
+    });
+    let svc = format!("moves{}", std::process::id());
+    m.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--stop-grace-period",
+        "1s",
+        "--restart-delay",
+        "100ms",
+        "--name",
+        &svc,
+        "--replicas",
+        "2",
+        image,
+        "sleep",
+        "100000",
+    ]);
+    eventually(WAIT, "one task on each node", || {
+        (running(&mid, &svc).len() == 1 && running(&wid, &svc).len() == 1).then_some(())
+    });
+    // The worker's daemon dies (its container keeps running on the engine, as when a node
+    // loses touch with the managers).
+    w.kill9();
+    eventually(WAIT, "both tasks on the manager", || {
+        (running(&mid, &svc).len() == 2).then_some(())
+    });
+    let ls = m.docker_ok(&["node", "ls", "--format", "{{.ID}} {{.Status}}"]);
+    assert!(ls.contains(&format!("{wid} Down")), "{ls}");
+    // Back, the worker learns that its task was replaced and stops the container.
+    w.restart();
+    eventually(WAIT, "the returning worker to stop its old task", || {
+        running(&wid, &svc).is_empty().then_some(())
+    });
+    assert_eq!(running(&mid, &svc).len(), 2);
+}
