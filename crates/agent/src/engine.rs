@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, ContainerSummary};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
-    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
-    WaitContainerOptionsBuilder,
+    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use bollard::{ClientVersion, Docker};
 use futures::stream::BoxStream;
@@ -250,6 +251,36 @@ impl Engine {
                 r.map(|m| m.action.unwrap_or_default())
                     .map_err(|e| engine.error(e))
             })
+            .boxed())
+    }
+
+    /// `GET /containers/{id}/logs` with timestamps: every message starts with the engine's
+    /// RFC 3339 timestamp and a space. `since` is in whole seconds (0: from the start), `tail`
+    /// a line count or `all`. With `follow` the stream lasts as long as the container runs;
+    /// the request timeout covers only the engine's first answer. The request is sent when
+    /// the stream is first polled.
+    pub fn container_logs(
+        &self,
+        id: &str,
+        follow: bool,
+        stdout: bool,
+        stderr: bool,
+        since: i32,
+        tail: &str,
+    ) -> Result<BoxStream<'static, Result<LogOutput, EngineError>>, EngineError> {
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        let options = LogsOptionsBuilder::default()
+            .follow(follow)
+            .stdout(stdout)
+            .stderr(stderr)
+            .since(since)
+            .timestamps(true)
+            .tail(tail)
+            .build();
+        let engine = self.clone();
+        Ok(docker
+            .logs(id, Some(options))
+            .map(move |r| r.map_err(|e| engine.error(e)))
             .boxed())
     }
 

@@ -12,6 +12,7 @@
 //! - [`files`]: the task's config and secret files.
 //! - `health`: when a container with a health check counts as running, or as failed.
 //! - [`engine`]: the Docker Engine API client.
+//! - [`logs`]: what a task's container printed, for `docker service logs`.
 
 #![forbid(unsafe_code)]
 
@@ -26,9 +27,11 @@ mod controller;
 pub mod engine;
 pub mod files;
 mod health;
+pub mod logs;
 mod worker;
 
 pub use engine::{Engine, EngineError};
+pub use logs::{container_logs, LogLine, LogLines, LogOptions, LogStream};
 
 /// One task assigned to this node, with what it needs from the cluster.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,4 +1,5 @@
-//! Node-to-node routes: Raft RPCs, join, heartbeat, leave, forwarded writes.
+//! Node-to-node routes: Raft RPCs, join, heartbeat, leave, forwarded writes, task assignments
+//! and status, task logs.
 
 use crate::error::HttpResult;
 use crate::query::json;
@@ -7,6 +8,7 @@ use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
+use shoal_manager::cluster::logs::{LogsReq, PATH_LOGS};
 use shoal_manager::internal::*;
 use shoal_manager::{Caller, Daemon};
 use shoal_raft::{AppendResp, PreVoteResp, SnapshotResp, VoteResp};
@@ -27,6 +29,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route(PATH_PROPOSE, post(propose))
         .route(PATH_ASSIGNMENTS, post(assignments))
         .route(PATH_TASK_STATUS, post(task_status))
+        .route(PATH_LOGS, post(logs))
 }
 
 /// The bearer credential of a node-to-node call.
@@ -102,4 +105,15 @@ async fn task_status(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult
     d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
     d.internal_task_status(req).await?;
     Ok(Json(()))
+}
+
+/// A manager asks this node (manager or worker) for the log of a task it ran.
+async fn logs(
+    State(d): S,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResult<axum::response::Response> {
+    d.authorize(bearer(&headers), Caller::Manager)?;
+    let req: LogsReq = json(&body)?;
+    crate::docker::logs::node_logs(&d, req).await
 }

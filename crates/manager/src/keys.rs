@@ -81,6 +81,12 @@ impl DataKey {
         self.derive(&format!("shoal/node/{node_id}"))
     }
 
+    /// What a manager presents to the node `node_id` when it calls that node (log streams);
+    /// the node checks it with its own secret (see [`node_call_credential`]).
+    pub fn node_call_credential(&self, node_id: &str) -> String {
+        node_call_credential(&self.node_secret(node_id))
+    }
+
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::thread_rng().fill_bytes(&mut nonce);
@@ -136,6 +142,18 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// The credential of a manager's call to the node whose secret is `node_secret`. Only the
+/// managers (who hold the data key) and that node can compute it: a worker can check calls
+/// made to it without being able to speak as a manager to anyone else.
+pub fn node_call_credential(node_secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"shoal/manager-to-node");
+    h.update([0u8]);
+    h.update(node_secret.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +174,12 @@ mod tests {
         assert_ne!(k.manager_credential(), k.node_secret("a"));
         assert_ne!(k.node_secret("a"), k.node_secret("b"));
         assert_eq!(k.node_secret("a"), k.node_secret("a"));
+        assert_eq!(
+            k.node_call_credential("a"),
+            node_call_credential(&k.node_secret("a"))
+        );
+        assert_ne!(k.node_call_credential("a"), k.node_secret("a"));
+        assert_ne!(k.node_call_credential("a"), k.node_call_credential("b"));
         assert_ne!(
             DataKey::generate().manager_credential(),
             k.manager_credential()

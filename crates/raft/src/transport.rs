@@ -1,9 +1,12 @@
 //! The one way nodes talk to each other: JSON over HTTP/1.1 with kept-alive connections.
 //!
-//! Every node-to-node call (Raft RPCs, join, forwarded writes, heartbeats) goes through
-//! [`Transport`], so that mutual TLS can be slotted in here without touching the callers.
+//! Every node-to-node call (Raft RPCs, join, forwarded writes, heartbeats, log streams) goes
+//! through [`Transport`], so that mutual TLS can be slotted in here without touching the
+//! callers.
 
 use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -36,6 +39,9 @@ impl TransportError {
         matches!(self, TransportError::Unreachable { .. })
     }
 }
+
+/// The body of a streamed answer, chunk by chunk as the peer sends it.
+pub type ByteStream = BoxStream<'static, Result<Bytes, TransportError>>;
 
 #[derive(Clone)]
 pub struct Transport {
@@ -70,6 +76,74 @@ impl Transport {
         *self.credential.write().unwrap_or_else(|e| e.into_inner()) = credential;
     }
 
+    /// A JSON POST to `http://addr/path` with `bearer`, or this node's own credential.
+    fn request<Req>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &Req,
+        bearer: Option<&str>,
+    ) -> Result<http::Request<Full<Bytes>>, TransportError>
+    where
+        Req: Serialize + ?Sized,
+    {
+        let bytes = serde_json::to_vec(body).map_err(|e| TransportError::Decode {
+            addr: addr.to_string(),
+            msg: e.to_string(),
+        })?;
+        let mut req = http::Request::post(format!("http://{addr}{path}"))
+            .header(http::header::CONTENT_TYPE, "application/json");
+        let own = self
+            .credential
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(c) = bearer.map(str::to_string).or(own) {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {c}"));
+        }
+        req.body(Full::new(Bytes::from(bytes)))
+            .map_err(|e| TransportError::Unreachable {
+                addr: addr.to_string(),
+                msg: e.to_string(),
+            })
+    }
+
+    /// Sends a request and waits for the answer's head; a non-2xx answer becomes
+    /// [`TransportError::Remote`] with the message of Docker's `{"message": ...}` body.
+    async fn send(
+        &self,
+        addr: &str,
+        req: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, TransportError> {
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| TransportError::Unreachable {
+                addr: addr.to_string(),
+                msg: e.to_string(),
+            })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        Err(TransportError::Remote {
+            addr: addr.to_string(),
+            status: status.as_u16(),
+            message,
+        })
+    }
+
     /// POSTs `body` as JSON to `http://addr/path` and decodes the JSON answer. A non-2xx
     /// answer carries Docker's `{"message": ...}` body.
     pub async fn post<Req, Resp>(
@@ -83,36 +157,9 @@ impl Transport {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let bytes = serde_json::to_vec(body).map_err(|e| TransportError::Decode {
-            addr: addr.to_string(),
-            msg: e.to_string(),
-        })?;
-        let mut req = http::Request::post(format!("http://{addr}{path}"))
-            .header(http::header::CONTENT_TYPE, "application/json");
-        if let Some(c) = self
-            .credential
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            req = req.header(http::header::AUTHORIZATION, format!("Bearer {c}"));
-        }
-        let req =
-            req.body(Full::new(Bytes::from(bytes)))
-                .map_err(|e| TransportError::Unreachable {
-                    addr: addr.to_string(),
-                    msg: e.to_string(),
-                })?;
+        let req = self.request(addr, path, body, None)?;
         let call = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| TransportError::Unreachable {
-                    addr: addr.to_string(),
-                    msg: e.to_string(),
-                })?;
-            let status = resp.status();
+            let resp = self.send(addr, req).await?;
             let body = resp
                 .into_body()
                 .collect()
@@ -122,17 +169,6 @@ impl Transport {
                     msg: e.to_string(),
                 })?
                 .to_bytes();
-            if !status.is_success() {
-                let message = serde_json::from_slice::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
-                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-                return Err(TransportError::Remote {
-                    addr: addr.to_string(),
-                    status: status.as_u16(),
-                    message,
-                });
-            }
             serde_json::from_slice(&body).map_err(|e| TransportError::Decode {
                 addr: addr.to_string(),
                 msg: e.to_string(),
@@ -145,5 +181,43 @@ impl Transport {
                 timeout,
             }),
         }
+    }
+
+    /// POSTs `body` as JSON and hands back the answer's body as it arrives, for answers that
+    /// last (log streams). `timeout` covers only the wait for the answer's head; the stream
+    /// ends when the peer ends it, and dropping it closes the connection. `bearer` replaces
+    /// this node's own credential for this call (a manager speaking to one particular node).
+    pub async fn post_stream<Req>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &Req,
+        bearer: Option<&str>,
+        timeout: Duration,
+    ) -> Result<ByteStream, TransportError>
+    where
+        Req: Serialize + ?Sized,
+    {
+        let req = self.request(addr, path, body, bearer)?;
+        let resp = match tokio::time::timeout(timeout, self.send(addr, req)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(TransportError::Timeout {
+                    addr: addr.to_string(),
+                    timeout,
+                })
+            }
+        };
+        let peer = addr.to_string();
+        Ok(resp
+            .into_body()
+            .into_data_stream()
+            .map(move |chunk| {
+                chunk.map_err(|e| TransportError::Unreachable {
+                    addr: peer.clone(),
+                    msg: e.to_string(),
+                })
+            })
+            .boxed())
     }
 }

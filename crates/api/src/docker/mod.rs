@@ -26,6 +26,7 @@ use std::sync::Arc;
 mod cluster;
 mod configs;
 mod info;
+pub(crate) mod logs;
 mod networks;
 mod nodes;
 mod secrets;
@@ -35,6 +36,7 @@ mod tasks;
 use cluster::*;
 use configs::*;
 use info::*;
+use logs::*;
 use networks::*;
 use nodes::*;
 use secrets::*;
@@ -69,6 +71,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/services/{id}/logs", get(service_logs))
         .route("/tasks", get(task_list))
         .route("/tasks/{id}", get(task_inspect))
+        .route("/tasks/{id}/logs", get(task_logs))
         .route("/configs", get(config_list))
         .route("/configs/create", post(config_create))
         .route("/configs/{id}", get(config_inspect).delete(config_remove))

@@ -1,4 +1,5 @@
-//! `/services`: list (with `status`), inspect (with `insertDefaults`), create, update, remove, logs.
+//! `/services`: list (with `status`), inspect (with `insertDefaults`), create, update, remove
+//! (logs are in `logs`).
 
 use super::*;
 
@@ -154,13 +155,4 @@ pub(super) async fn service_update(
 pub(super) async fn service_remove(State(d): S, Path(id): Path<String>) -> HttpResult<StatusCode> {
     d.manager()?.remove_service(&id).await?;
     Ok(StatusCode::OK)
-}
-
-pub(super) async fn service_logs(State(d): S, Path(id): Path<String>) -> HttpResult<StatusCode> {
-    let m = d.manager()?;
-    m.replica().read().services.resolve(&id)?;
-    Err(HttpError(
-        StatusCode::NOT_IMPLEMENTED,
-        "service logs are not available yet: tasks do not run on this version of shoal".into(),
-    ))
 }

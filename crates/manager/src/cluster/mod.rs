@@ -33,6 +33,7 @@ use tokio::time::Instant;
 
 mod dispatch;
 mod liveness;
+pub mod logs;
 mod manager;
 
 use liveness::{heartbeat_loop, monitor_loop};
@@ -602,8 +603,10 @@ impl Daemon {
     }
 
     /// Checks the credential of a node-to-node call: managers present the managers'
-    /// credential, a node presents `ID:SECRET` for calls about itself. A node that is joining
-    /// as a manager has no keys yet and takes the leader's Raft calls on trust until it has.
+    /// credential, a node presents `ID:SECRET` for calls about itself. A manager calling one
+    /// particular node (a worker has no managers' credential to check against) presents that
+    /// node's call credential (`keys::node_call_credential`). A node that is joining as a
+    /// manager has no keys yet and takes the leader's Raft calls on trust until it has.
     pub fn authorize(&self, bearer: Option<&str>, caller: Caller<'_>) -> Result<()> {
         let refused = || {
             ApiError::Forbidden(
@@ -615,6 +618,11 @@ impl Daemon {
                 let key = &m.keys.data_key;
                 let bearer = bearer.ok_or_else(refused)?;
                 if same(bearer, &m.manager_credential) {
+                    return Ok(());
+                }
+                if matches!(caller, Caller::Manager)
+                    && same(bearer, &key.node_call_credential(&m.identity.node_id))
+                {
                     return Ok(());
                 }
                 match (caller, bearer.split_once(':')) {
@@ -634,6 +642,21 @@ impl Daemon {
                     .is_some() =>
             {
                 Ok(())
+            }
+            Role::Worker(w) if matches!(caller, Caller::Manager) => {
+                let expected = {
+                    let identity = w.identity.lock().unwrap_or_else(|e| e.into_inner());
+                    if identity.secret.is_empty() {
+                        String::new()
+                    } else {
+                        crate::keys::node_call_credential(&identity.secret)
+                    }
+                };
+                match bearer {
+                    // A node that never got a secret has nothing to check against.
+                    Some(b) if !expected.is_empty() && same(b, &expected) => Ok(()),
+                    _ => Err(refused()),
+                }
             }
             _ => Err(ApiError::Unavailable("this node is not a manager".into())),
         }
