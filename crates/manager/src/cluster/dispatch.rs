@@ -26,6 +26,15 @@ fn long_poll(timing: &Timing) -> Duration {
     (timing.node_heartbeat * 2).min(Duration::from_secs(10))
 }
 
+/// Changes the orchestrators and the scheduler look at (configs, secrets and networks do
+/// not move tasks).
+fn concerns_tasks(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Service | Kind::Task | Kind::Node | Kind::Cluster
+    )
+}
+
 /// On the leader: runs the orchestrators and the scheduler whenever the state changed, and
 /// proposes what they want.
 pub(super) async fn orchestrate_loop(manager: std::sync::Weak<Manager>) {
@@ -33,18 +42,31 @@ pub(super) async fn orchestrate_loop(manager: std::sync::Weak<Manager>) {
         Some(m) => (m.replica().subscribe(), tick(&m.timing)),
         None => return,
     };
+    let mut last_run = Instant::now();
     loop {
         tokio::select! {
             r = events.recv() => {
-                if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
-                    return;
-                }
+                let mut relevant = match r {
+                    Ok(e) => concerns_tasks(e.kind),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                };
                 // Take everything that is already waiting: one pass covers it.
-                while events.try_recv().is_ok() {}
+                loop {
+                    match events.try_recv() {
+                        Ok(e) => relevant |= concerns_tasks(e.kind),
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => relevant = true,
+                        Err(_) => break,
+                    }
+                }
+                if !relevant && last_run.elapsed() < period {
+                    continue;
+                }
             }
             _ = tokio::time::sleep(period) => {}
         }
         let Some(m) = manager.upgrade() else { return };
+        last_run = Instant::now();
         if !m.raft.is_leader() {
             continue;
         }
