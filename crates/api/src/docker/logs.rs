@@ -59,9 +59,12 @@ async fn logs(d: Arc<Daemon>, selector: LogSelector, raw: Option<&str>) -> HttpR
         ));
     }
     let m = d.manager()?;
+    let follow = q.flag("follow");
+    // Watching starts before the first look, so that no task that starts in between is missed.
+    let events = follow.then(|| m.replica().subscribe());
     let plan = m.log_plan(&selector)?;
     let options = LogOptions {
-        follow: q.flag("follow"),
+        follow,
         stdout,
         stderr,
         since: parse_since(q.get("since"))?,
@@ -100,16 +103,17 @@ async fn logs(d: Arc<Daemon>, selector: LogSelector, raw: Option<&str>) -> HttpR
             format!("no logs could be read: {}", problems.join(", ")),
         ));
     }
-    if options.follow {
-        tokio::spawn(follow_new_tasks(
-            Arc::downgrade(&m),
-            d.clone(),
-            plan.selector,
+    if let Some(events) = events {
+        let follow = Follow {
+            events,
+            manager: Arc::downgrade(&m),
+            daemon: d.clone(),
+            selector: plan.selector,
             started,
             options,
             render,
-            tx,
-        ));
+        };
+        tokio::spawn(follow.run(tx));
     } else {
         drop(tx);
     }
@@ -392,45 +396,51 @@ async fn forward(source: LogSource, mut lines: Lines, render: Render, tx: mpsc::
 }
 
 /// With `follow`, tasks that start later join the stream (a service scaled up, a task
-/// replaced), as in Swarm. Ends with the client, or when the service or task is gone.
-async fn follow_new_tasks(
+/// replaced), as in Swarm.
+struct Follow {
+    /// Subscribed before the first look at the tasks.
+    events: tokio::sync::broadcast::Receiver<shoal_store::Event>,
     manager: std::sync::Weak<Manager>,
-    d: Arc<Daemon>,
+    daemon: Arc<Daemon>,
     selector: LogSelector,
-    mut started: HashSet<String>,
+    /// Tasks already in the stream.
+    started: HashSet<String>,
     options: LogOptions,
     render: Render,
-    tx: mpsc::Sender<Chunk>,
-) {
-    let Some(mut events) = manager.upgrade().map(|m| m.replica().subscribe()) else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = tx.closed() => return,
-            e = events.recv() => match e {
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Ok(e) if e.kind != shoal_store::Kind::Task => continue,
-                Ok(_) => {}
-            },
-        }
-        let Some(m) = manager.upgrade() else { return };
-        let Ok(plan) = m.log_plan(&selector) else {
-            return;
-        };
-        for source in plan.sources {
-            if !started.insert(source.task_id.clone()) {
-                continue;
+}
+
+impl Follow {
+    /// Runs until the client goes away, or the service or task is gone.
+    async fn run(mut self, tx: mpsc::Sender<Chunk>) {
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                e = self.events.recv() => match e {
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(e) if e.kind != shoal_store::Kind::Task => continue,
+                    Ok(_) => {}
+                },
             }
-            match open(&d, &m, source.clone(), options.clone()).await {
-                Opened::Lines(lines) => {
-                    tokio::spawn(forward(source, lines, render, tx.clone()));
+            let Some(m) = self.manager.upgrade() else {
+                return;
+            };
+            let Ok(plan) = m.log_plan(&self.selector) else {
+                return;
+            };
+            for source in plan.sources {
+                if !self.started.insert(source.task_id.clone()) {
+                    continue;
                 }
-                Opened::Gone => {}
-                Opened::Unavailable(why) => {
-                    if tx.send(Chunk::Problem(why)).await.is_err() {
-                        return;
+                match open(&self.daemon, &m, source.clone(), self.options.clone()).await {
+                    Opened::Lines(lines) => {
+                        tokio::spawn(forward(source, lines, self.render, tx.clone()));
+                    }
+                    Opened::Gone => {}
+                    Opened::Unavailable(why) => {
+                        if tx.send(Chunk::Problem(why)).await.is_err() {
+                            return;
+                        }
                     }
                 }
             }
