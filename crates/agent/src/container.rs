@@ -5,13 +5,14 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
-    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, Mount as EngineMount,
-    MountBindOptions, MountBindOptionsPropagationEnum, MountTmpfsOptions, MountType,
-    MountVolumeOptions, MountVolumeOptionsDriverConfig, ResourcesUlimits, RestartPolicy,
-    RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, HealthConfig, HostConfig, HostConfigLogConfig,
+    Mount as EngineMount, MountBindOptions, MountBindOptionsPropagationEnum, MountTmpfsOptions,
+    MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig, PortBinding, ResourcesUlimits,
+    RestartPolicy, RestartPolicyNameEnum,
 };
 use shoal_types::swarm::{
-    AppArmorMode, ContainerSpec, Mount, MountType as SpecMountType, Privileges, SeccompMode, Task,
+    AppArmorMode, ContainerSpec, Mount, MountType as SpecMountType, PortConfig, PortStatus,
+    Privileges, PublishMode, SeccompMode, Task,
 };
 
 use crate::Assignment;
@@ -129,8 +130,26 @@ pub fn create_body(
         }
     }
 
+    let host_ports = host_mode_ports(&assignment.ports);
+    if !host_ports.is_empty() {
+        host.port_bindings = Some(
+            host_ports
+                .iter()
+                .map(|p| {
+                    let binding = PortBinding {
+                        host_ip: None,
+                        // 0: the engine picks a free port.
+                        host_port: (p.published_port != 0).then(|| p.published_port.to_string()),
+                    };
+                    (port_key(p), Some(vec![binding]))
+                })
+                .collect(),
+        );
+    }
+
     ContainerCreateBody {
         image: Some(spec.image.clone()),
+        exposed_ports: non_empty(host_ports.iter().map(|p| port_key(p)).collect()),
         entrypoint: non_empty(spec.command.clone()),
         cmd: non_empty(spec.args.clone()),
         env: non_empty(spec.env.clone()),
@@ -156,6 +175,42 @@ pub fn create_body(
         host_config: Some(host),
         ..Default::default()
     }
+}
+
+/// The ports published in `host` mode: bound on the node that runs the task (ingress mode
+/// needs the routing mesh, which is not built yet).
+pub fn host_mode_ports(ports: &[PortConfig]) -> Vec<&PortConfig> {
+    ports
+        .iter()
+        .filter(|p| p.publish_mode == PublishMode::Host && p.target_port != 0)
+        .collect()
+}
+
+/// The engine's name of a container port: `80/tcp`.
+pub fn port_key(p: &PortConfig) -> String {
+    format!("{}/{}", p.target_port, p.protocol.as_str())
+}
+
+/// The host ports a container was given for the task's host-mode ports, from its inspect.
+pub fn port_status(ports: &[PortConfig], inspect: &ContainerInspectResponse) -> PortStatus {
+    let bound = inspect
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.ports.as_ref());
+    let ports = host_mode_ports(ports)
+        .into_iter()
+        .map(|p| {
+            let host = bound
+                .and_then(|b| b.get(&port_key(p)))
+                .and_then(|b| b.as_ref())
+                .and_then(|b| b.iter().find_map(|x| x.host_port.as_deref()?.parse().ok()));
+            PortConfig {
+                published_port: host.unwrap_or(p.published_port),
+                ..p.clone()
+            }
+        })
+        .collect();
+    PortStatus { ports }
 }
 
 /// How long a stopped container gets between its stop signal and the kill: the spec's
@@ -336,6 +391,12 @@ mod tests {
             service_name: "web".into(),
             configs: vec![],
             secrets: vec![],
+            ports: vec![PortConfig {
+                target_port: 80,
+                published_port: 8080,
+                publish_mode: PublishMode::Host,
+                ..Default::default()
+            }],
         }
     }
 
@@ -417,7 +478,16 @@ mod tests {
         assert_eq!(body.cmd.unwrap(), ["sleep 1"]);
         assert_eq!(body.working_dir.as_deref(), Some("/tmp"));
         assert_eq!(body.stop_signal.as_deref(), Some("SIGINT"));
+        assert_eq!(
+            body.exposed_ports.as_deref(),
+            Some(&["80/tcp".to_string()][..])
+        );
         let host = body.host_config.unwrap();
+        let bound = &host.port_bindings.as_ref().unwrap()["80/tcp"];
+        assert_eq!(
+            bound.as_ref().unwrap()[0].host_port.as_deref(),
+            Some("8080")
+        );
         assert_eq!(host.nano_cpus, Some(500_000_000));
         assert_eq!(host.memory, Some(64 << 20));
         assert_eq!(host.pids_limit, Some(100));

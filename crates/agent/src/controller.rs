@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum};
 use chrono::Utc;
-use shoal_types::swarm::{ContainerStatus, TaskState, TaskStatus};
+use shoal_types::swarm::{ContainerStatus, PortStatus, TaskState, TaskStatus};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -55,6 +55,8 @@ pub(crate) struct Controller {
     container: Option<String>,
     /// Whether the container runs a health check (from its spec or its image).
     has_healthcheck: bool,
+    /// The host ports the container got for the task's host-mode published ports.
+    ports: PortStatus,
     retry: Duration,
 }
 
@@ -68,6 +70,7 @@ impl Controller {
             slot,
             container: None,
             has_healthcheck: false,
+            ports: PortStatus::default(),
             retry: RETRY_MIN,
         })
     }
@@ -149,7 +152,7 @@ impl Controller {
             message: message.to_string(),
             err,
             container_status: container_status.or_else(|| self.status.container_status.clone()),
-            port_status: Default::default(),
+            port_status: self.ports.clone(),
         };
         debug!(task = %self.task_id, state = %state, message, err = %self.status.err, "task status");
         // A dropped receiver only means nobody listens any more.
@@ -193,6 +196,7 @@ impl Controller {
         match self.ctx.engine.inspect_container(&id).await {
             Ok(inspect) => {
                 self.has_healthcheck = health::has_healthcheck(&inspect);
+                self.observe_ports(&inspect);
                 self.observe(&inspect)
             }
             Err(e) => {
@@ -200,6 +204,17 @@ impl Controller {
             }
         }
         Ok(())
+    }
+
+    /// Notes the host ports the container was given (reported with every later status).
+    fn observe_ports(&mut self, inspect: &ContainerInspectResponse) {
+        let ports = self
+            .slot
+            .borrow()
+            .as_ref()
+            .map(|a| a.ports.clone())
+            .unwrap_or_default();
+        self.ports = crate::container::port_status(&ports, inspect);
     }
 
     /// Reports what an inspected container says about the task: running, or exited.
@@ -391,6 +406,7 @@ impl Controller {
         }
         let inspect = self.ctx.engine.inspect_container(&id).await?;
         self.has_healthcheck = health::has_healthcheck(&inspect);
+        self.observe_ports(&inspect);
         Ok(container_status(&inspect))
     }
 

@@ -45,6 +45,8 @@ pub struct Assignment {
     pub configs: Vec<FileData>,
     /// Plaintext data of the referenced secrets, matched by ID.
     pub secrets: Vec<FileData>,
+    /// The service's published ports; those in `host` mode are bound on this node.
+    pub ports: Vec<shoal_types::swarm::PortConfig>,
 }
 
 /// The content of a config or secret. `Debug` never shows the data.

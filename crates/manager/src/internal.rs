@@ -89,6 +89,9 @@ pub struct AssignmentMsg {
     pub service_name: String,
     pub configs: Vec<FileMsg>,
     pub secrets: Vec<FileMsg>,
+    /// The service's published ports (host-mode ones are bound on the node).
+    #[serde(default)]
+    pub ports: Vec<shoal_types::swarm::PortConfig>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]

@@ -79,6 +79,7 @@ fn assignment(a: AssignmentMsg) -> Assignment {
         service_name: a.service_name,
         configs: a.configs.into_iter().map(file).collect(),
         secrets: a.secrets.into_iter().map(file).collect(),
+        ports: a.ports,
     }
 }
 

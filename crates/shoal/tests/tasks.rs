@@ -505,3 +505,37 @@ fn the_tasks_of_a_node_that_dies_move_and_its_containers_stop_when_it_returns() 
     });
     assert_eq!(running(&mid, &svc).len(), 2);
 }
+
+#[test]
+fn host_mode_ports_are_bound_on_the_node_that_runs_the_task() {
+    test_image();
+    let m = Daemon::start_with_engine("hostport", ENGINE_SOCKET);
+    m.init();
+    let port = support::free_port();
+    let svc = format!("hostport{}", std::process::id());
+    m.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--stop-grace-period",
+        "1s",
+        "--name",
+        &svc,
+        "--publish",
+        &format!("mode=host,target=80,published={port}"),
+        "shoal-example/todo-web:latest",
+    ]);
+    let page = eventually(WAIT, "the page on the published port", || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        use std::io::{Read, Write};
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        out.contains("200 OK").then_some(out)
+    });
+    assert!(page.contains("<h1>todo</h1>"), "{page}");
+    // The task reports the port, and the CLI shows it.
+    let ps = m.docker_ok(&["service", "ps", &svc, "--format", "{{.Ports}}"]);
+    assert_eq!(ps.trim(), format!("*:{port}->80/tcp"), "{ps}");
+    m.docker_ok(&["service", "rm", &svc]);
+}

@@ -315,5 +315,6 @@ pub fn assignment(node_id: &str, service: &str, slot: i64, args: &[&str]) -> Ass
         service_name: service.to_string(),
         configs: vec![],
         secrets: vec![],
+        ports: vec![],
     }
 }

@@ -149,16 +149,17 @@ impl Manager {
                     }
                 }
             }
-            let service_name = state
-                .services
-                .get(&t.service_id)
-                .map(|s| s.spec.name.clone())
+            let service = state.services.get(&t.service_id);
+            let service_name = service.map(|s| s.spec.name.clone()).unwrap_or_default();
+            let ports = service
+                .map(|s| s.endpoint.ports.clone())
                 .unwrap_or_default();
             assignments.push(AssignmentMsg {
                 task: t.clone(),
                 service_name,
                 configs,
                 secrets,
+                ports,
             });
         }
         AssignmentsResp {
