@@ -61,7 +61,8 @@ pub fn schedule(state: &State, now: DateTime<Utc>) -> Vec<TaskUpdate> {
         let placement = t.spec.placement.clone().unwrap_or_default();
         let (cpu, mem) = reservations(t);
         let mut reasons: HashMap<&'static str, usize> = HashMap::new();
-        let mut best: Option<(&Node, (usize, usize))> = None;
+        let mut best: Option<(&Node, Vec<usize>)> = None;
+        let mut candidates: Vec<(&Node, usize, usize)> = Vec::new();
         for n in &nodes {
             if !t.node_id.is_empty() && t.node_id != n.id {
                 continue;
@@ -94,8 +95,32 @@ pub fn schedule(state: &State, now: DateTime<Utc>) -> Vec<TaskUpdate> {
                 *reasons.entry("insufficient resources").or_default() += 1;
                 continue;
             }
-            let score = (mine, l.tasks);
-            if best.is_none_or(|(b, s)| score < s || (score == s && n.id < b.id)) {
+            candidates.push((n, mine, l.tasks));
+        }
+        // Placement preferences first (spread over the values of each label, in order),
+        // then the fewest tasks of the service, then the fewest tasks.
+        let prefs: Vec<&str> = placement
+            .preferences
+            .iter()
+            .filter_map(|p| p.spread.as_ref())
+            .map(|s| s.spread_descriptor.as_str())
+            .collect();
+        for (n, mine, tasks) in &candidates {
+            let path = label_path(n, &prefs);
+            let mut score: Vec<usize> = (1..=prefs.len())
+                .map(|depth| {
+                    candidates
+                        .iter()
+                        .filter(|(m, _, _)| label_path(m, &prefs)[..depth] == path[..depth])
+                        .map(|(_, theirs, _)| *theirs)
+                        .sum()
+                })
+                .collect();
+            score.extend([*mine, *tasks]);
+            if best
+                .as_ref()
+                .is_none_or(|(b, s)| score < *s || (score == *s && n.id < b.id))
+            {
                 best = Some((n, score));
             }
         }
@@ -141,6 +166,23 @@ pub fn schedule(state: &State, now: DateTime<Utc>) -> Vec<TaskUpdate> {
     out
 }
 
+/// The values of the spread descriptors (`node.labels.zone`, `engine.labels.disk`) on a node;
+/// a node without the label is a group of its own (`None`).
+fn label_path<'a>(n: &'a Node, prefs: &[&str]) -> Vec<Option<&'a str>> {
+    prefs
+        .iter()
+        .map(|d| {
+            if let Some(l) = d.strip_prefix("node.labels.") {
+                n.spec.labels.get(l).map(String::as_str)
+            } else if let Some(l) = d.strip_prefix("engine.labels.") {
+                n.description.engine.labels.get(l).map(String::as_str)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
 /// Swarm's "no suitable node (…)" explanation.
 fn no_suitable_node(reasons: &HashMap<&'static str, usize>) -> String {
     if reasons.is_empty() {
@@ -165,7 +207,41 @@ fn no_suitable_node(reasons: &HashMap<&'static str, usize>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shoal_types::swarm::{NodeState, Placement};
+    use shoal_types::swarm::{NodeState, Placement, PlacementPreference, SpreadOver};
+
+    #[test]
+    fn preferences_spread_over_label_values_first() {
+        let mut s = State::default();
+        // Zone east has three nodes, zone west one: half the tasks go west.
+        for (id, zone) in [
+            ("e1", "east"),
+            ("e2", "east"),
+            ("e3", "east"),
+            ("w1", "west"),
+        ] {
+            let mut n = node(id);
+            n.spec.labels.insert("zone".into(), zone.into());
+            s.nodes.insert(n);
+        }
+        for i in 0..4 {
+            let mut t = task(&format!("t{i}"), "svc");
+            t.spec.placement = Some(Placement {
+                preferences: vec![PlacementPreference {
+                    spread: Some(SpreadOver {
+                        spread_descriptor: "node.labels.zone".into(),
+                    }),
+                }],
+                ..Default::default()
+            });
+            s.tasks.insert(t);
+        }
+        let out = schedule(&s, Utc::now());
+        let west = out
+            .iter()
+            .filter(|u| u.node_id.as_deref() == Some("w1"))
+            .count();
+        assert_eq!(west, 2, "{out:?}");
+    }
 
     fn node(id: &str) -> Node {
         let mut n = Node {
