@@ -1,6 +1,7 @@
 //! Conformance with the unmodified `docker` CLI: each test walks one realistic scenario on its
 //! own cluster of real `shoal daemon` processes and asserts on what `docker` prints, the way a
-//! user reads it. Tasks do not run yet, so replica counts read `0/N` and `service ps` is empty.
+//! user reads it. These daemons have no Docker Engine, so their tasks stay pending ("no suitable
+//! node") and replica counts read `0/N`; tasks that run are tested in `tasks.rs`.
 
 mod support;
 
