@@ -296,6 +296,8 @@ impl Drop for Daemon {
         self.kill9();
         if let Some(id) = node_id {
             remove_containers(&format!("com.docker.swarm.node.id={id}"));
+            // The node's secrets on tmpfs.
+            let _ = std::fs::remove_dir_all(format!("/dev/shm/shoal-{id}"));
         }
     }
 }
