@@ -9,11 +9,14 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::OnceCell;
+use tokio::task::JoinHandle;
 
 /// The socket the daemon listens on when neither `-H` nor `$SHOAL_HOST` says otherwise.
 pub const DEFAULT_HOST: &str = "unix:///var/run/shoal.sock";
@@ -123,6 +126,23 @@ impl Client {
         String::from_utf8(bytes.to_vec()).context("the daemon answered with invalid UTF-8")
     }
 
+    /// `GET path`, its body read as it arrives (for logs, which may never end); a non-2xx
+    /// answer is the daemon's error, read whole.
+    pub async fn get_stream(&self, path: &str) -> Result<Streaming> {
+        let versioned = format!("/v{}{}", self.api_version().await?, path);
+        let answer = self.open(Method::GET, &versioned, None).await?;
+        if answer.status.is_success() {
+            return Ok(answer);
+        }
+        let status = answer.status;
+        let body = answer.collect().await?;
+        Err(ApiError {
+            status: status.as_u16(),
+            message: error_message(status, &body),
+        }
+        .into())
+    }
+
     /// `POST path` with a JSON body, decoded as JSON.
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
         self.json(Method::POST, path, Some(body)).await
@@ -189,6 +209,13 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<(StatusCode, HeaderMap, Bytes)> {
+        let answer = self.open(method, path, body).await?;
+        let (status, headers) = (answer.status, answer.headers.clone());
+        Ok((status, headers, answer.collect().await?))
+    }
+
+    /// Sends one request on a connection of its own; the answer's body is still to be read.
+    async fn open(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Streaming> {
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
@@ -208,13 +235,13 @@ impl Client {
                 let stream = UnixStream::connect(path)
                     .await
                     .map_err(|_| self.cannot_connect())?;
-                roundtrip(stream, request).await
+                start(stream, request).await
             }
             Endpoint::Tcp(addr) => {
                 let stream = TcpStream::connect(addr.as_str())
                     .await
                     .map_err(|_| self.cannot_connect())?;
-                roundtrip(stream, request).await
+                start(stream, request).await
             }
         }
     }
@@ -227,10 +254,45 @@ impl Client {
     }
 }
 
-async fn roundtrip<S>(
-    stream: S,
-    request: Request<Full<Bytes>>,
-) -> Result<(StatusCode, HeaderMap, Bytes)>
+/// An answer whose body is read as it arrives. Dropping it hangs up.
+pub struct Streaming {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    body: Incoming,
+    /// Kept so that the connection stays up until the body has been read.
+    _sender: SendRequest<Full<Bytes>>,
+    driver: JoinHandle<hyper::Result<()>>,
+}
+
+impl Streaming {
+    /// The next piece of the body as the daemon sent it; `None` once it has ended.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
+        while let Some(frame) = self.body.frame().await {
+            let frame = frame.context("reading the daemon's answer")?;
+            if let Ok(data) = frame.into_data() {
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The whole body.
+    async fn collect(mut self) -> Result<Bytes> {
+        let mut all = bytes::BytesMut::new();
+        while let Some(chunk) = self.chunk().await? {
+            all.extend_from_slice(&chunk);
+        }
+        Ok(all.freeze())
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+async fn start<S>(stream: S, request: Request<Full<Bytes>>) -> Result<Streaming>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -242,17 +304,14 @@ where
         .send_request(request)
         .await
         .context("sending the request to the daemon")?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .context("reading the daemon's answer")?
-        .to_bytes();
-    drop(sender);
-    driver.abort();
-    Ok((status, headers, body))
+    let (parts, body) = response.into_parts();
+    Ok(Streaming {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+        _sender: sender,
+        driver,
+    })
 }
 
 fn check_status(status: StatusCode, body: &[u8]) -> Result<()> {

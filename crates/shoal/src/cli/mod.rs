@@ -23,6 +23,7 @@ macro_rules! outln {
 
 mod client;
 mod config;
+mod logs;
 mod network;
 mod node;
 mod opts;
@@ -222,6 +223,8 @@ mod tests {
             "shoal service update --image nginx:2 --force web",
             "shoal service scale web=3 api=2",
             "shoal service ps --no-trunc web",
+            "shoal service logs -f --tail 10 -t --since 10m --no-task-ids web",
+            "shoal service logs -n 5 --raw --details --no-resolve --no-trunc web.1",
             "shoal config create -l a=b app.conf ./app.conf",
             "shoal secret inspect --pretty db",
             "shoal network create -d overlay --attachable front",

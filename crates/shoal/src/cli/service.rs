@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
 
 use super::client::{encode, Client, Filters, Query};
+use super::logs::{service_logs, LogsArgs};
 use super::opts::{self, FileReference, Kind};
 use super::table::{self, str_at, Listing};
 use super::task::{list_tasks, task_listing, TaskOptions};
@@ -34,6 +35,8 @@ pub enum ServiceCmd {
     Ps(PsArgs),
     /// Revert changes to a service's configuration
     Rollback(RollbackArgs),
+    /// Fetch the logs of a service or task
+    Logs(LogsArgs),
 }
 
 /// Resource limits and reservations (`--limit-*`, `--reserve-*`).
@@ -410,6 +413,7 @@ pub async fn run(client: &Client, cmd: ServiceCmd) -> Result<()> {
         ServiceCmd::Scale(args) => scale(client, args).await,
         ServiceCmd::Rm(args) => remove(client, args).await,
         ServiceCmd::Ps(args) => ps(client, args).await,
+        ServiceCmd::Logs(args) => service_logs(client, args).await,
         ServiceCmd::Rollback(args) => {
             let update_args = UpdateArgs {
                 rollback: true,
