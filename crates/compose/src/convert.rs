@@ -2085,3 +2085,60 @@ fn resources(node: Option<&Node>, dw: &str) -> Result<ResourceRequirements, Erro
     }
     Ok(out)
 }
+
+/// The image as the docker client sends it: in its familiar form, with `:latest` added when
+/// it names neither a tag nor a digest (`nginx` → `nginx:latest`, `docker.io/library/redis`
+/// → `redis:latest`). A reference that does not parse is returned unchanged.
+pub fn tagged_image(image: &str) -> String {
+    let (name, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    let (name, tag) = match name.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, Some(t)),
+        _ => (name, None),
+    };
+    let valid_path = |p: &str| {
+        !p.is_empty()
+            && p.split('/').all(|c| {
+                !c.is_empty()
+                    && c.chars().all(|ch| {
+                        ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch)
+                    })
+            })
+    };
+    let (domain, path) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains('.') || first.contains(':') || first == "localhost" =>
+        {
+            (first, rest.to_string())
+        }
+        _ => ("docker.io", name.to_string()),
+    };
+    if !valid_path(&path) || tag.is_some_and(str::is_empty) {
+        return image.to_string();
+    }
+    let docker_hub = domain == "docker.io" || domain == "index.docker.io";
+    let familiar = if docker_hub {
+        match path.strip_prefix("library/") {
+            Some(short) if !short.contains('/') => short.to_string(),
+            _ => path.clone(),
+        }
+    } else {
+        format!("{domain}/{path}")
+    };
+    let mut out = familiar;
+    match (tag, digest) {
+        (Some(t), _) => {
+            out.push(':');
+            out.push_str(t);
+        }
+        (None, None) => out.push_str(":latest"),
+        (None, Some(_)) => {}
+    }
+    if let Some(d) = digest {
+        out.push('@');
+        out.push_str(d);
+    }
+    out
+}

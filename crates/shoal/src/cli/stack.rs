@@ -1,6 +1,7 @@
 //! `shoal stack …`: a stack is the set of services, networks, secrets and configs labelled
-//! `com.docker.stack.namespace=NAME`. These commands list, inspect and remove such sets the way
-//! `docker stack` does; `deploy` (compose file → specs) lives elsewhere and is not written yet.
+//! `com.docker.stack.namespace=NAME`. These commands deploy, list, inspect and remove such sets
+//! the way `docker stack` does. `deploy` reads the Compose files with `shoal-compose` and sends
+//! the same requests as `docker stack deploy`, in the same order.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -45,7 +46,7 @@ pub struct DeployArgs {
     #[arg(long)]
     pub prune: bool,
     /// Exit immediately instead of waiting for the stack services to converge
-    #[arg(short = 'd', long)]
+    #[arg(short = 'd', long, num_args = 0..=1, default_missing_value = "true", default_value = "true")]
     pub detach: bool,
     /// Suppress progress output
     #[arg(short, long)]
@@ -111,9 +112,7 @@ pub struct RmArgs {
 
 pub async fn run(client: &Client, cmd: StackCmd) -> Result<()> {
     match cmd {
-        StackCmd::Deploy(_) => {
-            bail!("shoal stack deploy: not implemented yet, use `docker stack deploy`")
-        }
+        StackCmd::Deploy(args) => deploy(client, args).await,
         StackCmd::Ls(args) => {
             let filters = Filters::new().with("label", NAMESPACE_LABEL);
             let services = list_services(client, &filters).await?;
@@ -272,6 +271,328 @@ async fn remove_network(client: &Client, id: &str, wait_for_tasks: bool) -> Resu
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
+    }
+}
+
+// ----- deploy -----
+
+/// `stack deploy`: what `docker stack deploy` does, request for request: prune, external
+/// networks checked, networks created, secrets and configs created (or updated, which the
+/// daemon refuses for data), then every service created or updated with the version read.
+async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
+    let info = client.get("/info").await?;
+    if info.pointer("/Swarm/ControlAvailable") != Some(&Value::Bool(true)) {
+        bail!("this node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again");
+    }
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let project = if args.compose_files.len() == 1 && args.compose_files[0] == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        let dir = std::env::current_dir()?;
+        let source = shoal_compose::Source {
+            name: "-".into(),
+            text,
+        };
+        shoal_compose::load_sources(&[source], &dir, env)?
+    } else {
+        let paths: Vec<std::path::PathBuf> = args
+            .compose_files
+            .iter()
+            .map(std::path::PathBuf::from)
+            .collect();
+        shoal_compose::load_files(&paths, &env)?
+    };
+    for warning in &project.warnings {
+        eprintln!("{warning}\n");
+    }
+    let stack = shoal_compose::convert(&project, &args.name)?;
+    for warning in &stack.warnings {
+        eprintln!("{warning}");
+    }
+    if args.resolve_image.as_deref().is_some_and(|r| r != "never") {
+        eprintln!("note: --resolve-image is accepted, but shoal does not query registries");
+    }
+
+    if args.prune {
+        let wanted: std::collections::BTreeSet<String> = stack
+            .services
+            .keys()
+            .map(|k| format!("{}_{k}", args.name))
+            .collect();
+        let mut existing = labelled(client, "/services", &args.name).await?;
+        existing.sort_by(|a, b| str_at(a, &["Spec", "Name"]).cmp(str_at(b, &["Spec", "Name"])));
+        for service in existing {
+            let name = str_at(&service, &["Spec", "Name"]);
+            if wanted.contains(name) {
+                continue;
+            }
+            outln!("Removing service {name}");
+            let id = str_at(&service, &["ID"]);
+            if let Err(err) = client.delete(&format!("/services/{}", encode(id))).await {
+                eprintln!("Failed to remove service {name}: {err}");
+            }
+        }
+    }
+
+    for name in &stack.external_networks {
+        match client.get(&format!("/networks/{}", encode(name))).await {
+            Ok(network) => {
+                let scope = str_at(&network, &["Scope"]);
+                if scope != "swarm" {
+                    bail!("network {name:?} is declared as external, but it is not in the right scope: {scope:?} instead of \"swarm\"");
+                }
+            }
+            Err(err) if super::client::is_not_found(&err) => bail!(
+                "network {name:?} is declared as external, but could not be found. You need to create a swarm-scoped network before the stack is deployed"
+            ),
+            Err(err) => return Err(err),
+        }
+    }
+
+    let existing_networks = labelled(client, "/networks", &args.name).await?;
+    for network in &stack.networks {
+        if existing_networks
+            .iter()
+            .any(|n| str_at(n, &["Name"]) == network.name)
+        {
+            continue;
+        }
+        outln!("Creating network {}", network.name);
+        client
+            .post("/networks/create", &serde_json::to_value(&network.request)?)
+            .await
+            .map_err(|e| anyhow::anyhow!("failed to create network {}: {e}", network.name))?;
+    }
+
+    for secret in &stack.secrets {
+        let body = serde_json::to_value(secret)?;
+        create_or_update(client, "secret", "/secrets", &secret.name, &body).await?;
+    }
+    for config in &stack.configs {
+        let body = serde_json::to_value(config)?;
+        create_or_update(client, "config", "/configs", &config.name, &body).await?;
+    }
+
+    let mut services = stack.services.clone();
+    resolve_references(client, &mut services).await?;
+
+    let existing = labelled(client, "/services", &args.name).await?;
+    let mut ids = Vec::new();
+    for (short, mut spec) in services {
+        let name = format!("{}_{short}", args.name);
+        // The docker client sends the image with its tag made explicit.
+        if let Some(c) = &mut spec.task_template.container_spec {
+            c.image = shoal_compose::convert::tagged_image(&c.image);
+        }
+        let current = existing
+            .iter()
+            .find(|s| str_at(s, &["Spec", "Name"]) == name);
+        match current {
+            Some(current) => {
+                let id = str_at(current, &["ID"]).to_string();
+                outln!("Updating service {name} (id: {id})");
+                let version = current
+                    .pointer("/Version/Index")
+                    .and_then(Value::as_u64)
+                    .unwrap_or_default();
+                spec.task_template.force_update = current
+                    .pointer("/Spec/TaskTemplate/ForceUpdate")
+                    .and_then(Value::as_u64)
+                    .unwrap_or_default();
+                let answer = client
+                    .post(
+                        &format!("/services/{}/update?version={version}", encode(&id)),
+                        &serde_json::to_value(&spec)?,
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("failed to update service {name}: {e}"))?;
+                print_warnings(&answer);
+                ids.push(id);
+            }
+            None => {
+                outln!("Creating service {name}");
+                let answer = client
+                    .post("/services/create", &serde_json::to_value(&spec)?)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("failed to create service {name}: {e}"))?;
+                print_warnings(&answer);
+                ids.push(str_at(&answer, &["ID"]).to_string());
+            }
+        }
+    }
+    if !args.detach {
+        wait_for_services(client, &ids, args.quiet).await?;
+    }
+    Ok(())
+}
+
+fn print_warnings(answer: &Value) {
+    for warning in answer
+        .get("Warnings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        eprintln!("{warning}");
+    }
+}
+
+/// Creates a secret or config, or sends the same spec as an update when one of that name
+/// exists (the daemon refuses a change of data, as Docker does, and that error is shown).
+async fn create_or_update(
+    client: &Client,
+    kind: &str,
+    collection: &str,
+    name: &str,
+    body: &Value,
+) -> Result<()> {
+    match client.get(&format!("{collection}/{}", encode(name))).await {
+        Ok(current) => {
+            let id = str_at(&current, &["ID"]);
+            let version = current
+                .pointer("/Version/Index")
+                .and_then(Value::as_u64)
+                .unwrap_or_default();
+            client
+                .post(
+                    &format!("{collection}/{}/update?version={version}", encode(id)),
+                    body,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("failed to update {kind} {name}: {e}"))?;
+        }
+        Err(err) if super::client::is_not_found(&err) => {
+            outln!("Creating {kind} {name}");
+            client
+                .post(&format!("{collection}/create"), body)
+                .await
+                .map_err(|e| anyhow::anyhow!("failed to create {kind} {name}: {e}"))?;
+        }
+        Err(err) => return Err(err),
+    }
+    Ok(())
+}
+
+/// Fills in the IDs of the configs and secrets the services use, looked up by name.
+async fn resolve_references(
+    client: &Client,
+    services: &mut BTreeMap<String, shoal_types::swarm::ServiceSpec>,
+) -> Result<()> {
+    let mut secret_names = std::collections::BTreeSet::new();
+    let mut config_names = std::collections::BTreeSet::new();
+    for spec in services.values() {
+        if let Some(c) = &spec.task_template.container_spec {
+            secret_names.extend(c.secrets.iter().map(|s| s.secret_name.clone()));
+            config_names.extend(c.configs.iter().map(|s| s.config_name.clone()));
+        }
+    }
+    let ids = |objects: Value| -> HashMap<String, String> {
+        objects
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| {
+                (
+                    str_at(o, &["Spec", "Name"]).to_string(),
+                    str_at(o, &["ID"]).to_string(),
+                )
+            })
+            .collect()
+    };
+    let lookup = |collection: &'static str, names: &std::collections::BTreeSet<String>| {
+        let mut filters = Filters::new();
+        for name in names {
+            filters.add("name", name.clone());
+        }
+        Query::new().filters(&filters).to_path(collection)
+    };
+    let secret_ids = if secret_names.is_empty() {
+        HashMap::new()
+    } else {
+        ids(client.get(&lookup("/secrets", &secret_names)).await?)
+    };
+    let config_ids = if config_names.is_empty() {
+        HashMap::new()
+    } else {
+        ids(client.get(&lookup("/configs", &config_names)).await?)
+    };
+    for (short, spec) in services.iter_mut() {
+        let Some(c) = &mut spec.task_template.container_spec else {
+            continue;
+        };
+        for secret in &mut c.secrets {
+            secret.secret_id = secret_ids
+                .get(&secret.secret_name)
+                .cloned()
+                .ok_or_else(|| {
+                    anyhow::anyhow!("service {short}: secret not found: {}", secret.secret_name)
+                })?;
+        }
+        for config in &mut c.configs {
+            config.config_id = config_ids
+                .get(&config.config_name)
+                .cloned()
+                .ok_or_else(|| {
+                    anyhow::anyhow!("service {short}: config not found: {}", config.config_name)
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// `--detach=false`: waits until every service runs as many tasks as it wants.
+async fn wait_for_services(client: &Client, ids: &[String], quiet: bool) -> Result<()> {
+    let mut reported = std::collections::BTreeSet::new();
+    loop {
+        let services = client.get("/services?status=true").await?;
+        let mut pending = 0;
+        for service in services.as_array().into_iter().flatten() {
+            let id = str_at(service, &["ID"]);
+            if !ids.iter().any(|i| i == id) {
+                continue;
+            }
+            let status = service.get("ServiceStatus");
+            let running = status
+                .and_then(|s| s.get("RunningTasks"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let desired = status
+                .and_then(|s| s.get("DesiredTasks"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let completed = status
+                .and_then(|s| s.get("CompletedTasks"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let is_job = service
+                .pointer("/Spec/Mode")
+                .is_some_and(|m| m.get("ReplicatedJob").is_some() || m.get("GlobalJob").is_some());
+            let done = if is_job {
+                running == 0
+            } else {
+                running >= desired
+            };
+            if done {
+                if !quiet && reported.insert(id.to_string()) {
+                    let name = str_at(service, &["Spec", "Name"]);
+                    outln!(
+                        "{name}: {running}/{desired} running{}",
+                        if is_job {
+                            format!(", {completed} completed")
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+            } else {
+                pending += 1;
+            }
+        }
+        if pending == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
