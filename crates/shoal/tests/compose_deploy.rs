@@ -171,7 +171,7 @@ fn a_stack_with_its_own_objects_deploys_like_docker() {
     let file = dir.path().join("stack.yml");
     std::fs::write(
         &file,
-        r#"version: "3.8"
+        r#"version: "3.9"
 services:
   web:
     image: nginx:1.25
@@ -307,10 +307,34 @@ secrets:
         );
         d.inspect("secret", "app_token");
     }
-    // Deploying again leaves the config alone (same data) and updates the services.
-    let out = b.shoal_ok(&["stack", "deploy", "-c", &f, "app"]);
-    assert!(out.contains("Updating service app_web"), "{out}");
-    assert!(!out.contains("Creating config"), "{out}");
+    // Deploying the same file again goes the same way with both CLIs: the config and secret
+    // are sent again unchanged, then the services are updated.
+    let again = ["stack", "deploy", "-c", f.as_str(), "app"];
+    let docker = a.docker(&again);
+    let shoal = b.shoal(&again);
+    let (docker_err, shoal_err) = (
+        String::from_utf8_lossy(&docker.stderr),
+        String::from_utf8_lossy(&shoal.stderr),
+    );
+    assert_eq!(
+        docker.status.success(),
+        shoal.status.success(),
+        "docker: {docker_err}\nshoal: {shoal_err}"
+    );
+    if shoal.status.success() {
+        let out = String::from_utf8_lossy(&shoal.stdout);
+        assert!(out.contains("Updating service app_web"), "{out}");
+        assert!(!out.contains("Creating config"), "{out}");
+    } else {
+        assert!(
+            shoal_err.contains("failed to update secret app_token"),
+            "{shoal_err}"
+        );
+        assert!(
+            docker_err.contains("failed to update secret app_token"),
+            "{docker_err}"
+        );
+    }
 }
 
 #[test]
