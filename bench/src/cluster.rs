@@ -20,6 +20,9 @@ pub struct Launch {
     pub timing: String,
     pub log: String,
     pub keep: bool,
+    /// The Docker Engine the daemons' agents run tasks on; None: a socket that does not
+    /// exist (only the control plane is measured).
+    pub engine_socket: Option<PathBuf>,
 }
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -95,7 +98,12 @@ impl Daemon {
             .arg("--timing")
             .arg(&self.launch.timing)
             .arg("--engine-socket")
-            .arg(self.dir.join("no-engine.sock"))
+            .arg(
+                self.launch
+                    .engine_socket
+                    .clone()
+                    .unwrap_or_else(|| self.dir.join("no-engine.sock")),
+            )
             .arg("-H")
             .arg(format!("unix://{}", self.socket().display()))
             .env("SHOAL_LOG", &self.launch.log)

@@ -1,9 +1,11 @@
 //! `shoal-bench`: runs real `shoal daemon` processes on loopback (each in its own temp dir)
 //! and measures commit latency, write throughput, leader failover, idle memory and large
-//! listings. Prints a Markdown table. See `docs/benchmarks.md`.
+//! listings; with a Docker Engine, how fast a service's tasks converge (against Docker Swarm
+//! too). Prints a Markdown table. See `docs/benchmarks.md`.
 
 mod client;
 mod cluster;
+mod converge;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -48,9 +50,9 @@ struct Args {
     /// throughput: managers in the cluster (3 for the figure; 1 isolates the leader's path).
     #[arg(long, global = true, default_value_t = 3)]
     managers: usize,
-    /// failover: number of kill -9 runs.
-    #[arg(long, global = true, default_value_t = 20)]
-    runs: usize,
+    /// failover: number of kill -9 runs (default 20); converge: cycles per system (default 5).
+    #[arg(long, global = true)]
+    runs: Option<usize>,
     /// rss: seconds of idling before reading VmRSS.
     #[arg(long, global = true, default_value_t = 10.0)]
     idle: f64,
@@ -66,6 +68,19 @@ struct Args {
     /// fsync: number of 4 KiB append + fdatasync rounds.
     #[arg(long, global = true, default_value_t = 1000)]
     fsyncs: usize,
+    /// converge: replicas of the benchmark service.
+    #[arg(long, global = true, default_value_t = 20)]
+    replicas: usize,
+    /// converge: the image of the benchmark service (must be on the engine already).
+    #[arg(long, global = true, default_value = "shoal-test/busybox:latest")]
+    image: String,
+    /// converge: the Docker Engine's socket (shoal's agent runs the tasks there).
+    #[arg(long, global = true, default_value = "/var/run/docker.sock")]
+    engine_socket: PathBuf,
+    /// converge: also measure Docker Swarm on the same engine (enters swarm mode only if the
+    /// engine is in none, and always leaves it).
+    #[arg(long, global = true)]
+    compare_swarm: bool,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -84,7 +99,10 @@ enum Cmd {
     List,
     /// fdatasync latency of the temp dir's disk (4 KiB appends).
     Fsync,
-    /// Everything above, in order.
+    /// Tasks on a real Docker Engine: create, rolling update, kill, remove until converged
+    /// (`--compare-swarm`: Docker Swarm too). Needs the engine, so not part of `all`.
+    Converge,
+    /// Everything above but `converge`, in order.
     All,
 }
 
@@ -335,7 +353,8 @@ async fn bench_failover(a: &Args, launch: &Launch) -> Result<Vec<Row>> {
     let mut cl = Cluster::start(launch, 3).await?;
     let mut times = Vec::new();
     let mut continue_runs = 0;
-    while times.len() < a.runs {
+    let runs = a.runs.unwrap_or(20);
+    while times.len() < runs {
         let run = times.len();
         let l = cl.wait_healthy(Duration::from_secs(120)).await?;
         // Let the last (re)joined node catch up with the log before the next kill, and make
@@ -357,7 +376,7 @@ async fn bench_failover(a: &Args, launch: &Launch) -> Result<Vec<Row>> {
         say(format!(
             "failover run {}/{}: killed {} (leader), first write committed via {} after {:.0} ms",
             run + 1,
-            a.runs,
+            runs,
             cl.nodes[l].name,
             cl.nodes[survivors[via]].name,
             ms(d)
@@ -630,6 +649,7 @@ async fn run(a: Args) -> Result<Vec<Row>> {
         timing: a.timing.clone(),
         log: a.log.clone(),
         keep: a.keep,
+        engine_socket: None,
     };
     say(format!("machine: {}", machine()));
     say(format!("shoal: {}", launch.shoal.display()));
@@ -654,6 +674,16 @@ async fn run(a: Args) -> Result<Vec<Row>> {
             Cmd::Rss => bench_rss(&a, &launch).await,
             Cmd::List => bench_list(&a, &launch).await,
             Cmd::Fsync => bench_fsync(&a, &launch).await,
+            Cmd::Converge => {
+                let o = converge::Options {
+                    replicas: a.replicas.max(1),
+                    runs: a.runs.unwrap_or(5).max(1),
+                    image: a.image.clone(),
+                    engine: a.engine_socket.clone(),
+                    compare_swarm: a.compare_swarm,
+                };
+                converge::bench_converge(&o, &launch).await
+            }
             Cmd::All => unreachable!(),
         };
         match res {
@@ -686,7 +716,7 @@ async fn main() -> Result<()> {
         _ = term.recv() => None,
     };
     let Some(rows) = outcome else {
-        say("interrupted: the daemons were stopped");
+        say("interrupted: the daemons were stopped (and swarm mode left, if converge entered it)");
         std::process::exit(130);
     };
     let rows = rows?;
