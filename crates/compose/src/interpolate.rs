@@ -12,7 +12,7 @@ use crate::Error;
 /// Where variables are looked up, and which ones were missing.
 pub struct Vars<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
-    /// Variables used but not set, in the order first met.
+    /// Variables used but not set, by name.
     pub missing: BTreeSet<String>,
 }
 

@@ -193,7 +193,7 @@ pub fn parse_port_spec_with_ip(spec: &str) -> Result<(Vec<PortConfig>, Option<St
     let mut ports = Vec::new();
     let mk = |target: u32, published: u32| PortConfig {
         name: String::new(),
-        protocol: protocol.clone(),
+        protocol,
         target_port: target,
         published_port: published,
         publish_mode: PublishMode::Ingress,

@@ -129,10 +129,9 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Error> {
         root: None,
     };
     let mut parser = Parser::new_from_str(text);
-    loop {
-        let Some(next) = parser.next_event() else {
-            break;
-        };
+    // Reading goes on to the end of the first document, so that a syntax error right after
+    // its last node is still reported.
+    while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| Error::Syntax {
             pos: Pos::new(&file, e.marker().line(), e.marker().col() + 1),
             msg: e.info().to_string(),
@@ -142,11 +141,6 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Error> {
             // Only the first document counts, as with docker's loader.
             Event::DocumentEnd if builder.root.is_some() => break,
             _ => builder.event(event, span)?,
-        }
-        if builder.root.is_some() && builder.stack.is_empty() {
-            // Keep reading until the document ends, so syntax errors right after the last
-            // node are still reported; but stop at the next document.
-            continue;
         }
     }
     Ok(builder

@@ -57,7 +57,7 @@ fn every_book_fixture_loads_and_converts() {
         {
             continue;
         }
-        let project = load_files(&[path.clone()], &BTreeMap::new())
+        let project = load_files(std::slice::from_ref(&path), &BTreeMap::new())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         convert(&project, "todo").unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         count += 1;
@@ -529,7 +529,10 @@ fn merged_files_override_like_docker() {
     };
     let project = load_sources(&[a, bad], Path::new("/"), BTreeMap::new()).expect("load");
     let e = convert(&project, "app").unwrap_err().to_string();
-    assert!(e.starts_with("b.yml:3:24: services.web.deploy.replicas must be an integer"), "{e}");
+    assert!(
+        e.starts_with("b.yml:3:24: services.web.deploy.replicas must be an integer"),
+        "{e}"
+    );
 }
 
 #[test]

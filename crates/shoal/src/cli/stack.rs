@@ -280,10 +280,6 @@ async fn remove_network(client: &Client, id: &str, wait_for_tasks: bool) -> Resu
 /// networks checked, networks created, secrets and configs created (or updated, which the
 /// daemon refuses for data), then every service created or updated with the version read.
 async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
-    let info = client.get("/info").await?;
-    if info.pointer("/Swarm/ControlAvailable") != Some(&Value::Bool(true)) {
-        bail!("this node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again");
-    }
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let project = if args.compose_files.len() == 1 && args.compose_files[0] == "-" {
         let mut text = String::new();
@@ -308,6 +304,10 @@ async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
     let stack = shoal_compose::convert(&project, &args.name)?;
     for warning in &stack.warnings {
         eprintln!("{warning}");
+    }
+    let info = client.get("/info").await?;
+    if info.pointer("/Swarm/ControlAvailable") != Some(&Value::Bool(true)) {
+        bail!("this node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again");
     }
     if args.resolve_image.as_deref().is_some_and(|r| r != "never") {
         eprintln!("note: --resolve-image is accepted, but shoal does not query registries");
