@@ -3,8 +3,9 @@
 # and deploy the example stack to it with the unmodified docker CLI.
 #
 #   ./scripts/demo.sh         start (or reuse) the node, init the cluster, deploy, show it
-#   ./scripts/demo.sh stop    stop the node (its state stays in .shoal/)
-#   ./scripts/demo.sh clean   stop the node and forget the cluster
+#   ./scripts/demo.sh stop    stop the node (its state stays in .shoal/; containers keep running
+#                             and are adopted when it starts again)
+#   ./scripts/demo.sh clean   stop the node, remove its containers and forget the cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -22,9 +23,24 @@ stop() {
   rm -f "$state/daemon.pid"
 }
 
+# Forgetting the cluster also removes the containers its tasks left on the engine.
+clean() {
+  local node=""
+  if [ -f "$state/daemon.pid" ] && kill -0 "$(cat "$state/daemon.pid")" 2>/dev/null; then
+    node=$(docker info --format '{{.Swarm.NodeID}}' 2>/dev/null || true)
+  fi
+  stop
+  if [ -n "$node" ]; then
+    docker -H unix:///var/run/docker.sock ps -aq --filter "label=com.docker.swarm.node.id=$node" |
+      xargs -r docker -H unix:///var/run/docker.sock rm -f >/dev/null
+    rm -rf "/dev/shm/shoal-$node"
+  fi
+  rm -rf "$state"
+}
+
 case "${1:-up}" in
   stop) stop; exit 0 ;;
-  clean) stop; rm -rf "$state"; exit 0 ;;
+  clean) clean; exit 0 ;;
   up) ;;
   *) echo "usage: $0 [up|stop|clean]" >&2; exit 2 ;;
 esac
