@@ -27,6 +27,9 @@ pub struct Daemon {
     pub port: u16,
     /// The Docker Engine socket the daemon describes (none by default).
     engine: Option<PathBuf>,
+    /// The node ID once the node is in a swarm, for cleaning up its containers even after
+    /// the daemon was killed.
+    swarm_node: std::sync::Mutex<Option<String>>,
     child: Option<Child>,
 }
 
@@ -54,6 +57,7 @@ impl Daemon {
             dir,
             port: free_port(),
             engine,
+            swarm_node: std::sync::Mutex::new(None),
             child: None,
         };
         d.spawn();
@@ -257,14 +261,23 @@ impl Daemon {
 
     /// `docker swarm init` on this node.
     pub fn init(&self) -> String {
-        self.docker_ok(&[
+        let out = self.docker_ok(&[
             "swarm",
             "init",
             "--advertise-addr",
             &self.addr(),
             "--listen-addr",
             &self.addr(),
-        ])
+        ]);
+        self.remember_node();
+        out
+    }
+
+    fn remember_node(&self) {
+        if self.engine.is_some() {
+            let id = self.node_id();
+            *self.swarm_node.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+        }
     }
 
     /// Joins the cluster of `manager` with the given role's token.
@@ -281,6 +294,7 @@ impl Daemon {
             &self.addr(),
             &manager.addr(),
         ]);
+        self.remember_node();
     }
 }
 
@@ -288,11 +302,10 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         // The containers this node's agent started go with it.
         let node_id = self
-            .engine
-            .as_ref()
-            .map(|_| self.docker(&["info", "--format", "{{.Swarm.NodeID}}"]))
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .filter(|id| !id.is_empty());
+            .swarm_node
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         self.kill9();
         if let Some(id) = node_id {
             remove_containers(&format!("com.docker.swarm.node.id={id}"));
