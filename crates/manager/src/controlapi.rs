@@ -302,8 +302,24 @@ impl Manager {
         Ok(id)
     }
 
-    pub async fn update_secret(&self, key: &str, version: u64, spec: SecretSpec) -> Result<()> {
-        let id = self.replica().read().secrets.resolve(key)?.id.clone();
+    pub async fn update_secret(
+        &self,
+        key: &str,
+        version: u64,
+        mut spec: SecretSpec,
+    ) -> Result<()> {
+        let (id, sealed) = {
+            let state = self.replica().read();
+            let s = state.secrets.resolve(key)?;
+            (s.id.clone(), s.spec.data.clone().unwrap_or_default())
+        };
+        // Like Swarm, the same data sent again is no change (a stack deployed again sends
+        // its secrets again); different data is refused when the update applies.
+        if spec.data.as_ref().is_some_and(|d| !d.is_empty())
+            && self.keys.data_key.open(&sealed).ok() == spec.data
+        {
+            spec.data = None;
+        }
         self.propose(Command::UpdateSecret {
             id,
             version,
