@@ -539,3 +539,69 @@ fn host_mode_ports_are_bound_on_the_node_that_runs_the_task() {
     assert_eq!(ps.trim(), format!("*:{port}->80/tcp"), "{ps}");
     m.docker_ok(&["service", "rm", &svc]);
 }
+
+#[test]
+fn a_failing_update_pauses_or_rolls_back_as_the_service_says() {
+    let image = test_image();
+    let m = Daemon::start_with_engine("failing-update", ENGINE_SOCKET);
+    m.init();
+    let pid = std::process::id();
+    let (paused, rolled) = (format!("paused{pid}"), format!("rolled{pid}"));
+    for (name, action) in [(&paused, "pause"), (&rolled, "rollback")] {
+        m.docker_ok(&[
+            "service",
+            "create",
+            "--detach",
+            "--stop-grace-period",
+            "1s",
+            "--update-failure-action",
+            action,
+            "--name",
+            name,
+            "--replicas",
+            "2",
+            image,
+            "sleep",
+            "100000",
+        ]);
+    }
+    // Pause: the CLI follows the update and reports the pause, naming the failed task.
+    let out = m.docker(&[
+        "service",
+        "update",
+        "--image",
+        "shoal-test/does-not-exist:1",
+        &paused,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(
+            "service update paused: update paused due to failure or early termination of task"
+        ),
+        "{err}"
+    );
+    let st = m.inspect("service", &paused);
+    assert_eq!(st["UpdateStatus"]["State"], "paused", "{st}");
+    // Rollback: the previous spec comes back by itself and the CLI says so.
+    let out = m.docker_ok(&[
+        "service",
+        "update",
+        "--image",
+        "shoal-test/does-not-exist:1",
+        &rolled,
+    ]);
+    assert!(
+        squash(&out).contains("rollback: rollback completed"),
+        "{out}"
+    );
+    let st = m.inspect("service", &rolled);
+    assert_eq!(st["UpdateStatus"]["State"], "rollback_completed", "{st}");
+    assert_eq!(
+        st["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"], image,
+        "{st}"
+    );
+    eventually(WAIT, "two running tasks with the old image", || {
+        (running(&m.node_id(), &rolled).len() == 2).then_some(())
+    });
+}
