@@ -64,6 +64,7 @@ impl Manager {
             version,
             spec: Box::new(spec),
             rollback,
+            rollback_reason: None,
         })
         .await?;
         Ok(warnings)
@@ -302,12 +303,7 @@ impl Manager {
         Ok(id)
     }
 
-    pub async fn update_secret(
-        &self,
-        key: &str,
-        version: u64,
-        mut spec: SecretSpec,
-    ) -> Result<()> {
+    pub async fn update_secret(&self, key: &str, version: u64, mut spec: SecretSpec) -> Result<()> {
         let (id, sealed) = {
             let state = self.replica().read();
             let s = state.secrets.resolve(key)?;

@@ -39,8 +39,8 @@ pub struct Plan {
     pub remove: Vec<String>,
     pub update_status: Vec<(String, UpdateStatus)>,
     /// Services to roll back to their previous spec (failure action `rollback`), with the
-    /// version read.
-    pub rollback: Vec<(String, u64)>,
+    /// version read and the reason.
+    pub rollback: Vec<(String, u64, String)>,
 }
 
 impl Plan {
@@ -72,13 +72,14 @@ impl Plan {
                 update_status: Some(st),
             });
         }
-        for (id, version) in self.rollback {
+        for (id, version, reason) in self.rollback {
             if let Some(svc) = state.services.get(&id) {
                 cmds.push(Command::UpdateService {
                     id,
                     version,
                     spec: Box::new(svc.spec.clone()),
                     rollback: true,
+                    rollback_reason: Some(reason),
                 });
             }
         }
@@ -372,7 +373,13 @@ fn service(
             }
             FailureAction::Rollback if !rolling_back && svc.previous_spec.is_some() => {
                 halt = true;
-                plan.rollback.push((svc.id.clone(), svc.version.index));
+                plan.rollback.push((
+                    svc.id.clone(),
+                    svc.version.index,
+                    format!(
+                        "update rolled back due to failure or early termination of task {task}"
+                    ),
+                ));
             }
             FailureAction::Rollback => halt = true,
         }

@@ -83,6 +83,10 @@ pub enum Command {
         spec: Box<ServiceSpec>,
         /// `rollback=previous`: the previous spec comes back and `spec` is ignored.
         rollback: bool,
+        /// Why the orchestrator rolls back (failure action `rollback`); `None` when a user
+        /// asked for it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rollback_reason: Option<String>,
     },
     RemoveService {
         id: String,

@@ -289,6 +289,7 @@ impl State {
                 version: sent,
                 spec,
                 rollback,
+                rollback_reason,
             } => {
                 let svc = self
                     .services
@@ -328,7 +329,9 @@ impl State {
                         state: UpdateState::RollbackStarted,
                         started_at: Some(at),
                         completed_at: None,
-                        message: "manually requested rollback".into(),
+                        message: rollback_reason
+                            .clone()
+                            .unwrap_or_else(|| "manually requested rollback".into()),
                     });
                 } else if new_spec.task_template != svc.spec.task_template {
                     svc.update_status = Some(UpdateStatus {
@@ -969,6 +972,7 @@ mod tests {
         assert_eq!(s.services.get("a").unwrap().version.index, 7);
         let spec = s.services.get("a").unwrap().spec.clone();
         let update = |version| Command::UpdateService {
+            rollback_reason: None,
             id: "a".into(),
             version,
             spec: Box::new(spec.clone()),

@@ -465,3 +465,45 @@ fn a_global_job_runs_once_per_node() {
     assert_eq!(w.count("once", TaskState::Complete), 2);
     assert_eq!(w.state.tasks.len(), 2, "nothing runs again");
 }
+
+#[test]
+fn failure_action_rollback_rolls_back_with_swarm_s_reason() {
+    let mut w = World::new(&["a"]);
+    w.service("web", replicated(1));
+    w.settle();
+    let mut svc = w.state.services.get("web").unwrap().clone();
+    svc.previous_spec = Some(svc.spec.clone());
+    svc.spec.task_template.force_update = 1;
+    svc.spec.update_config = Some(UpdateConfig {
+        parallelism: 1,
+        failure_action: FailureAction::Rollback,
+        ..Default::default()
+    });
+    svc.update_status = Some(UpdateStatus {
+        state: UpdateState::Updating,
+        started_at: Some(w.now),
+        completed_at: None,
+        message: String::new(),
+    });
+    w.state.services.insert(svc);
+    let mut failed = None;
+    for _ in 0..10 {
+        w.step();
+        w.agents();
+        if let Some(t) = w.live("web").iter().find(|t| t.spec.force_update == 1) {
+            failed = Some(t.id.clone());
+            break;
+        }
+    }
+    let failed = failed.expect("a new task");
+    w.set_status(&failed, TaskState::Failed);
+    w.step();
+    let svc = w.state.services.get("web").unwrap();
+    let st = svc.update_status.clone().unwrap();
+    assert_eq!(st.state, UpdateState::RollbackStarted);
+    assert_eq!(
+        st.message,
+        format!("update rolled back due to failure or early termination of task {failed}")
+    );
+    assert_eq!(svc.spec.task_template.force_update, 0);
+}
