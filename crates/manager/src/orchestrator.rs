@@ -41,9 +41,13 @@ pub struct Plan {
     /// Services to roll back to their previous spec (failure action `rollback`), with the
     /// version read and the reason.
     pub rollback: Vec<(String, u64, String)>,
+    /// The earliest moment something waiting becomes due (a restart delay, an update delay,
+    /// a monitoring period): the leader looks again then.
+    pub wake_at: Option<DateTime<Utc>>,
 }
 
 impl Plan {
+    /// Whether the plan changes nothing (a wake-up time is not a change).
     pub fn is_empty(&self) -> bool {
         self.create.is_empty()
             && self.updates.is_empty()
@@ -84,6 +88,11 @@ impl Plan {
             }
         }
         cmds
+    }
+
+    /// Notes that something becomes due at `at`.
+    fn wake(&mut self, at: DateTime<Utc>) {
+        self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
     }
 
     fn shutdown(&mut self, t: &Task, to: TaskState) {
@@ -393,6 +402,11 @@ fn service(
     let delay = Duration::nanoseconds(update_cfg.delay.max(0));
     // A batch starts when the previous one runs and `Delay` has passed since.
     let may_step = in_flight == 0 && last_step.is_none_or(|l| now >= l + delay);
+    if let Some(l) = last_step.filter(|l| in_flight == 0 && now < *l + delay) {
+        if !outdated_keys.is_empty() {
+            plan.wake(l + delay);
+        }
+    }
     let mut started_now = 0usize;
     if !halt && may_step {
         for key in &outdated_keys {
@@ -446,6 +460,7 @@ fn service(
                     last.updated_at
                 };
                 if now < ended_at + restart_delay {
+                    plan.wake(ended_at + restart_delay);
                     continue;
                 }
                 if let Some(max) = restart.max_attempts.filter(|m| *m > 0) {
@@ -472,6 +487,9 @@ fn service(
         _ => DEFAULT_MONITOR,
     };
     let monitored = last_step.is_none_or(|l| now >= l + monitor);
+    if let Some(l) = last_step.filter(|l| updating && now < *l + monitor) {
+        plan.wake(l + monitor);
+    }
     if updating && !too_many_failures && outdated_keys.is_empty() && in_flight == 0 && monitored {
         let (state, message) = if rolling_back {
             (UpdateState::RollbackCompleted, "rollback completed")
@@ -602,6 +620,9 @@ fn job(
         } else {
             last.updated_at
         };
+        if now < ended_at + restart_delay {
+            plan.wake(ended_at + restart_delay);
+        }
         if now >= ended_at + restart_delay && (!global || eligible.contains(key)) {
             plan.create.push(job_task(svc, key, iteration, now));
         }

@@ -43,6 +43,8 @@ pub(super) async fn orchestrate_loop(manager: std::sync::Weak<Manager>) {
         None => return,
     };
     let mut last_run = Instant::now();
+    // When to look again without news: the next tick, or sooner when something is due.
+    let mut next = Instant::now() + period;
     loop {
         tokio::select! {
             r = events.recv() => {
@@ -63,10 +65,11 @@ pub(super) async fn orchestrate_loop(manager: std::sync::Weak<Manager>) {
                     continue;
                 }
             }
-            _ = tokio::time::sleep(period) => {}
+            _ = tokio::time::sleep_until(next) => {}
         }
         let Some(m) = manager.upgrade() else { return };
         last_run = Instant::now();
+        next = last_run + period;
         if !m.raft.is_leader() {
             continue;
         }
@@ -76,7 +79,12 @@ pub(super) async fn orchestrate_loop(manager: std::sync::Weak<Manager>) {
                 continue;
             }
             let now = Utc::now();
-            orchestrator::reconcile(&state, now).into_commands(&state)
+            let plan = orchestrator::reconcile(&state, now);
+            if let Some(due) = plan.wake_at {
+                let wait = (due - now).to_std().unwrap_or_default();
+                next = next.min(Instant::now() + wait + Duration::from_millis(1));
+            }
+            plan.into_commands(&state)
         };
         let mut failed = false;
         for cmd in cmds {

@@ -178,6 +178,9 @@ fn a_failed_task_is_replaced_after_the_restart_delay() {
     w.set_status(&first, TaskState::Failed);
     w.step();
     assert!(w.live("web").is_empty(), "no replacement before the delay");
+    // The leader is told when to look again: when the delay ends.
+    let plan = reconcile(&w.state, w.now);
+    assert_eq!(plan.wake_at, Some(w.now + Duration::seconds(1)));
     w.now += Duration::milliseconds(1100);
     w.settle();
     let live = w.live("web");
