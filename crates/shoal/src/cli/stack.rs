@@ -1,12 +1,18 @@
 //! `shoal stack …`: a stack is the set of services, networks, secrets and configs labelled
 //! `com.docker.stack.namespace=NAME`. These commands deploy, list, inspect and remove such sets
 //! the way `docker stack` does. `deploy` reads the Compose files with `shoal-compose` and sends
-//! the same requests as `docker stack deploy`, in the same order.
+//! the same requests as `docker stack deploy`, in the same order. Beyond docker, `deploy` can
+//! wait for convergence (`--wait`, also `stack wait`), show a plan instead of deploying
+//! (`--dry-run`, also `stack diff`) and rotate changed configs and secrets (`--rotate`).
+
+mod plan;
+mod rotate;
+mod wait;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 use super::client::{encode, Client, Filters, Query};
@@ -35,6 +41,22 @@ pub enum StackCmd {
     /// Remove one or more stacks
     #[command(aliases = ["remove", "down"])]
     Rm(RmArgs),
+    /// Show what `stack deploy` would change (the same as `stack deploy --dry-run`)
+    Diff(DeployArgs),
+    /// Wait until every service of the stack converged
+    Wait(WaitArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WaitArgs {
+    /// Give up after this long ("5m", "90s")
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+    /// Suppress progress output
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Stack name
+    pub name: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -57,6 +79,23 @@ pub struct DeployArgs {
     /// Send registry authentication details to Swarm agents
     #[arg(long)]
     pub with_registry_auth: bool,
+    /// After deploying, wait until every service converged (fails on a paused or rolled-back
+    /// update, a rejected or repeatedly failing task, or the timeout)
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits ("5m", "90s")
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+    /// Print what deploy would change, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: exit with status 2 when there are changes
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Create a config or secret whose content changed under a new name (NAME-<hash>) and
+    /// move the services to it, instead of failing
+    #[arg(long)]
+    pub rotate: bool,
     /// Stack name
     pub name: String,
 }
@@ -130,7 +169,21 @@ pub async fn run(client: &Client, cmd: StackCmd) -> Result<()> {
         }
         StackCmd::Ps(args) => ps(client, args).await,
         StackCmd::Rm(args) => remove(client, args).await,
+        StackCmd::Diff(mut args) => {
+            args.dry_run = true;
+            deploy(client, args).await
+        }
+        StackCmd::Wait(args) => {
+            let timeout = parse_timeout(&args.timeout)?;
+            wait::wait_for_stack(client, &args.name, timeout, args.quiet).await
+        }
     }
+}
+
+fn parse_timeout(text: &str) -> Result<Duration> {
+    let nanos =
+        super::opts::parse_duration(text).with_context(|| format!("invalid --timeout {text:?}"))?;
+    Ok(Duration::from_nanos(u64::try_from(nanos).unwrap_or(0)))
 }
 
 fn namespace_filter(stack: &str) -> String {
@@ -276,14 +329,14 @@ async fn remove_network(client: &Client, id: &str, wait_for_tasks: bool) -> Resu
 
 // ----- deploy -----
 
-/// `stack deploy`: what `docker stack deploy` does, request for request: prune, external
-/// networks checked, networks created, secrets and configs created (or updated, which the
-/// daemon refuses for data), then every service created or updated with the version read.
-async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
+/// Loads the Compose files and converts them to the stack's objects, as `docker stack deploy`
+/// does, printing the loader's warnings.
+fn load_stack(args: &DeployArgs) -> Result<shoal_compose::convert::Stack> {
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let project = if args.compose_files.len() == 1 && args.compose_files[0] == "-" {
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading the Compose file from stdin")?;
         let dir = std::env::current_dir()?;
         let source = shoal_compose::Source {
             name: "-".into(),
@@ -305,10 +358,28 @@ async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
     for warning in &stack.warnings {
         eprintln!("{warning}");
     }
+    Ok(stack)
+}
+
+/// `stack deploy`: what `docker stack deploy` does, request for request: prune, external
+/// networks checked, networks created, secrets and configs created (or updated, which the
+/// daemon refuses for data), then every service created or updated with the version read.
+/// `--dry-run` stops after reading; `--rotate` and `--wait` add to it.
+async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
+    let stack = load_stack(&args)?;
     let info = client.get("/info").await?;
     if info.pointer("/Swarm/ControlAvailable") != Some(&Value::Bool(true)) {
         bail!("this node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again");
     }
+    if args.dry_run {
+        let plan = plan::plan(client, &args, &stack).await?;
+        plan::print(&args.name, &plan);
+        if args.exit_code && plan.changes > 0 {
+            std::process::exit(2);
+        }
+        return Ok(());
+    }
+    let timeout = parse_timeout(&args.timeout)?;
     if args.resolve_image.as_deref().is_some_and(|r| r != "never") {
         eprintln!("note: --resolve-image is accepted, but shoal does not query registries");
     }
@@ -364,20 +435,34 @@ async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("failed to create network {}: {e}", network.name))?;
     }
 
+    let mut wanted = Vec::new();
     for secret in &stack.secrets {
-        let body = serde_json::to_value(secret)?;
-        create_or_update(client, "secret", "/secrets", &secret.name, &body).await?;
+        wanted.push(rotate::Wanted {
+            kind: "secret",
+            collection: "/secrets",
+            name: secret.name.clone(),
+            data: secret.data.clone().unwrap_or_default(),
+            body: serde_json::to_value(secret)?,
+        });
     }
     for config in &stack.configs {
-        let body = serde_json::to_value(config)?;
-        create_or_update(client, "config", "/configs", &config.name, &body).await?;
+        wanted.push(rotate::Wanted {
+            kind: "config",
+            collection: "/configs",
+            name: config.name.clone(),
+            data: config.data.clone(),
+            body: serde_json::to_value(config)?,
+        });
     }
+    let rotation = rotate::apply(client, &args.name, &wanted, args.rotate).await?;
 
     let mut services = stack.services.clone();
+    for spec in services.values_mut() {
+        rotate::rename_references(spec, &rotation.renames);
+    }
     resolve_references(client, &mut services).await?;
 
     let existing = labelled(client, "/services", &args.name).await?;
-    let mut ids = Vec::new();
     for (short, mut spec) in services {
         let name = format!("{}_{short}", args.name);
         // The docker client sends the image with its tag made explicit.
@@ -407,7 +492,6 @@ async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
                     .await
                     .map_err(|e| anyhow::anyhow!("failed to update service {name}: {e}"))?;
                 print_warnings(&answer);
-                ids.push(id);
             }
             None => {
                 outln!("Creating service {name}");
@@ -416,14 +500,23 @@ async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
                     .await
                     .map_err(|e| anyhow::anyhow!("failed to create service {name}: {e}"))?;
                 print_warnings(&answer);
-                ids.push(str_at(&answer, &["ID"]).to_string());
             }
         }
     }
-    if !args.detach {
-        wait_for_services(client, &ids, args.quiet).await?;
+    let waiting = args.wait || !args.detach;
+    // Running tasks still use the replaced objects until the rolling update replaced them:
+    // when waiting, they go once the stack converged.
+    if !waiting {
+        rotate::remove_replaced(client, &rotation.replaced).await;
+        return Ok(());
     }
-    Ok(())
+    let result = wait::wait_for_stack(client, &args.name, timeout, args.quiet).await;
+    if result.is_ok() {
+        rotate::remove_replaced(client, &rotation.replaced).await;
+    } else if !rotation.replaced.is_empty() {
+        eprintln!("The rotated-out configs and secrets stay until the stack converged.");
+    }
+    result
 }
 
 fn print_warnings(answer: &Value) {
@@ -539,61 +632,6 @@ async fn resolve_references(
         }
     }
     Ok(())
-}
-
-/// `--detach=false`: waits until every service runs as many tasks as it wants.
-async fn wait_for_services(client: &Client, ids: &[String], quiet: bool) -> Result<()> {
-    let mut reported = std::collections::BTreeSet::new();
-    loop {
-        let services = client.get("/services?status=true").await?;
-        let mut pending = 0;
-        for service in services.as_array().into_iter().flatten() {
-            let id = str_at(service, &["ID"]);
-            if !ids.iter().any(|i| i == id) {
-                continue;
-            }
-            let status = service.get("ServiceStatus");
-            let running = status
-                .and_then(|s| s.get("RunningTasks"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let desired = status
-                .and_then(|s| s.get("DesiredTasks"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let completed = status
-                .and_then(|s| s.get("CompletedTasks"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let is_job = service
-                .pointer("/Spec/Mode")
-                .is_some_and(|m| m.get("ReplicatedJob").is_some() || m.get("GlobalJob").is_some());
-            let done = if is_job {
-                running == 0
-            } else {
-                running >= desired
-            };
-            if done {
-                if !quiet && reported.insert(id.to_string()) {
-                    let name = str_at(service, &["Spec", "Name"]);
-                    outln!(
-                        "{name}: {running}/{desired} running{}",
-                        if is_job {
-                            format!(", {completed} completed")
-                        } else {
-                            String::new()
-                        }
-                    );
-                }
-            } else {
-                pending += 1;
-            }
-        }
-        if pending == 0 {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,296 @@
+//! What `shoal stack deploy` adds to `docker stack deploy`, on a real daemon with real
+//! containers: `--wait` follows the stack until it converged (or fails, naming the service
+//! and the reason), `--dry-run` shows the plan without changing anything, and `--rotate`
+//! replaces a config whose content changed instead of failing.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::{engine_ok, eventually, squash, test_image, Daemon, ENGINE_SOCKET};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn manager(name: &str) -> Daemon {
+    test_image();
+    let d = Daemon::start_with_engine(name, ENGINE_SOCKET);
+    d.init();
+    d
+}
+
+/// An example-like stack: a front end with its configuration and a back end, on a network.
+fn write_stack(dir: &Path, env: &str, replicas: u32, config: &str) -> String {
+    std::fs::write(dir.join("app.conf"), config).unwrap();
+    let image = test_image();
+    let file = dir.join("stack.yml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"version: "3.7"
+services:
+  web:
+    image: {image}
+    command: ["sleep", "100000"]
+    stop_grace_period: 1s
+    environment:
+      - {env}
+    configs:
+      - source: app
+        target: /etc/app.conf
+    deploy:
+      replicas: {replicas}
+      update_config:
+        parallelism: 2
+        order: start-first
+    networks:
+      - app-net
+  db:
+    image: {image}
+    command: ["sleep", "100000"]
+    stop_grace_period: 1s
+    networks:
+      - app-net
+configs:
+  app:
+    file: ./app.conf
+networks:
+  app-net:
+"#
+        ),
+    )
+    .unwrap();
+    file.to_str().unwrap().to_string()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The running containers of a service on the local engine.
+fn running_containers(service: &str) -> Vec<String> {
+    engine_ok(&[
+        "ps",
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={service}"),
+        "--format",
+        "{{.Names}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn deploy_with_wait_returns_once_every_service_runs_its_replicas() {
+    let m = manager("wait-ok");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_stack(dir.path(), "A=1", 2, "color=green\n");
+    let out = m.shoal_ok(&[
+        "stack",
+        "deploy",
+        "--wait",
+        "--timeout",
+        "90s",
+        "-c",
+        &file,
+        "w",
+    ]);
+    assert!(out.contains("all 2 services converged"), "{out}");
+    assert!(out.contains("w_web: 2/2 running, converged"), "{out}");
+    // At the moment --wait returns, docker sees every replica running.
+    let services = m.docker_ok(&[
+        "stack",
+        "services",
+        "w",
+        "--format",
+        "{{.Name}} {{.Replicas}}",
+    ]);
+    assert!(services.contains("w_web 2/2"), "{services}");
+    assert!(services.contains("w_db 1/1"), "{services}");
+
+    // A rolling update is followed to its end, too.
+    let file = write_stack(dir.path(), "A=2", 2, "color=green\n");
+    let out = m.shoal_ok(&["stack", "deploy", "--wait", "-c", &file, "w"]);
+    assert!(out.contains("all 2 services converged"), "{out}");
+    let st = m.inspect("service", "w_web");
+    assert_eq!(st["UpdateStatus"]["State"], "completed", "{st}");
+    let ps = m.docker_ok(&[
+        "service",
+        "ps",
+        "w_web",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.CurrentState}}",
+    ]);
+    assert_eq!(
+        ps.lines().filter(|l| l.starts_with("Running")).count(),
+        2,
+        "{ps}"
+    );
+
+    // `stack wait` on its own: already converged.
+    let out = m.shoal_ok(&["stack", "wait", "w"]);
+    assert!(out.contains("all 2 services converged"), "{out}");
+    m.shoal_ok(&["stack", "rm", "w"]);
+}
+
+#[test]
+fn deploy_with_wait_fails_fast_naming_the_missing_image() {
+    let m = manager("wait-bad");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stack.yml");
+    std::fs::write(
+        &file,
+        "version: \"3.7\"\nservices:\n  api:\n    image: shoal-test/no-such-image:4.2\n    stop_grace_period: 1s\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = m.shoal(&[
+        "stack",
+        "deploy",
+        "--wait",
+        "--timeout",
+        "2m",
+        "-c",
+        file.to_str().unwrap(),
+        "bad",
+    ]);
+    let took = started.elapsed();
+    assert!(!out.status.success(), "{}", stdout_of(&out));
+    let err = stderr_of(&out);
+    assert!(err.contains("service bad_api"), "{err}");
+    assert!(err.contains("shoal-test/no-such-image:4.2"), "{err}");
+    assert!(took < Duration::from_secs(60), "took {took:?}: {err}");
+
+    // A timeout is an error that names what did not converge.
+    let out = m.shoal(&["stack", "wait", "--timeout", "1s", "nothing-here"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("nothing found in stack"),
+        "{}",
+        stderr_of(&out)
+    );
+    m.shoal_ok(&["stack", "rm", "bad"]);
+}
+
+#[test]
+fn dry_run_lists_creations_then_nothing_then_the_edited_lines() {
+    let m = manager("plan");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_stack(dir.path(), "A=1", 2, "color=green\n");
+
+    let out = m.shoal_ok(&["stack", "deploy", "--dry-run", "-c", &file, "p"]);
+    for line in [
+        "+ network p_app-net",
+        "+ config p_app",
+        "+ service p_db",
+        "+ service p_web",
+    ] {
+        assert!(out.contains(line), "{line:?} missing:\n{out}");
+    }
+    // Nothing was created.
+    let ls = m.docker_ok(&["stack", "ls", "--format", "{{.Name}}"]);
+    assert!(!ls.contains('p'), "{ls}");
+    assert!(m.docker_ok(&["config", "ls", "-q"]).trim().is_empty());
+    let out = m.shoal(&["stack", "diff", "--exit-code", "-c", &file, "p"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout_of(&out));
+
+    m.shoal_ok(&["stack", "deploy", "-c", &file, "p"]);
+    let out = m.shoal_ok(&["stack", "diff", "--exit-code", "-c", &file, "p"]);
+    assert!(out.contains("Stack p: no changes"), "{out}");
+    assert!(!out.contains('~'), "{out}");
+
+    let file = write_stack(dir.path(), "A=2", 3, "color=green\n");
+    let out = m.shoal(&[
+        "stack",
+        "deploy",
+        "--dry-run",
+        "--exit-code",
+        "-c",
+        &file,
+        "p",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(text.contains("~ service p_web"), "{text}");
+    assert!(
+        text.contains(r#"~ TaskTemplate.ContainerSpec.Env[0]: "A=1" -> "A=2""#),
+        "{text}"
+    );
+    assert!(
+        text.contains("~ Mode.Replicated.Replicas: 2 -> 3"),
+        "{text}"
+    );
+    assert!(!text.contains("p_db"), "{text}");
+    // Still the old spec on the server.
+    let st = m.inspect("service", "p_web");
+    assert_eq!(st["Spec"]["Mode"]["Replicated"]["Replicas"], 2, "{st}");
+    m.shoal_ok(&["stack", "rm", "p"]);
+}
+
+#[test]
+fn rotate_replaces_a_changed_config_and_the_tasks_read_the_new_content() {
+    let m = manager("rotate");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_stack(dir.path(), "A=1", 1, "color=green\n");
+    m.shoal_ok(&["stack", "deploy", "--wait", "-c", &file, "r"]);
+
+    let file = write_stack(dir.path(), "A=1", 1, "color=blue\n");
+    // Without --rotate, docker's answer.
+    let out = m.shoal(&["stack", "deploy", "-c", &file, "r"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr_of(&out).contains("only updates to Labels are allowed"),
+        "{}",
+        stderr_of(&out)
+    );
+    let plan = m.shoal_ok(&["stack", "diff", "--rotate", "-c", &file, "r"]);
+    assert!(
+        plan.contains("~ config r_app: content changed, rotate to r_app-"),
+        "{plan}"
+    );
+
+    let out = m.shoal_ok(&["stack", "deploy", "--rotate", "--wait", "-c", &file, "r"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Rotating config r_app -> r_app-"))
+        .unwrap_or_else(|| panic!("no rotation reported:\n{out}"));
+    let new_name = line.rsplit(' ').next().unwrap().to_string();
+    assert_eq!(new_name.len(), "r_app-".len() + 8, "{line}");
+    assert!(out.contains("Removing config r_app (rotated out)"), "{out}");
+
+    let configs = m.docker_ok(&["config", "ls", "--format", "{{.Name}}"]);
+    let names: Vec<&str> = configs.lines().collect();
+    assert_eq!(names, vec![new_name.as_str()], "the old config is gone");
+    let cfg = m.inspect("config", &new_name);
+    assert_eq!(
+        cfg["Spec"]["Labels"]["com.shoal.rotated-from"], "r_app",
+        "{cfg}"
+    );
+    assert_eq!(
+        cfg["Spec"]["Labels"]["com.docker.stack.namespace"], "r",
+        "{cfg}"
+    );
+
+    let c = eventually(WAIT, "a container of the updated task", || {
+        running_containers("r_web").into_iter().next()
+    });
+    let content = eventually(WAIT, "the new content in the container", || {
+        let text = engine_ok(&["exec", &c, "cat", "/etc/app.conf"]);
+        (text == "color=blue\n").then_some(text)
+    });
+    assert_eq!(content, "color=blue\n");
+
+    // The same content again: nothing to rotate, nothing to change.
+    let out = m.shoal_ok(&["stack", "deploy", "--rotate", "-c", &file, "r"]);
+    assert!(!out.contains("Rotating"), "{out}");
+    let plan = m.shoal_ok(&["stack", "diff", "--rotate", "-c", &file, "r"]);
+    assert!(plan.contains("Stack r: no changes"), "{}", squash(&plan));
+    m.shoal_ok(&["stack", "rm", "r"]);
+}
