@@ -100,7 +100,7 @@ fn deploy_with_wait_returns_once_every_service_runs_its_replicas() {
         &file,
         "w",
     ]);
-    assert!(out.contains("all 2 services converged"), "{out}");
+    assert!(out.contains("Stack w: 2 services converged"), "{out}");
     assert!(out.contains("w_web: 2/2 running, converged"), "{out}");
     // At the moment --wait returns, docker sees every replica running.
     let services = m.docker_ok(&[
@@ -116,7 +116,7 @@ fn deploy_with_wait_returns_once_every_service_runs_its_replicas() {
     // A rolling update is followed to its end, too.
     let file = write_stack(dir.path(), "A=2", 2, "color=green\n");
     let out = m.shoal_ok(&["stack", "deploy", "--wait", "-c", &file, "w"]);
-    assert!(out.contains("all 2 services converged"), "{out}");
+    assert!(out.contains("Stack w: 2 services converged"), "{out}");
     let st = m.inspect("service", "w_web");
     assert_eq!(st["UpdateStatus"]["State"], "completed", "{st}");
     let ps = m.docker_ok(&[
@@ -136,7 +136,7 @@ fn deploy_with_wait_returns_once_every_service_runs_its_replicas() {
 
     // `stack wait` on its own: already converged.
     let out = m.shoal_ok(&["stack", "wait", "w"]);
-    assert!(out.contains("all 2 services converged"), "{out}");
+    assert!(out.contains("Stack w: 2 services converged"), "{out}");
     m.shoal_ok(&["stack", "rm", "w"]);
 }
 

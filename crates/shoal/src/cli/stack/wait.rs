@@ -113,7 +113,9 @@ async fn follow(client: &Client, stack: &str, timeout: Duration, quiet: bool) ->
         if all.iter().all(|p| p.converged) {
             display.finish();
             if !quiet {
-                outln!("Stack {stack}: all {} services converged", all.len());
+                let n = all.len();
+                let s = if n == 1 { "" } else { "s" };
+                outln!("Stack {stack}: {n} service{s} converged");
             }
             return Ok(());
         }
