@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod convert;
+pub mod depends;
 pub mod interpolate;
 pub mod merge;
 pub mod shell;
