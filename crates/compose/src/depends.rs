@@ -217,12 +217,14 @@ fn read(name: &str, value: &Node, warnings: &mut Vec<String>) -> Result<Vec<Depe
                         field.pos
                     ));
                 }
-                other => return Err(Error::at(
-                    &field.pos,
-                    format!(
+                other => {
+                    return Err(Error::at(
+                        &field.pos,
+                        format!(
                         "{here}: unknown key {other:?} (expected condition, required or restart)"
                     ),
-                )),
+                    ))
+                }
             }
         }
         deps.push(dep);
@@ -302,7 +304,7 @@ fn waves(deps: &BTreeMap<String, Vec<Dependency>>) -> Vec<Vec<String>> {
             }
             if edges
                 .iter()
-                .all(|e| wave_of.get(e.service.as_str()).is_some())
+                .all(|e| wave_of.contains_key(e.service.as_str()))
             {
                 this.push(name.clone());
             }

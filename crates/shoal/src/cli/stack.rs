@@ -3,8 +3,10 @@
 //! the way `docker stack` does. `deploy` reads the Compose files with `shoal-compose` and sends
 //! the same requests as `docker stack deploy`, in the same order. Beyond docker, `deploy` can
 //! wait for convergence (`--wait`, also `stack wait`), show a plan instead of deploying
-//! (`--dry-run`, also `stack diff`) and rotate changed configs and secrets (`--rotate`).
+//! (`--dry-run`, also `stack diff`), rotate changed configs and secrets (`--rotate`) and honour
+//! Compose's `depends_on` (`--order`).
 
+mod order;
 mod plan;
 mod rotate;
 mod wait;
@@ -96,6 +98,10 @@ pub struct DeployArgs {
     /// move the services to it, instead of failing
     #[arg(long)]
     pub rotate: bool,
+    /// Honour Compose's depends_on (which Swarm ignores): deploy the services in dependency
+    /// order, waiting before each for its dependencies' conditions, then wait for the stack
+    #[arg(long)]
+    pub order: bool,
     /// Stack name
     pub name: String,
 }
@@ -330,8 +336,13 @@ async fn remove_network(client: &Client, id: &str, wait_for_tasks: bool) -> Resu
 // ----- deploy -----
 
 /// Loads the Compose files and converts them to the stack's objects, as `docker stack deploy`
-/// does, printing the loader's warnings.
-fn load_stack(args: &DeployArgs) -> Result<shoal_compose::convert::Stack> {
+/// does, printing the loader's warnings; with `--order`, also the order of `depends_on`.
+fn load_stack(
+    args: &DeployArgs,
+) -> Result<(
+    shoal_compose::convert::Stack,
+    Option<shoal_compose::depends::Order>,
+)> {
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let project = if args.compose_files.len() == 1 && args.compose_files[0] == "-" {
         let mut text = String::new();
@@ -351,14 +362,29 @@ fn load_stack(args: &DeployArgs) -> Result<shoal_compose::convert::Stack> {
             .collect();
         shoal_compose::load_files(&paths, &env)?
     };
-    for warning in &project.warnings {
-        eprintln!("{warning}\n");
-    }
+    let order = if args.order {
+        let order = shoal_compose::depends::order(&project)?;
+        for warning in shoal_compose::depends::honoured_warnings(&project.warnings) {
+            eprintln!("{warning}\n");
+        }
+        for warning in &order.warnings {
+            eprintln!("{warning}");
+        }
+        Some(order)
+    } else {
+        for warning in &project.warnings {
+            eprintln!("{warning}\n");
+        }
+        if shoal_compose::depends::has_depends_on(&project) {
+            eprintln!("hint: Swarm ignores depends_on; `shoal stack deploy --order` honours it (deploys in dependency order, waiting for each condition)\n");
+        }
+        None
+    };
     let stack = shoal_compose::convert(&project, &args.name)?;
     for warning in &stack.warnings {
         eprintln!("{warning}");
     }
-    Ok(stack)
+    Ok((stack, order))
 }
 
 /// `stack deploy`: what `docker stack deploy` does, request for request: prune, external
@@ -366,7 +392,8 @@ fn load_stack(args: &DeployArgs) -> Result<shoal_compose::convert::Stack> {
 /// daemon refuses for data), then every service created or updated with the version read.
 /// `--dry-run` stops after reading; `--rotate` and `--wait` add to it.
 async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
-    let stack = load_stack(&args)?;
+    let started = Instant::now();
+    let (stack, order) = load_stack(&args)?;
     let info = client.get("/info").await?;
     if info.pointer("/Swarm/ControlAvailable") != Some(&Value::Bool(true)) {
         bail!("this node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again");
@@ -374,6 +401,11 @@ async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
     if args.dry_run {
         let plan = plan::plan(client, &args, &stack).await?;
         plan::print(&args.name, &plan);
+        if let Some(order) = &order {
+            for line in order::wave_lines(&args.name, order) {
+                outln!("{line}");
+            }
+        }
         if args.exit_code && plan.changes > 0 {
             std::process::exit(2);
         }
@@ -463,60 +495,164 @@ async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
     resolve_references(client, &mut services).await?;
 
     let existing = labelled(client, "/services", &args.name).await?;
-    for (short, mut spec) in services {
-        let name = format!("{}_{short}", args.name);
-        // The docker client sends the image with its tag made explicit.
-        if let Some(c) = &mut spec.task_template.container_spec {
-            c.image = shoal_compose::convert::tagged_image(&c.image);
-        }
-        let current = existing
-            .iter()
-            .find(|s| str_at(s, &["Spec", "Name"]) == name);
-        match current {
-            Some(current) => {
-                let id = str_at(current, &["ID"]).to_string();
-                outln!("Updating service {name} (id: {id})");
-                let version = current
-                    .pointer("/Version/Index")
-                    .and_then(Value::as_u64)
-                    .unwrap_or_default();
-                spec.task_template.force_update = current
-                    .pointer("/Spec/TaskTemplate/ForceUpdate")
-                    .and_then(Value::as_u64)
-                    .unwrap_or_default();
-                let answer = client
-                    .post(
-                        &format!("/services/{}/update?version={version}", encode(&id)),
-                        &serde_json::to_value(&spec)?,
-                    )
-                    .await
-                    .map_err(|e| anyhow::anyhow!("failed to update service {name}: {e}"))?;
-                print_warnings(&answer);
+    match &order {
+        None => {
+            for (short, spec) in services {
+                deploy_service(client, &existing, &args.name, &short, spec).await?;
             }
-            None => {
-                outln!("Creating service {name}");
-                let answer = client
-                    .post("/services/create", &serde_json::to_value(&spec)?)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("failed to create service {name}: {e}"))?;
-                print_warnings(&answer);
+        }
+        Some(order) => {
+            let deadline = started + timeout;
+            let deployed = deploy_in_order(
+                client,
+                &args,
+                order,
+                services,
+                &existing,
+                (started, deadline),
+            )
+            .await;
+            if let Err(err) = deployed {
+                if !rotation.replaced.is_empty() {
+                    eprintln!(
+                        "The rotated-out configs and secrets stay until the stack converged."
+                    );
+                }
+                return Err(err);
             }
         }
     }
-    let waiting = args.wait || !args.detach;
+    let waiting = args.wait || !args.detach || args.order;
     // Running tasks still use the replaced objects until the rolling update replaced them:
     // when waiting, they go once the stack converged.
     if !waiting {
         rotate::remove_replaced(client, &rotation.replaced).await;
         return Ok(());
     }
-    let result = wait::wait_for_stack(client, &args.name, timeout, args.quiet).await;
+    let remaining = if args.order {
+        timeout.saturating_sub(started.elapsed())
+    } else {
+        timeout
+    };
+    let result = wait::wait_for_stack(client, &args.name, remaining, args.quiet).await;
     if result.is_ok() {
         rotate::remove_replaced(client, &rotation.replaced).await;
     } else if !rotation.replaced.is_empty() {
         eprintln!("The rotated-out configs and secrets stay until the stack converged.");
     }
     result
+}
+
+/// Creates service `short` of `stack`, or updates it with the version read when it is in
+/// `existing` — the request `docker stack deploy` sends.
+async fn deploy_service(
+    client: &Client,
+    existing: &[Value],
+    stack: &str,
+    short: &str,
+    mut spec: shoal_types::swarm::ServiceSpec,
+) -> Result<()> {
+    let name = format!("{stack}_{short}");
+    // The docker client sends the image with its tag made explicit.
+    if let Some(c) = &mut spec.task_template.container_spec {
+        c.image = shoal_compose::convert::tagged_image(&c.image);
+    }
+    let current = existing
+        .iter()
+        .find(|s| str_at(s, &["Spec", "Name"]) == name);
+    match current {
+        Some(current) => {
+            let id = str_at(current, &["ID"]).to_string();
+            outln!("Updating service {name} (id: {id})");
+            let version = current
+                .pointer("/Version/Index")
+                .and_then(Value::as_u64)
+                .unwrap_or_default();
+            spec.task_template.force_update = current
+                .pointer("/Spec/TaskTemplate/ForceUpdate")
+                .and_then(Value::as_u64)
+                .unwrap_or_default();
+            let answer = client
+                .post(
+                    &format!("/services/{}/update?version={version}", encode(&id)),
+                    &serde_json::to_value(&spec)?,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("failed to update service {name}: {e}"))?;
+            print_warnings(&answer);
+        }
+        None => {
+            outln!("Creating service {name}");
+            let answer = client
+                .post("/services/create", &serde_json::to_value(&spec)?)
+                .await
+                .map_err(|e| anyhow::anyhow!("failed to create service {name}: {e}"))?;
+            print_warnings(&answer);
+        }
+    }
+    Ok(())
+}
+
+/// `--order`: the services wave by wave, each wave once its dependencies' conditions hold.
+/// A dependency that fails stops the deploy; what was deployed stays, and the error says
+/// which services were and which were not.
+async fn deploy_in_order(
+    client: &Client,
+    args: &DeployArgs,
+    order: &shoal_compose::depends::Order,
+    mut services: BTreeMap<String, shoal_types::swarm::ServiceSpec>,
+    existing: &[Value],
+    (started, deadline): (Instant, Instant),
+) -> Result<()> {
+    let stack = &args.name;
+    // Failures from before this deploy say nothing about it.
+    let seen_failures = wait::failures_of(client, existing).await?;
+    let mut deployed: Vec<String> = Vec::new();
+    for (index, wave) in order.waves.iter().enumerate() {
+        for gate in order::gates(order, index) {
+            let waited = tokio::select! {
+                result = order::wait_for(
+                    client, stack, &gate, deadline, started, &seen_failures, args.quiet,
+                ) => result,
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("\nStopped; the services deployed so far stay: {}", deployed.join(", "));
+                    std::process::exit(130);
+                }
+            };
+            match waited {
+                Ok(()) => {}
+                Err(err) if !gate.required => {
+                    eprintln!(
+                        "warning: {err:#}; deploying anyway (the dependency is not required)"
+                    );
+                }
+                Err(err) => {
+                    let pending: Vec<String> = order.waves[index..]
+                        .iter()
+                        .flatten()
+                        .map(|s| format!("{stack}_{s}"))
+                        .collect();
+                    let stayed = if deployed.is_empty() {
+                        "none".to_string()
+                    } else {
+                        deployed.join(", ")
+                    };
+                    bail!(
+                        "{err:#}\nThe deploy of stack {stack} stopped there. The services already deployed stay ({stayed}); not deployed: {}",
+                        pending.join(", ")
+                    );
+                }
+            }
+        }
+        for short in wave {
+            let Some(spec) = services.remove(short) else {
+                continue;
+            };
+            deploy_service(client, existing, stack, short, spec).await?;
+            deployed.push(format!("{stack}_{short}"));
+        }
+    }
+    Ok(())
 }
 
 fn print_warnings(answer: &Value) {

@@ -16,7 +16,7 @@ use super::super::table::str_at;
 use super::namespace_filter;
 
 /// How often the services and their tasks are read again.
-const POLL: Duration = Duration::from_millis(500);
+pub(super) const POLL: Duration = Duration::from_millis(500);
 
 /// New failures of up-to-date tasks after which a service counts as failing for good.
 const FAILURES_BEFORE_GIVING_UP: usize = 3;
@@ -36,10 +36,14 @@ pub(super) struct Progress {
     /// The last thing a task that is not running said (shown on timeout).
     pub last_error: Option<String>,
     pub is_job: bool,
+    /// Current-spec tasks that run or completed (for `depends_on: service_started`).
+    pub started: u64,
+    /// Current-spec tasks that completed, exit code 0 (for `service_completed_successfully`).
+    pub completed: u64,
 }
 
 impl Progress {
-    fn line(&self) -> String {
+    pub(super) fn line(&self) -> String {
         let what = if self.is_job { "completed" } else { "running" };
         let state = if self.converged {
             "converged".to_string()
@@ -85,14 +89,7 @@ async fn follow(client: &Client, stack: &str, timeout: Duration, quiet: bool) ->
         bail!("nothing found in stack: {stack}");
     }
     // Failures from before the wait started say nothing about this deployment.
-    let mut seen_failures = HashSet::new();
-    for service in &initial {
-        for task in tasks(client, str_at(service, &["ID"]), false).await? {
-            if matches!(state_of(&task), "failed" | "rejected") {
-                seen_failures.insert(str_at(&task, &["ID"]).to_string());
-            }
-        }
-    }
+    let seen_failures = failures_of(client, &initial).await?;
     let mut display = Display::new(quiet);
     loop {
         let mut all = Vec::new();
@@ -140,6 +137,43 @@ async fn follow(client: &Client, stack: &str, timeout: Duration, quiet: bool) ->
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// The IDs of the failed and rejected tasks of `services`: failures from before a deployment,
+/// which say nothing about it.
+pub(super) async fn failures_of(client: &Client, services: &[Value]) -> Result<HashSet<String>> {
+    let mut seen = HashSet::new();
+    for service in services {
+        for task in tasks(client, str_at(service, &["ID"]), false).await? {
+            if matches!(state_of(&task), "failed" | "rejected") {
+                seen.insert(str_at(&task, &["ID"]).to_string());
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// Where the service named `name` stands now, by the same rules as the stack's wait;
+/// `None` when there is no such service.
+pub(super) async fn service_progress(
+    client: &Client,
+    name: &str,
+    seen_failures: &HashSet<String>,
+) -> Result<Option<Progress>> {
+    let filters = Filters::new().with("name", name);
+    let path = Query::new()
+        .push("status", "true")
+        .filters(&filters)
+        .to_path("/services");
+    let Some(service) = services(client, &path)
+        .await?
+        .into_iter()
+        .find(|s| str_at(s, &["Spec", "Name"]) == name)
+    else {
+        return Ok(None);
+    };
+    let current = tasks(client, str_at(&service, &["ID"]), true).await?;
+    Ok(Some(progress(&service, &current, seen_failures)))
 }
 
 async fn services(client: &Client, path: &str) -> Result<Vec<Value>> {
@@ -200,6 +234,7 @@ pub(super) fn progress(
         .filter(|t| str_at(t, &["DesiredState"]) == "running" && state_of(t) == "running")
         .count() as u64;
     let completed = current.iter().filter(|t| state_of(t) == "complete").count() as u64;
+    let started = running + completed;
     let status_desired = service
         .pointer("/ServiceStatus/DesiredTasks")
         .and_then(Value::as_u64)
@@ -287,6 +322,8 @@ pub(super) fn progress(
         failure,
         last_error,
         is_job,
+        started,
+        completed,
     }
 }
 

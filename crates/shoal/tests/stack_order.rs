@@ -1,0 +1,280 @@
+//! `shoal stack deploy --order` on a real daemon with real containers: Compose's `depends_on`
+//! (which Swarm ignores) decides when each service is created — after its dependencies are
+//! running, healthy or completed — while a cycle, an unknown dependency or a failing
+//! dependency stops the deploy with a message that names them.
+
+mod support;
+
+use std::path::Path;
+
+use serde_json::Value;
+use support::{test_image, Daemon, ENGINE_SOCKET};
+
+fn manager(name: &str) -> Daemon {
+    test_image();
+    let d = Daemon::start_with_engine(name, ENGINE_SOCKET);
+    d.init();
+    d
+}
+
+fn write(dir: &Path, text: &str) -> String {
+    let file = dir.join("stack.yml");
+    std::fs::write(&file, text).unwrap();
+    file.to_str().unwrap().to_string()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// web → api → (db healthy, migrate completed). The test image has no /tmp: db marks itself
+/// ready in /ready.
+fn todo_stack(image: &str, db_image: &str) -> String {
+    format!(
+        r#"version: "3.8"
+services:
+  web:
+    image: {image}
+    command: ["sleep", "100000"]
+    stop_grace_period: 1s
+    depends_on: [api]
+  api:
+    image: {image}
+    command: ["sleep", "100000"]
+    stop_grace_period: 1s
+    depends_on:
+      db:
+        condition: service_healthy
+      migrate:
+        condition: service_completed_successfully
+  db:
+    image: {db_image}
+    command: ["sh", "-c", "sleep 2; touch /ready; sleep 100000"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "test", "-f", "/ready"]
+      interval: 500ms
+      timeout: 1s
+      retries: 20
+  migrate:
+    image: {image}
+    command: ["sh", "-c", "sleep 1; exit 0"]
+    stop_grace_period: 1s
+    deploy:
+      mode: replicated-job
+"#
+    )
+}
+
+/// A task timestamp as nanoseconds-comparable text: `2024-05-01T10:00:00.5Z` →
+/// `2024-05-01T10:00:00.500000000`.
+fn instant(ts: &str) -> String {
+    let ts = ts.trim_end_matches('Z');
+    let (whole, frac) = ts.split_once('.').unwrap_or((ts, ""));
+    format!("{whole}.{frac:0<9}")
+}
+
+/// The tasks of service `name`, oldest first.
+fn tasks_of(m: &Daemon, name: &str) -> Vec<Value> {
+    let id = m.inspect("service", name)["ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = m.http("GET", "/tasks", None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let all: Value = serde_json::from_str(&body).unwrap();
+    let mut tasks: Vec<Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["ServiceID"] == id.as_str())
+        .cloned()
+        .collect();
+    tasks.sort_by_key(|t| instant(t["CreatedAt"].as_str().unwrap_or_default()));
+    tasks
+}
+
+/// When the first task of `name` was created.
+fn created(m: &Daemon, name: &str) -> String {
+    let tasks = tasks_of(m, name);
+    instant(tasks[0]["CreatedAt"].as_str().unwrap())
+}
+
+/// When the first task of `name` reached `state` (its last status, which must be that state).
+fn reached(m: &Daemon, name: &str, state: &str) -> String {
+    let tasks = tasks_of(m, name);
+    let t = &tasks[0];
+    assert_eq!(t["Status"]["State"], state, "{name}: {t}");
+    instant(t["Status"]["Timestamp"].as_str().unwrap())
+}
+
+#[test]
+fn order_creates_each_service_after_its_dependencies_are_healthy_or_completed() {
+    let m = manager("order-ok");
+    let dir = tempfile::tempdir().unwrap();
+    let image = test_image();
+    let file = write(dir.path(), &todo_stack(image, image));
+
+    let out = m.shoal_ok(&[
+        "stack",
+        "deploy",
+        "--order",
+        "--dry-run",
+        "-c",
+        &file,
+        "todo",
+    ]);
+    assert!(
+        out.contains("Order (depends_on, --order): 3 waves"),
+        "{out}"
+    );
+    assert!(out.contains("  1. todo_db, todo_migrate\n"), "{out}");
+    assert!(
+        out.contains("  2. todo_api after todo_db (service_healthy), todo_migrate (service_completed_successfully)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  3. todo_web after todo_api (service_started)"),
+        "{out}"
+    );
+
+    let out = m.shoal_ok(&[
+        "stack",
+        "deploy",
+        "--order",
+        "--timeout",
+        "2m",
+        "-c",
+        &file,
+        "todo",
+    ]);
+    assert!(
+        out.contains("Waiting for todo_db (service_healthy) before todo_api"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Waiting for todo_migrate (service_completed_successfully) before todo_api"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Waiting for todo_api (service_started) before todo_web"),
+        "{out}"
+    );
+    assert!(out.contains("Stack todo: 4 services converged"), "{out}");
+
+    // RUNNING is reported once the health check passed, so db's running time is when it
+    // became healthy.
+    let db_healthy = reached(&m, "todo_db", "running");
+    let migrate_done = reached(&m, "todo_migrate", "complete");
+    let api_created = created(&m, "todo_api");
+    let api_running = reached(&m, "todo_api", "running");
+    let web_created = created(&m, "todo_web");
+    assert!(
+        api_created > db_healthy,
+        "api {api_created} db {db_healthy}"
+    );
+    assert!(
+        api_created > migrate_done,
+        "api {api_created} migrate {migrate_done}"
+    );
+    assert!(
+        web_created > api_running,
+        "web {web_created} api {api_running}"
+    );
+    // db needs ~2 s to become healthy, so the order cost at least that.
+    assert!(created(&m, "todo_db") < db_healthy);
+
+    m.shoal_ok(&["stack", "rm", "todo"]);
+}
+
+#[test]
+fn without_order_depends_on_is_ignored_with_a_hint() {
+    let m = manager("order-hint");
+    let dir = tempfile::tempdir().unwrap();
+    let image = test_image();
+    let file = write(
+        dir.path(),
+        &format!(
+            "services:\n  a:\n    image: {image}\n    command: [\"sleep\", \"100000\"]\n    stop_grace_period: 1s\n    depends_on: [nowhere]\n"
+        ),
+    );
+    let out = m.shoal(&["stack", "deploy", "-c", &file, "hint"]);
+    let err = stderr_of(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("Ignoring unsupported options: depends_on"),
+        "{err}"
+    );
+    assert!(err.contains("--order` honours it"), "{err}");
+    m.shoal_ok(&["stack", "rm", "hint"]);
+}
+
+#[test]
+fn a_cycle_or_an_unknown_dependency_is_refused_before_anything_is_created() {
+    let m = manager("order-refused");
+    let dir = tempfile::tempdir().unwrap();
+    let image = test_image();
+    let file = write(
+        dir.path(),
+        &format!(
+            "services:\n  a:\n    image: {image}\n    depends_on: [b]\n  b:\n    image: {image}\n    depends_on:\n      a:\n        condition: service_started\n"
+        ),
+    );
+    let out = m.shoal(&["stack", "deploy", "--order", "-c", &file, "cyc"]);
+    let err = stderr_of(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("{file}:8:7: depends_on cycle: a -> b -> a")),
+        "{err}"
+    );
+
+    let file = write(
+        dir.path(),
+        &format!("services:\n  a:\n    image: {image}\n    depends_on: [ghost]\n"),
+    );
+    let out = m.shoal(&["stack", "deploy", "--order", "-c", &file, "cyc"]);
+    let err = stderr_of(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("{file}:4:18: service a depends on \"ghost\"")),
+        "{err}"
+    );
+    let ls = m.docker_ok(&["service", "ls", "-q"]);
+    assert!(ls.trim().is_empty(), "{ls}");
+}
+
+#[test]
+fn a_failing_dependency_stops_the_deploy_naming_both_services() {
+    let m = manager("order-bad");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        &todo_stack(test_image(), "shoal-test/no-such-image:4.2"),
+    );
+    let out = m.shoal(&[
+        "stack",
+        "deploy",
+        "--order",
+        "--timeout",
+        "2m",
+        "-c",
+        &file,
+        "bad",
+    ]);
+    let err = stderr_of(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("bad_db did not reach service_healthy"),
+        "{err}"
+    );
+    assert!(err.contains("so bad_api was not deployed"), "{err}");
+    assert!(err.contains("shoal-test/no-such-image:4.2"), "{err}");
+    assert!(
+        err.contains("The services already deployed stay (bad_db, bad_migrate); not deployed: bad_api, bad_web"),
+        "{err}"
+    );
+    let services = m.docker_ok(&["stack", "services", "bad", "--format", "{{.Name}}"]);
+    assert!(services.contains("bad_db"), "{services}");
+    assert!(!services.contains("bad_api"), "{services}");
+    m.shoal_ok(&["stack", "rm", "bad"]);
+}
