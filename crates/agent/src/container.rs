@@ -11,8 +11,8 @@ use bollard::models::{
     RestartPolicy, RestartPolicyNameEnum,
 };
 use shoal_types::swarm::{
-    AppArmorMode, ContainerSpec, Mount, MountType as SpecMountType, PortConfig, PortStatus,
-    Privileges, PublishMode, SeccompMode, Task,
+    AppArmorMode, ContainerSpec, Mount, MountType as SpecMountType, PortConfig, PortConfigProtocol,
+    PortStatus, Privileges, PublishMode, SeccompMode, Task,
 };
 
 use crate::Assignment;
@@ -131,25 +131,34 @@ pub fn create_body(
     }
 
     let host_ports = host_mode_ports(&assignment.ports);
-    if !host_ports.is_empty() {
-        host.port_bindings = Some(
-            host_ports
-                .iter()
-                .map(|p| {
-                    let binding = PortBinding {
-                        host_ip: None,
-                        // 0: the engine picks a free port.
-                        host_port: (p.published_port != 0).then(|| p.published_port.to_string()),
-                    };
-                    (port_key(p), Some(vec![binding]))
-                })
-                .collect(),
-        );
+    let ingress = ingress_mode_ports(&assignment.ports);
+    // Host-mode ports on the node's interfaces; ingress-mode ones on an ephemeral loopback
+    // port that only the node's routing mesh connects to.
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for p in &host_ports {
+        let binding = PortBinding {
+            host_ip: None,
+            // 0: the engine picks a free port.
+            host_port: (p.published_port != 0).then(|| p.published_port.to_string()),
+        };
+        push_binding(&mut bindings, port_key(p), binding);
+    }
+    for p in &ingress {
+        let binding = PortBinding {
+            host_ip: Some(MESH_HOST_IP.to_string()),
+            host_port: None,
+        };
+        push_binding(&mut bindings, port_key(p), binding);
+    }
+    let mut exposed: Vec<String> = bindings.keys().cloned().collect();
+    exposed.sort();
+    if !bindings.is_empty() {
+        host.port_bindings = Some(bindings);
     }
 
     ContainerCreateBody {
         image: Some(spec.image.clone()),
-        exposed_ports: non_empty(host_ports.iter().map(|p| port_key(p)).collect()),
+        exposed_ports: non_empty(exposed),
         entrypoint: non_empty(spec.command.clone()),
         cmd: non_empty(spec.args.clone()),
         env: non_empty(spec.env.clone()),
@@ -177,12 +186,69 @@ pub fn create_body(
     }
 }
 
-/// The ports published in `host` mode: bound on the node that runs the task (ingress mode
-/// needs the routing mesh, which is not built yet).
+/// Where a task's ingress-mode ports are bound on its node, for the routing mesh only.
+pub const MESH_HOST_IP: &str = "127.0.0.1";
+
+fn push_binding(
+    bindings: &mut HashMap<String, Option<Vec<PortBinding>>>,
+    key: String,
+    binding: PortBinding,
+) {
+    bindings
+        .entry(key)
+        .or_insert_with(|| Some(Vec::new()))
+        .get_or_insert_with(Vec::new)
+        .push(binding);
+}
+
+/// The ports published in `host` mode: bound on the node that runs the task.
 pub fn host_mode_ports(ports: &[PortConfig]) -> Vec<&PortConfig> {
     ports
         .iter()
         .filter(|p| p.publish_mode == PublishMode::Host && p.target_port != 0)
+        .collect()
+}
+
+/// The TCP ports published in `ingress` mode: the routing mesh of every node forwards their
+/// published port to one task, through a loopback port on the task's node (UDP and SCTP are
+/// not routed yet).
+pub fn ingress_mode_ports(ports: &[PortConfig]) -> Vec<&PortConfig> {
+    ports
+        .iter()
+        .filter(|p| {
+            p.publish_mode == PublishMode::Ingress
+                && p.target_port != 0
+                && p.protocol == PortConfigProtocol::Tcp
+        })
+        .collect()
+}
+
+/// The loopback ports a container was given for the task's ingress-mode target ports, from
+/// its inspect: `(target port, host port)`.
+pub fn ingress_bindings(
+    ports: &[PortConfig],
+    inspect: &ContainerInspectResponse,
+) -> Vec<(u32, u16)> {
+    let bound = inspect
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.ports.as_ref());
+    ingress_mode_ports(ports)
+        .into_iter()
+        .filter_map(|p| {
+            let host = bound
+                .and_then(|b| b.get(&port_key(p)))
+                .and_then(|b| b.as_ref())
+                .and_then(|b| {
+                    b.iter().find_map(|x| {
+                        if x.host_ip.as_deref() != Some(MESH_HOST_IP) {
+                            return None;
+                        }
+                        x.host_port.as_deref()?.parse().ok()
+                    })
+                })?;
+            Some((p.target_port, host))
+        })
         .collect()
 }
 
@@ -203,7 +269,14 @@ pub fn port_status(ports: &[PortConfig], inspect: &ContainerInspectResponse) -> 
             let host = bound
                 .and_then(|b| b.get(&port_key(p)))
                 .and_then(|b| b.as_ref())
-                .and_then(|b| b.iter().find_map(|x| x.host_port.as_deref()?.parse().ok()));
+                .and_then(|b| {
+                    b.iter().find_map(|x| {
+                        if x.host_ip.as_deref() == Some(MESH_HOST_IP) {
+                            return None;
+                        }
+                        x.host_port.as_deref()?.parse().ok()
+                    })
+                });
             PortConfig {
                 published_port: host.unwrap_or(p.published_port),
                 ..p.clone()
@@ -501,5 +574,48 @@ mod tests {
         assert_eq!(mounts[0].typ, Some(MountType::TMPFS));
         assert_eq!(mounts[1].target.as_deref(), Some("/etc/app.conf"));
         assert_eq!(mounts[1].read_only, Some(true));
+    }
+
+    #[test]
+    fn ingress_ports_bind_to_an_ephemeral_loopback_port_kept_out_of_port_status() {
+        let spec = ContainerSpec {
+            image: "busybox:latest".into(),
+            ..Default::default()
+        };
+        let mut a = assignment(spec.clone());
+        a.ports = vec![PortConfig {
+            target_port: 8080,
+            published_port: 30080,
+            publish_mode: PublishMode::Ingress,
+            ..Default::default()
+        }];
+        let body = create_body(&a, &spec, BTreeMap::new(), &[]);
+        assert_eq!(
+            body.exposed_ports.as_deref(),
+            Some(&["8080/tcp".to_string()][..])
+        );
+        let host = body.host_config.unwrap();
+        let bound = host.port_bindings.as_ref().unwrap()["8080/tcp"]
+            .clone()
+            .unwrap();
+        assert_eq!(bound.len(), 1);
+        assert_eq!(bound[0].host_ip.as_deref(), Some(MESH_HOST_IP));
+        assert_eq!(bound[0].host_port, None);
+
+        let inspect = ContainerInspectResponse {
+            network_settings: Some(bollard::models::NetworkSettings {
+                ports: Some(HashMap::from([(
+                    "8080/tcp".to_string(),
+                    Some(vec![PortBinding {
+                        host_ip: Some(MESH_HOST_IP.into()),
+                        host_port: Some("49153".into()),
+                    }]),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(ingress_bindings(&a.ports, &inspect), [(8080, 49153)]);
+        assert!(port_status(&a.ports, &inspect).ports.is_empty());
     }
 }

@@ -20,7 +20,7 @@ use crate::container::{self, LABEL_NODE_ID, LABEL_TASK_ID};
 use crate::engine::{Engine, EngineError};
 use crate::files::TaskFiles;
 use crate::health;
-use crate::{Assignment, StatusUpdate};
+use crate::{Assignment, IngressPorts, StatusUpdate};
 
 /// What every controller of a node shares.
 pub(crate) struct Context {
@@ -28,6 +28,8 @@ pub(crate) struct Context {
     pub files: TaskFiles,
     pub node_id: String,
     pub updates: mpsc::UnboundedSender<StatusUpdate>,
+    /// Loopback ports of running tasks' ingress-mode ports, for the routing mesh.
+    pub ingress: IngressPorts,
 }
 
 /// The latest assignment of the task; `None` once the task left the assigned set.
@@ -146,6 +148,10 @@ impl Controller {
         if state <= self.status.state {
             return;
         }
+        if state > TaskState::Running {
+            // A task that stopped is no backend of the routing mesh any more.
+            self.ctx.ingress.remove(&self.task_id);
+        }
         self.status = TaskStatus {
             timestamp: Utc::now(),
             state,
@@ -215,6 +221,10 @@ impl Controller {
             .map(|a| a.ports.clone())
             .unwrap_or_default();
         self.ports = crate::container::port_status(&ports, inspect);
+        if !self.status.state.is_terminal() {
+            let bound = crate::container::ingress_bindings(&ports, inspect);
+            self.ctx.ingress.set(&self.task_id, bound);
+        }
     }
 
     /// Reports what an inspected container says about the task: running, or exited.
@@ -535,6 +545,7 @@ impl Controller {
     /// Stops and removes the task's containers and files. Failures are left to the worker's
     /// sweep, which removes whatever belongs to no assigned task.
     async fn remove(&mut self) {
+        self.ctx.ingress.remove(&self.task_id);
         let ids = match self.find_container_ids().await {
             Ok(ids) => ids,
             Err(e) => {

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -86,6 +87,42 @@ pub struct AgentConfig {
     pub secrets_dir: PathBuf,
 }
 
+/// The loopback ports this node's running task containers got for their ingress-mode target
+/// ports: what the routing mesh connects to. Kept in memory only (Swarm's `PortStatus` holds
+/// host-mode ports alone). Shared by the agent, which writes it, and the mesh, which reads it.
+#[derive(Debug, Clone, Default)]
+pub struct IngressPorts(Arc<std::sync::RwLock<HashMap<String, Vec<TargetBinding>>>>);
+
+/// `(target port, loopback port)` of one container port.
+type TargetBinding = (u32, u16);
+
+impl IngressPorts {
+    /// The loopback port of `task_id`'s target port, while its container runs.
+    pub fn get(&self, task_id: &str, target_port: u32) -> Option<u16> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        map.get(task_id)?
+            .iter()
+            .find(|(target, _)| *target == target_port)
+            .map(|(_, host)| *host)
+    }
+
+    pub(crate) fn set(&self, task_id: &str, bound: Vec<(u32, u16)>) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if bound.is_empty() {
+            map.remove(task_id);
+        } else {
+            map.insert(task_id.to_string(), bound);
+        }
+    }
+
+    pub(crate) fn remove(&self, task_id: &str) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(task_id);
+    }
+}
+
 /// The running agent of one node.
 pub struct Agent {
     worker: Arc<worker::Worker>,
@@ -95,8 +132,16 @@ impl Agent {
     /// Starts the agent; statuses come out of the receiver. Updates for one task come in
     /// order; a receiver that is dropped only loses them.
     pub fn start(cfg: AgentConfig) -> (Agent, mpsc::UnboundedReceiver<StatusUpdate>) {
+        Self::start_with_ingress(cfg, IngressPorts::default())
+    }
+
+    /// Like [`Agent::start`], recording the loopback ports of ingress-mode ports in `ingress`.
+    pub fn start_with_ingress(
+        cfg: AgentConfig,
+        ingress: IngressPorts,
+    ) -> (Agent, mpsc::UnboundedReceiver<StatusUpdate>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let worker = worker::Worker::start(cfg, tx);
+        let worker = worker::Worker::start(cfg, tx, ingress);
         (Agent { worker }, rx)
     }
 

@@ -16,7 +16,7 @@ use crate::container::{LABEL_NODE_ID, LABEL_TASK_ID};
 use crate::controller::{self, Context, Controller};
 use crate::engine::Engine;
 use crate::files::TaskFiles;
-use crate::{AgentConfig, Assignment, StatusUpdate};
+use crate::{AgentConfig, Assignment, IngressPorts, StatusUpdate};
 
 /// How often the sweep runs without a new assignment.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
@@ -44,7 +44,11 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub fn start(cfg: AgentConfig, updates: mpsc::UnboundedSender<StatusUpdate>) -> Arc<Worker> {
+    pub fn start(
+        cfg: AgentConfig,
+        updates: mpsc::UnboundedSender<StatusUpdate>,
+        ingress: IngressPorts,
+    ) -> Arc<Worker> {
         let ctx = Arc::new(Context {
             engine: Engine::new(cfg.engine_socket),
             files: TaskFiles {
@@ -53,6 +57,7 @@ impl Worker {
             },
             node_id: cfg.node_id,
             updates,
+            ingress,
         });
         let worker = Arc::new(Worker {
             ctx,

@@ -1,7 +1,7 @@
 //! Node-to-node routes: Raft RPCs, join, heartbeat, leave, forwarded writes, task assignments
-//! and status, task logs.
+//! and status, task logs, the routing mesh's routes and pipes.
 
-use crate::error::HttpResult;
+use crate::error::{HttpError, HttpResult};
 use crate::query::json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -9,6 +9,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
 use shoal_manager::cluster::logs::{LogsReq, PATH_LOGS};
+use shoal_manager::cluster::mesh::{MeshPipeReq, MeshRoutesReq, MeshRoutesResp};
 use shoal_manager::internal::*;
 use shoal_manager::{Caller, Daemon};
 use shoal_raft::{AppendResp, PreVoteResp, SnapshotResp, VoteResp};
@@ -30,6 +31,8 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route(PATH_ASSIGNMENTS, post(assignments))
         .route(PATH_TASK_STATUS, post(task_status))
         .route(PATH_LOGS, post(logs))
+        .route(PATH_MESH_ROUTES, post(mesh_routes))
+        .route(PATH_MESH, post(mesh_pipe))
 }
 
 /// The bearer credential of a node-to-node call.
@@ -116,4 +119,72 @@ async fn logs(
     d.authorize(bearer(&headers), Caller::Manager)?;
     let req: LogsReq = json(&body)?;
     crate::docker::logs::node_logs(&d, req).await
+}
+
+async fn mesh_routes(
+    State(d): S,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResult<Json<MeshRoutesResp>> {
+    let req: MeshRoutesReq = json(&body)?;
+    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+    Ok(Json(d.internal_mesh_routes(req).await?))
+}
+
+/// Another node's routing mesh opens a pipe to one of this node's tasks: the connection is
+/// upgraded into raw bytes, copied both ways to the task's loopback port.
+async fn mesh_pipe(
+    State(d): S,
+    axum::Extension(ingress): axum::Extension<shoal_agent::IngressPorts>,
+    mut request: axum::extract::Request,
+) -> HttpResult<axum::response::Response> {
+    use axum::http::{header, StatusCode};
+    d.authorize(bearer(request.headers()), Caller::Mesh)?;
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let body = axum::body::to_bytes(request.into_body(), 64 * 1024)
+        .await
+        .map_err(|e| HttpError::bad_request(format!("cannot read the request body: {e}")))?;
+    let req: MeshPipeReq = json(&body)?;
+    let me = d.node_id().unwrap_or_default();
+    if req.node_id != me {
+        return Err(HttpError(
+            StatusCode::CONFLICT,
+            format!("node {} is not this node ({me})", req.node_id),
+        ));
+    }
+    let port = ingress.get(&req.task_id, req.target_port).ok_or_else(|| {
+        HttpError::not_found(format!(
+            "task {} has no running container with port {} on node {me}",
+            req.task_id, req.target_port
+        ))
+    })?;
+    let mut task_conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| {
+            HttpError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "cannot connect to port {} of task {} (127.0.0.1:{port}): {e}",
+                    req.target_port, req.task_id
+                ),
+            )
+        })?;
+    let _ = task_conn.set_nodelay(true);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let mut pipe = hyper_util::rt::TokioIo::new(upgraded);
+                if let Err(e) = tokio::io::copy_bidirectional(&mut pipe, &mut task_conn).await {
+                    tracing::debug!(task = %req.task_id, "mesh pipe ended: {e}");
+                }
+            }
+            Err(e) => tracing::warn!(task = %req.task_id, "mesh pipe was not upgraded: {e}"),
+        }
+    });
+    axum::response::Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, shoal_raft::transport::PIPE_PROTOCOL)
+        .body(axum::body::Body::empty())
+        .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }

@@ -10,4 +10,6 @@ mod internal;
 mod query;
 mod server;
 
-pub use server::{binder, docker_router, serve_tcp, serve_unix, API_VERSION, MIN_API_VERSION};
+pub use server::{
+    binder, binder_with, docker_router, serve_tcp, serve_unix, API_VERSION, MIN_API_VERSION,
+};

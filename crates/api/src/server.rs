@@ -136,7 +136,14 @@ pub async fn serve_tcp(addr: &str, router: Router) -> std::io::Result<()> {
 
 /// Starts the node-to-node server on an address, for the manager crate.
 pub fn binder() -> Binder {
-    Arc::new(|addr: String, daemon: Arc<Daemon>| {
+    binder_with(shoal_agent::IngressPorts::default())
+}
+
+/// Like [`binder`], serving routing-mesh pipes to the task ports in `ingress` (which the
+/// node's agent fills).
+pub fn binder_with(ingress: shoal_agent::IngressPorts) -> Binder {
+    Arc::new(move |addr: String, daemon: Arc<Daemon>| {
+        let ingress = ingress.clone();
         Box::pin(async move {
             // Raft traffic is small request/answer pairs: Nagle's algorithm would hold answers
             // back for a delayed ACK.
@@ -147,6 +154,7 @@ pub fn binder() -> Binder {
                     let _ = tcp.set_nodelay(true);
                 });
             let router = internal::routes()
+                .layer(axum::Extension(ingress))
                 .layer(axum::extract::DefaultBodyLimit::disable())
                 .layer(middleware::from_fn(json_errors))
                 .with_state(daemon);

@@ -65,6 +65,10 @@ pub struct LeaveReq {
 
 pub const PATH_ASSIGNMENTS: &str = "/internal/assignments";
 pub const PATH_TASK_STATUS: &str = "/internal/task-status";
+/// The routing mesh's routes (long poll); see `cluster::mesh`.
+pub const PATH_MESH_ROUTES: &str = "/internal/mesh-routes";
+/// A routing-mesh pipe to one of the node's tasks (HTTP/1.1 upgrade).
+pub const PATH_MESH: &str = "/internal/mesh";
 
 /// A node asks for its tasks. The answer waits (up to a long-poll period) until the set
 /// differs from the one whose digest the node has.

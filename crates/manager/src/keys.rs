@@ -87,6 +87,12 @@ impl DataKey {
         node_call_credential(&self.node_secret(node_id))
     }
 
+    /// What any node presents to the node `node_id` to open a routing-mesh pipe to one of
+    /// its tasks (see [`mesh_credential`]).
+    pub fn node_mesh_credential(&self, node_id: &str) -> String {
+        mesh_credential(&self.node_secret(node_id))
+    }
+
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::thread_rng().fill_bytes(&mut nonce);
@@ -154,6 +160,18 @@ pub fn node_call_credential(node_secret: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The credential of a routing-mesh pipe to the node whose secret is `node_secret`. The
+/// managers hand it to every node with the mesh's routes; it opens pipes to that node's tasks
+/// and is worth nothing else (not a manager's call, not the node's own voice).
+pub fn mesh_credential(node_secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"shoal/mesh-to-node");
+    h.update([0u8]);
+    h.update(node_secret.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +197,11 @@ mod tests {
             node_call_credential(&k.node_secret("a"))
         );
         assert_ne!(k.node_call_credential("a"), k.node_secret("a"));
+        assert_ne!(k.node_mesh_credential("a"), k.node_call_credential("a"));
+        assert_eq!(
+            k.node_mesh_credential("a"),
+            mesh_credential(&k.node_secret("a"))
+        );
         assert_ne!(k.node_call_credential("a"), k.node_call_credential("b"));
         assert_ne!(
             DataKey::generate().manager_credential(),

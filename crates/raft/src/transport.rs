@@ -40,6 +40,12 @@ impl TransportError {
     }
 }
 
+/// A raw byte pipe to a peer: an HTTP/1.1 connection the peer upgraded (routing mesh relays).
+pub type Pipe = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
+
+/// The protocol named in the `Upgrade` header of a pipe request.
+pub const PIPE_PROTOCOL: &str = "shoal-pipe";
+
 /// The body of a streamed answer, chunk by chunk as the peer sends it.
 pub type ByteStream = BoxStream<'static, Result<Bytes, TransportError>>;
 
@@ -219,5 +225,84 @@ impl Transport {
                 })
             })
             .boxed())
+    }
+
+    /// Opens a raw byte pipe: POSTs `body` as JSON to `http://addr/path` asking to upgrade the
+    /// connection, and hands back the connection once the peer answered `101 Switching
+    /// Protocols`. Its own connection, never a pooled one. `timeout` covers the connect and the
+    /// wait for the answer.
+    pub async fn open_pipe<Req>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &Req,
+        bearer: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Pipe, TransportError>
+    where
+        Req: Serialize + ?Sized,
+    {
+        let unreachable = |msg: String| TransportError::Unreachable {
+            addr: addr.to_string(),
+            msg,
+        };
+        let mut req = self.request(addr, path, body, bearer)?;
+        req.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("upgrade"),
+        );
+        req.headers_mut().insert(
+            http::header::UPGRADE,
+            http::HeaderValue::from_static(PIPE_PROTOCOL),
+        );
+        let open = async {
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let _ = tcp.set_nodelay(true);
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
+            let peer = addr.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = conn.with_upgrades().await {
+                    tracing::debug!("pipe connection to {peer}: {e}");
+                }
+            });
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let status = resp.status();
+            if status != http::StatusCode::SWITCHING_PROTOCOLS {
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let message = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+                return Err(TransportError::Remote {
+                    addr: addr.to_string(),
+                    status: status.as_u16(),
+                    message,
+                });
+            }
+            let upgraded = hyper::upgrade::on(resp)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            Ok(hyper_util::rt::TokioIo::new(upgraded))
+        };
+        match tokio::time::timeout(timeout, open).await {
+            Ok(r) => r,
+            Err(_) => Err(TransportError::Timeout {
+                addr: addr.to_string(),
+                timeout,
+            }),
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The node's agent loop: fetches this node's tasks from the managers, hands them to the
 //! agent that runs them on the local Docker Engine, and sends back what it observed.
 
-use shoal_agent::{Agent, AgentConfig, Assignment, FileData, StatusUpdate};
+use shoal_agent::{Agent, AgentConfig, Assignment, FileData, IngressPorts, StatusUpdate};
 use shoal_manager::internal::{AssignmentMsg, FileMsg};
 use shoal_manager::Daemon;
 use shoal_store::TaskReport;
@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 const RETRY: Duration = Duration::from_millis(500);
 
 /// Runs for the life of the daemon: an agent while the node is in a swarm, none otherwise.
-pub async fn run(daemon: Arc<Daemon>) {
+pub async fn run(daemon: Arc<Daemon>, ingress: IngressPorts) {
     loop {
         let Some(node_id) = daemon.node_id() else {
             tokio::time::sleep(RETRY).await;
@@ -26,7 +26,7 @@ pub async fn run(daemon: Arc<Daemon>) {
             state_dir: daemon.config().data_dir.clone(),
             secrets_dir: secrets_dir(&node_id),
         };
-        let (agent, statuses) = Agent::start(cfg);
+        let (agent, statuses) = Agent::start_with_ingress(cfg, ingress.clone());
         let reporter = tokio::spawn(report(daemon.clone(), statuses));
         let mut digest = String::new();
         // Until the node leaves the swarm (or becomes another node).

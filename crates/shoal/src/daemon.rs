@@ -40,6 +40,10 @@ pub struct DaemonArgs {
     /// The local Docker Engine's socket.
     #[arg(long, default_value = "/var/run/docker.sock")]
     pub engine_socket: PathBuf,
+    /// The address the routing mesh listens on for ports published in `ingress` mode (every
+    /// interface by default, as Swarm does).
+    #[arg(long, default_value = "0.0.0.0")]
+    pub mesh_listen_ip: std::net::IpAddr,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -77,12 +81,21 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
         timing,
         engine_socket: args.engine_socket.clone(),
     };
-    let daemon: Arc<Daemon> = Daemon::start(cfg, shoal_api::binder())
+    // The loopback ports of this node's tasks' ingress-mode ports: the agent records them,
+    // the routing mesh (and its pipes from other nodes) connects to them.
+    let ingress = shoal_agent::IngressPorts::default();
+    let daemon: Arc<Daemon> = Daemon::start(cfg, shoal_api::binder_with(ingress.clone()))
         .await
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("cannot start the node in {}", args.data_dir.display()))?;
     // The agent runs this node's tasks on the local Docker Engine while it is in a swarm.
-    let agent = tokio::spawn(crate::agent::run(daemon.clone()));
+    let agent = tokio::spawn(crate::agent::run(daemon.clone(), ingress.clone()));
+    // Every node listens on the ports published in ingress mode.
+    let mesh = tokio::spawn(crate::mesh::run(
+        daemon.clone(),
+        ingress,
+        args.mesh_listen_ip,
+    ));
     let router = shoal_api::docker_router(daemon.clone());
     let mut servers = tokio::task::JoinSet::new();
     for h in hosts {
@@ -121,6 +134,7 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
         _ = term.recv() => {}
         Some(res) = servers.join_next() => {
             agent.abort();
+            mesh.abort();
             daemon.shutdown().await;
             return match res {
                 Ok(Ok(())) => Ok(()),
@@ -132,6 +146,7 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
     tracing::info!("shutting down");
     // Containers keep running: the agent adopts them when the daemon comes back.
     agent.abort();
+    mesh.abort();
     daemon.shutdown().await;
     Ok(())
 }

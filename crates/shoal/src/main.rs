@@ -3,6 +3,7 @@
 mod agent;
 mod cli;
 mod daemon;
+mod mesh;
 
 use clap::{Parser, Subcommand};
 

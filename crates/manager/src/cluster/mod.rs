@@ -35,6 +35,7 @@ mod dispatch;
 mod liveness;
 pub mod logs;
 mod manager;
+pub mod mesh;
 
 use liveness::{heartbeat_loop, monitor_loop};
 
@@ -617,6 +618,14 @@ impl Daemon {
             Role::Manager(m) => {
                 let key = &m.keys.data_key;
                 let bearer = bearer.ok_or_else(refused)?;
+                if matches!(caller, Caller::Mesh) {
+                    let own = key.node_mesh_credential(&m.identity.node_id);
+                    return if same(bearer, &own) {
+                        Ok(())
+                    } else {
+                        Err(refused())
+                    };
+                }
                 if same(bearer, &m.manager_credential) {
                     return Ok(());
                 }
@@ -642,6 +651,20 @@ impl Daemon {
                     .is_some() =>
             {
                 Ok(())
+            }
+            Role::Worker(w) if matches!(caller, Caller::Mesh) => {
+                let expected = {
+                    let identity = w.identity.lock().unwrap_or_else(|e| e.into_inner());
+                    if identity.secret.is_empty() {
+                        String::new()
+                    } else {
+                        crate::keys::mesh_credential(&identity.secret)
+                    }
+                };
+                match bearer {
+                    Some(b) if !expected.is_empty() && same(b, &expected) => Ok(()),
+                    _ => Err(refused()),
+                }
             }
             Role::Worker(w) if matches!(caller, Caller::Manager) => {
                 let expected = {
@@ -800,6 +823,8 @@ pub enum Caller<'a> {
     Manager,
     /// The node with this ID, speaking for itself (heartbeat, leave), or a manager on its behalf.
     Node(&'a str),
+    /// Any node of the cluster, opening a routing-mesh pipe to one of this node's tasks.
+    Mesh,
 }
 
 /// Compares two secrets in time that does not depend on where they differ.

@@ -27,6 +27,9 @@ pub struct Daemon {
     pub port: u16,
     /// The Docker Engine socket the daemon describes (none by default).
     engine: Option<PathBuf>,
+    /// Where the routing mesh listens for ingress-mode published ports (`127.0.0.1` unless
+    /// a test gives each node its own loopback address).
+    mesh_ip: String,
     /// The node ID once the node is in a swarm, for cleaning up its containers even after
     /// the daemon was killed.
     swarm_node: std::sync::Mutex<Option<String>>,
@@ -47,7 +50,17 @@ impl Daemon {
         Self::start_with(name, Some(PathBuf::from(engine)))
     }
 
+    /// Starts a node with the engine whose routing mesh listens on `mesh_ip` (a loopback
+    /// address), so that two nodes can both listen on the same published port.
+    pub fn start_with_engine_mesh_ip(name: &str, engine: &str, mesh_ip: &str) -> Daemon {
+        Self::start_on(name, Some(PathBuf::from(engine)), mesh_ip)
+    }
+
     fn start_with(name: &str, engine: Option<PathBuf>) -> Daemon {
+        Self::start_on(name, engine, "127.0.0.1")
+    }
+
+    fn start_on(name: &str, engine: Option<PathBuf>, mesh_ip: &str) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix(&format!("shoal-{name}-"))
             .tempdir()
@@ -57,6 +70,7 @@ impl Daemon {
             dir,
             port: free_port(),
             engine,
+            mesh_ip: mesh_ip.to_string(),
             swarm_node: std::sync::Mutex::new(None),
             child: None,
         };
@@ -102,6 +116,8 @@ impl Daemon {
                     .clone()
                     .unwrap_or_else(|| self.dir.path().join("no-engine.sock")),
             )
+            .arg("--mesh-listen-ip")
+            .arg(&self.mesh_ip)
             .arg("-H")
             .arg(self.host())
             .env("SHOAL_LOG", "info,openraft=warn")
