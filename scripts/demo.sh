@@ -38,6 +38,19 @@ clean() {
   rm -rf "$state"
 }
 
+# GET on 127.0.0.1:PORT with bash alone; prints the body of a 200 answer.
+http_get() {
+  local port=$1 path=$2 reply
+  exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$path" >&3
+  reply=$(timeout 2 cat <&3) || true
+  exec 3<&- 3>&-
+  case "$reply" in
+    "HTTP/1."?" 200"*) printf '%s\n' "${reply#*$'\r\n\r\n'}" ;;
+    *) return 1 ;;
+  esac
+}
+
 case "${1:-up}" in
   stop) stop; exit 0 ;;
   clean) clean; exit 0 ;;
@@ -54,6 +67,7 @@ mkdir -p "$state"
 if ! { [ -f "$state/daemon.pid" ] && kill -0 "$(cat "$state/daemon.pid")" 2>/dev/null; }; then
   echo "== starting shoal daemon (log: .shoal/daemon.log)"
   nohup "$root/target/release/shoal" daemon --data-dir "$state/data" --listen-addr "$listen" \
+    --mesh-listen-ip 127.0.0.1 \
     -H "unix://$sock" >"$state/daemon.log" 2>&1 </dev/null &
   echo $! >"$state/daemon.pid"
   for _ in $(seq 1 100); do docker version >/dev/null 2>&1 && break; sleep 0.1; done
@@ -76,10 +90,17 @@ echo "== docker stack ps todo";       docker stack ps todo
 echo "== the containers on the local engine"
 docker -H unix:///var/run/docker.sock ps --filter label=com.docker.stack.namespace=todo \
   --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}'
-web=$(docker -H unix:///var/run/docker.sock ps -q --filter label=com.docker.swarm.service.name=todo_todo-web | head -1)
-if [ -n "$web" ]; then
-  echo "== GET /config.json inside a todo-web task (its config, mounted by shoal)"
-  docker -H unix:///var/run/docker.sock exec "$web" wget -qO- http://127.0.0.1/config.json
+echo "== GET http://127.0.0.1:8080/config.json: the routing mesh forwards to a todo-web task,"
+echo "   which serves the config the stack mounted"
+for _ in $(seq 1 50); do
+  page=$(http_get 8080 /config.json || true)
+  if [ -n "$page" ]; then break; fi
+  sleep 0.2
+done
+if [ -n "$page" ]; then
+  echo "$page"
+else
+  echo "(port 8080 did not answer: is another program using it? see .shoal/daemon.log)"
 fi
 echo
 echo "The cluster runs in the background. Drive it with the docker CLI or shoal's own:"
