@@ -605,3 +605,93 @@ fn a_failing_update_pauses_or_rolls_back_as_the_service_says() {
         (running(&m.node_id(), &rolled).len() == 2).then_some(())
     });
 }
+
+#[test]
+fn a_leader_failover_keeps_the_tasks_and_the_new_leader_carries_on() {
+    let image = test_image();
+    // Three managers on the same engine, each its own node; meshes on distinct addresses.
+    let a = Daemon::start_with_engine_mesh_ip("fo-1", ENGINE_SOCKET, "127.0.0.1");
+    a.init();
+    let b = Daemon::start_with_engine_mesh_ip("fo-2", ENGINE_SOCKET, "127.0.0.2");
+    b.join(&a, "manager");
+    let c = Daemon::start_with_engine_mesh_ip("fo-3", ENGINE_SOCKET, "127.0.0.3");
+    c.join(&a, "manager");
+    let mut nodes = vec![a, b, c];
+    eventually(WAIT, "three reachable managers", || {
+        let ls = nodes[0].docker_ok(&["node", "ls", "--format", "{{.ManagerStatus}}"]);
+        (ls.lines()
+            .filter(|l| *l == "Leader" || *l == "Reachable")
+            .count()
+            == 3)
+            .then_some(())
+    });
+    let ids: Vec<String> = nodes.iter().map(|n| n.node_id()).collect();
+    let svc = format!("fo{}", std::process::id());
+    nodes[0].docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--stop-grace-period",
+        "1s",
+        "--restart-delay",
+        "100ms",
+        "--name",
+        &svc,
+        "--replicas",
+        "3",
+        image,
+        "sleep",
+        "100000",
+    ]);
+    let total = |nodes_alive: &[usize]| -> usize {
+        nodes_alive
+            .iter()
+            .map(|i| running(&ids[*i], &svc).len())
+            .sum()
+    };
+    eventually(WAIT, "three running tasks, one per node", || {
+        (ids.iter().all(|id| running(id, &svc).len() == 1)).then_some(())
+    });
+
+    // Kill the leader's daemon (its container keeps running, as a cut-off node's would).
+    let mut alive = vec![true; 3];
+    let leader = support::leader_index(&nodes, &alive).expect("a leader");
+    nodes[leader].kill9();
+    alive[leader] = false;
+    let survivors: Vec<usize> = (0..3).filter(|i| alive[*i]).collect();
+    let new_leader = eventually(WAIT, "a new leader", || {
+        support::leader_index(&nodes, &alive)
+    });
+    assert_ne!(new_leader, leader);
+    // The new leader sees the old one down and replaces its task on a survivor: three tasks run
+    // on the survivors, never more.
+    eventually(WAIT, "three tasks on the survivors", || {
+        (total(&survivors) == 3).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        total(&survivors),
+        3,
+        "no duplicate tasks after the failover"
+    );
+    // The cluster keeps taking changes.
+    nodes[new_leader].docker_ok(&["service", "scale", "--detach", &format!("{svc}=4")]);
+    eventually(WAIT, "four tasks on the survivors", || {
+        (total(&survivors) == 4).then_some(())
+    });
+    // The old leader comes back, learns its task was replaced, and stops its container.
+    nodes[leader].restart();
+    eventually(WAIT, "the old leader to stop its replaced task", || {
+        running(&ids[leader], &svc).is_empty().then_some(())
+    });
+    let ps = nodes[new_leader].docker_ok(&[
+        "service",
+        "ps",
+        &svc,
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert_eq!(ps.lines().count(), 4, "{ps}");
+}
