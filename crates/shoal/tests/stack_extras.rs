@@ -1,7 +1,7 @@
 //! What `shoal stack deploy` adds to `docker stack deploy`, on a real daemon with real
 //! containers: `--wait` follows the stack until it converged (or fails, naming the service
 //! and the reason), `--dry-run` shows the plan without changing anything, and `--rotate`
-//! replaces a config whose content changed instead of failing.
+//! replaces a config or secret whose content changed instead of failing.
 
 mod support;
 
@@ -293,4 +293,123 @@ fn rotate_replaces_a_changed_config_and_the_tasks_read_the_new_content() {
     let plan = m.shoal_ok(&["stack", "diff", "--rotate", "-c", &file, "r"]);
     assert!(plan.contains("Stack r: no changes"), "{}", squash(&plan));
     m.shoal_ok(&["stack", "rm", "r"]);
+}
+
+/// A stack whose service prints its secret `token`, read from `./token`.
+fn write_secret_stack(dir: &Path, token: &str) -> String {
+    std::fs::write(dir.join("token"), token).unwrap();
+    let image = test_image();
+    let file = dir.join("stack.yml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"version: "3.7"
+services:
+  app:
+    image: {image}
+    command: ["sh", "-c", "cat /run/secrets/token; sleep 100000"]
+    stop_grace_period: 1s
+    secrets:
+      - token
+secrets:
+  token:
+    file: ./token
+"#
+        ),
+    )
+    .unwrap();
+    file.to_str().unwrap().to_string()
+}
+
+/// The running containers of a service on one node of the local engine (daemons of other
+/// tests share it).
+fn running_containers_on(node_id: &str, service: &str) -> Vec<String> {
+    engine_ok(&[
+        "ps",
+        "--filter",
+        &format!("label=com.docker.swarm.node.id={node_id}"),
+        "--filter",
+        &format!("label=com.docker.swarm.service.name={service}"),
+        "--format",
+        "{{.Names}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn rotate_replaces_a_changed_secret_and_the_tasks_read_the_new_value() {
+    let m = manager("rotate-secret");
+    let node_id = m.node_id();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_secret_stack(dir.path(), "token-one\n");
+    m.shoal_ok(&["stack", "deploy", "--wait", "-c", &file, "rs"]);
+    let c = eventually(WAIT, "a container of the first task", || {
+        running_containers_on(&node_id, "rs_app").into_iter().next()
+    });
+    assert_eq!(
+        engine_ok(&["exec", &c, "cat", "/run/secrets/token"]),
+        "token-one\n"
+    );
+
+    let file = write_secret_stack(dir.path(), "token-two\n");
+    // Without --rotate, docker's answer, and nothing changed.
+    let out = m.shoal(&["stack", "deploy", "-c", &file, "rs"]);
+    assert!(!out.status.success(), "{}", stdout_of(&out));
+    assert!(
+        stderr_of(&out).contains("only updates to Labels are allowed"),
+        "{}",
+        stderr_of(&out)
+    );
+    let secrets = m.docker_ok(&["secret", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(secrets.lines().collect::<Vec<_>>(), vec!["rs_token"]);
+
+    let out = m.shoal_ok(&["stack", "deploy", "--rotate", "--wait", "-c", &file, "rs"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("Rotating secret rs_token -> rs_token-"))
+        .unwrap_or_else(|| panic!("no rotation reported:\n{out}"));
+    let new_name = line.rsplit(' ').next().unwrap().to_string();
+    let suffix = new_name.strip_prefix("rs_token-").unwrap();
+    assert!(
+        suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
+        "{line}"
+    );
+    assert!(
+        out.contains("Removing secret rs_token (rotated out)"),
+        "{out}"
+    );
+
+    let secrets = m.docker_ok(&["secret", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(
+        secrets.lines().collect::<Vec<_>>(),
+        vec![new_name.as_str()],
+        "the old secret is gone"
+    );
+    let secret = m.inspect("secret", &new_name);
+    assert_eq!(
+        secret["Spec"]["Labels"]["com.shoal.rotated-from"], "rs_token",
+        "{secret}"
+    );
+    let svc = m.inspect("service", "rs_app");
+    let refs = &svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"];
+    assert_eq!(refs[0]["SecretName"], new_name.as_str(), "{svc}");
+    assert_eq!(refs[0]["File"]["Name"], "token", "{svc}");
+
+    // The task was replaced; its container reads the new value at the same path.
+    let new_c = eventually(WAIT, "a new container in place of the old one", || {
+        let running = running_containers_on(&node_id, "rs_app");
+        (running.len() == 1 && running[0] != c).then(|| running[0].clone())
+    });
+    assert_eq!(
+        engine_ok(&["exec", &new_c, "cat", "/run/secrets/token"]),
+        "token-two\n"
+    );
+    eventually(WAIT, "the new value in the task's output", || {
+        engine_ok(&["logs", &new_c])
+            .contains("token-two")
+            .then_some(())
+    });
+    m.shoal_ok(&["stack", "rm", "rs"]);
 }
