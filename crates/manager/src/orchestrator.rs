@@ -299,8 +299,10 @@ fn service(
         let running_current = current.iter().any(|t| t.status.state == TaskState::Running);
         for t in &current {
             if in_update(t) {
+                // When the managers learned that it runs (not the agent's clock): the
+                // monitoring period starts when clients can see the task running.
                 let at = if t.status.state == TaskState::Running {
-                    t.status.timestamp
+                    t.updated_at.max(t.status.timestamp)
                 } else {
                     now
                 };
