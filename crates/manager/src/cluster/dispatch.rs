@@ -182,24 +182,42 @@ impl Manager {
         req: &AssignmentsReq,
         wait: Duration,
     ) -> AssignmentsResp {
+        let kinds = [Kind::Task, Kind::Config, Kind::Secret];
+        self.when_changed(
+            &req.digest,
+            &kinds,
+            wait,
+            |m| m.assignments(&req.node_id),
+            |r| &r.digest,
+        )
+        .await
+    }
+
+    /// A long poll: computes `current` until its digest differs from `digest` (or `wait`
+    /// passed), looking again whenever the replica applies a change to one of `kinds`.
+    pub(super) async fn when_changed<T>(
+        &self,
+        digest: &str,
+        kinds: &[Kind],
+        wait: Duration,
+        current: impl Fn(&Self) -> T,
+        digest_of: impl Fn(&T) -> &String,
+    ) -> T {
         let deadline = tokio::time::Instant::now() + wait;
+        // Subscribed before the first look, so no change can slip between the two.
         let mut events = self.replica().subscribe();
         loop {
-            let resp = self.assignments(&req.node_id);
-            if resp.digest != req.digest {
+            let resp = current(self);
+            if digest_of(&resp) != digest {
                 return resp;
             }
-            // Wait for a change that can touch the set.
             loop {
                 match tokio::time::timeout_at(deadline, events.recv()).await {
                     Err(_) => return resp,
                     Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return resp,
                     Ok(Err(_)) => break,
-                    Ok(Ok(e)) => {
-                        if matches!(e.kind, Kind::Task | Kind::Config | Kind::Secret) {
-                            break;
-                        }
-                    }
+                    Ok(Ok(e)) if kinds.contains(&e.kind) => break,
+                    Ok(Ok(_)) => {}
                 }
             }
         }

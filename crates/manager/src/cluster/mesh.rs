@@ -149,26 +149,15 @@ impl Manager {
         req: &MeshRoutesReq,
         wait: Duration,
     ) -> MeshRoutesResp {
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut events = self.replica().subscribe();
-        loop {
-            let resp = self.mesh_routes();
-            if resp.digest != req.digest {
-                return resp;
-            }
-            loop {
-                match tokio::time::timeout_at(deadline, events.recv()).await {
-                    Err(_) => return resp,
-                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return resp,
-                    Ok(Err(_)) => break,
-                    Ok(Ok(e)) => {
-                        if matches!(e.kind, Kind::Task | Kind::Service | Kind::Node) {
-                            break;
-                        }
-                    }
-                }
-            }
-        }
+        let kinds = [Kind::Task, Kind::Service, Kind::Node];
+        self.when_changed(
+            &req.digest,
+            &kinds,
+            wait,
+            |m| m.mesh_routes(),
+            |r| &r.digest,
+        )
+        .await
     }
 }
 
