@@ -129,25 +129,10 @@ impl Transport {
                 addr: addr.to_string(),
                 msg: e.to_string(),
             })?;
-        let status = resp.status();
-        if status.is_success() {
+        if resp.status().is_success() {
             return Ok(resp);
         }
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-        Err(TransportError::Remote {
-            addr: addr.to_string(),
-            status: status.as_u16(),
-            message,
-        })
+        Err(remote_error(addr, resp).await)
     }
 
     /// POSTs `body` as JSON to `http://addr/path` and decodes the JSON answer. A non-2xx
@@ -274,23 +259,8 @@ impl Transport {
                 .send_request(req)
                 .await
                 .map_err(|e| unreachable(e.to_string()))?;
-            let status = resp.status();
-            if status != http::StatusCode::SWITCHING_PROTOCOLS {
-                let body = resp
-                    .into_body()
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                let message = serde_json::from_slice::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
-                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-                return Err(TransportError::Remote {
-                    addr: addr.to_string(),
-                    status: status.as_u16(),
-                    message,
-                });
+            if resp.status() != http::StatusCode::SWITCHING_PROTOCOLS {
+                return Err(remote_error(addr, resp).await);
             }
             let upgraded = hyper::upgrade::on(resp)
                 .await
@@ -304,5 +274,25 @@ impl Transport {
                 timeout,
             }),
         }
+    }
+}
+
+/// A refusal from the other node: its status and Docker-style `{"message"}` (or its body).
+async fn remote_error(addr: &str, resp: http::Response<hyper::body::Incoming>) -> TransportError {
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+    TransportError::Remote {
+        addr: addr.to_string(),
+        status: status.as_u16(),
+        message,
     }
 }
