@@ -1,0 +1,11 @@
+//! Networking on one node: what makes a shoal overlay network real on the node's Docker Engine.
+//!
+//! - `plugin`: the libnetwork remote network driver and IPAM driver protocols (HTTP + JSON on
+//!   a unix socket in the engine's plugin folder), turned into calls on a [`plugin::Driver`].
+//! - `dns`: the service name server tasks query, answering from the cluster's network view.
+//!
+//! Nothing here talks to the managers or writes cluster state: the daemon hands this crate the
+//! view it learned from them.
+
+pub mod dns;
+pub mod plugin;
