@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::net::UnixStream;
@@ -30,6 +32,11 @@ pub struct Daemon {
     /// Where the routing mesh listens for ingress-mode published ports (`127.0.0.1` unless
     /// a test gives each node its own loopback address).
     mesh_ip: String,
+    /// The IP of the node-to-node address (`127.0.0.1` unless the node runs in a lab host).
+    listen_ip: String,
+    /// A command that runs `shoal daemon` elsewhere (`netlab.sh exec hN` for a lab host);
+    /// empty: on this machine.
+    prefix: Vec<String>,
     /// The node ID once the node is in a swarm, for cleaning up its containers even after
     /// the daemon was killed.
     swarm_node: std::sync::Mutex<Option<String>>,
@@ -71,6 +78,8 @@ impl Daemon {
             port: free_port(),
             engine,
             mesh_ip: mesh_ip.to_string(),
+            listen_ip: "127.0.0.1".to_string(),
+            prefix: Vec::new(),
             swarm_node: std::sync::Mutex::new(None),
             child: None,
         };
@@ -90,9 +99,9 @@ impl Daemon {
         format!("unix://{}", self.socket().display())
     }
 
-    /// `127.0.0.1:PORT`, the node-to-node address.
+    /// `IP:PORT`, the node-to-node address (IP `127.0.0.1` unless in a lab host).
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.listen_ip, self.port)
     }
 
     fn spawn(&mut self) {
@@ -102,7 +111,15 @@ impl Daemon {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .expect("cannot open the daemon log");
-        let child = Command::new(SHOAL)
+        let mut cmd = match self.prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(SHOAL);
+                c
+            }
+            None => Command::new(SHOAL),
+        };
+        let child = cmd
             .arg("daemon")
             .arg("--data-dir")
             .arg(self.data_dir())
