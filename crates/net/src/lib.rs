@@ -3,9 +3,12 @@
 //! - `plugin`: the libnetwork remote network driver and IPAM driver protocols (HTTP + JSON on
 //!   a unix socket in the engine's plugin folder), turned into calls on a [`plugin::Driver`].
 //! - `dns`: the service name server tasks query, answering from the cluster's network view.
+//! - `dataplane`: the kernel side of an overlay network on this node: its namespace, bridge,
+//!   VXLAN port, endpoints' veths, peers, VIP load balancing and DNS redirection.
 //!
 //! Nothing here talks to the managers or writes cluster state: the daemon hands this crate the
 //! view it learned from them.
 
+pub mod dataplane;
 pub mod dns;
 pub mod plugin;
