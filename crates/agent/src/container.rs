@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, HealthConfig, HostConfig, HostConfigLogConfig,
     Mount as EngineMount, MountBindOptions, MountBindOptionsPropagationEnum, MountTmpfsOptions,
-    MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig, PortBinding, ResourcesUlimits,
-    RestartPolicy, RestartPolicyNameEnum,
+    MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig, NetworkingConfig, PortBinding,
+    ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum,
 };
 use shoal_types::swarm::{
     AppArmorMode, ContainerSpec, Mount, MountType as SpecMountType, PortConfig, PortConfigProtocol,
@@ -101,12 +101,24 @@ pub fn create_body(
             name: Some(RestartPolicyNameEnum::NO),
             maximum_retry_count: None,
         }),
-        // Overlay networks come later: until then every task joins the engine's default
-        // bridge network, which is what an unset network mode means.
+        // A task on overlay networks joins the first one here (the others are connected
+        // before it starts); a task on none stays on the engine's default bridge.
+        network_mode: task
+            .networks_attachments
+            .first()
+            .map(|a| a.network.spec.name.clone()),
         ..Default::default()
     };
+    // The cluster's name server for the task's networks (on the first network's gateway)
+    // comes first: the engine's resolver forwards every name it does not know to it.
+    let cluster_dns = crate::networks::name_server(task);
+    if let Some(ns) = &cluster_dns {
+        host.dns = Some(vec![ns.clone()]);
+    }
     if let Some(dns) = &spec.dns_config {
-        host.dns = non_empty(dns.nameservers.clone());
+        let mut servers: Vec<String> = cluster_dns.into_iter().collect();
+        servers.extend(dns.nameservers.iter().cloned());
+        host.dns = non_empty(servers);
         host.dns_search = non_empty(dns.search.clone());
         host.dns_options = non_empty(dns.options.clone());
     }
@@ -182,6 +194,12 @@ pub fn create_body(
             start_interval: (h.start_interval != 0).then_some(h.start_interval),
         }),
         host_config: Some(host),
+        networking_config: task.networks_attachments.first().map(|a| NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                a.network.spec.name.clone(),
+                crate::networks::endpoint_settings(a),
+            )])),
+        }),
         ..Default::default()
     }
 }

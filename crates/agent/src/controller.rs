@@ -369,16 +369,39 @@ impl Controller {
             &assignment.service_name,
             &self.ctx.node_id,
         );
+        for a in &assignment.task.networks_attachments {
+            if let Err(e) = self.ctx.engine.ensure_network(&a.network).await {
+                return Ok(Err(format!(
+                    "network {} on this node's engine: {e}",
+                    a.network.spec.name
+                )));
+            }
+        }
         let labels = container::container_labels(assignment, &self.ctx.node_id, &name);
         let body = container::create_body(assignment, spec, labels, &mounts);
-        match self.ctx.engine.create_container(&name, body).await {
-            Ok(id) => {
-                info!(task = %self.task_id, container = %id, name = %name, "created the task's container");
-                self.container = Some(id);
-                Ok(Ok(()))
+        let id = match self.ctx.engine.create_container(&name, body).await {
+            Ok(id) => id,
+            Err(e) => return Ok(Err(format!("creating container {name}: {e}"))),
+        };
+        info!(task = %self.task_id, container = %id, name = %name, "created the task's container");
+        self.container = Some(id.clone());
+        // The first network was joined at create; the engine (API 1.41) takes the others
+        // one at a time.
+        for a in assignment.task.networks_attachments.iter().skip(1) {
+            let settings = crate::networks::endpoint_settings(a);
+            if let Err(e) = self
+                .ctx
+                .engine
+                .connect_network(&a.network.spec.name, &id, settings)
+                .await
+            {
+                return Ok(Err(format!(
+                    "connecting container {name} to network {}: {e}",
+                    a.network.spec.name
+                )));
             }
-            Err(e) => Ok(Err(format!("creating container {name}: {e}"))),
         }
+        Ok(Ok(()))
     }
 
     /// The local image first (the usual case, and the only one without a registry); else a

@@ -170,6 +170,124 @@ impl Engine {
             .map_err(|e| self.error(e))
     }
 
+    /// Makes sure the engine has the local network for cluster network `n` (shoal's
+    /// driver): creates it, or replaces a stale one of the same name left from another
+    /// cluster network. Returns the engine network's name.
+    pub async fn ensure_network(
+        &self,
+        n: &shoal_types::swarm::Network,
+    ) -> Result<String, EngineError> {
+        use crate::networks::{create_request, NETWORK_ID_OPTION};
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        let name = n.spec.name.clone();
+        for _ in 0..3 {
+            match docker.inspect_network(&name, None).await {
+                Ok(existing) => {
+                    let same = existing
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(NETWORK_ID_OPTION))
+                        .is_some_and(|id| *id == n.id);
+                    if same {
+                        return Ok(name);
+                    }
+                    // A network of the same name from elsewhere (a removed cluster network,
+                    // or the user's): only ours may be replaced.
+                    if existing.driver.as_deref() != Some(crate::networks::DRIVER) {
+                        return Err(EngineError::Failed {
+                            status: 409,
+                            message: format!(
+                                "the engine already has a network named {name} that is not shoal's (driver {}); remove or rename it",
+                                existing.driver.unwrap_or_default()
+                            ),
+                        });
+                    }
+                    docker
+                        .remove_network(&name)
+                        .await
+                        .map_err(|e| self.error(e))?;
+                }
+                Err(e) => {
+                    let e = self.error(e);
+                    if !e.is_not_found() {
+                        return Err(e);
+                    }
+                }
+            }
+            match docker.create_network(create_request(n)).await {
+                Ok(_) => return Ok(name),
+                // Another task created it at the same moment: look again.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409, ..
+                }) => continue,
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+        Err(EngineError::Failed {
+            status: 409,
+            message: format!("could not create the engine network {name}"),
+        })
+    }
+
+    /// Connects a created container to one more network, with its settings.
+    pub async fn connect_network(
+        &self,
+        network: &str,
+        container: &str,
+        settings: bollard::models::EndpointSettings,
+    ) -> Result<(), EngineError> {
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        docker
+            .connect_network(
+                network,
+                bollard::models::NetworkConnectRequest {
+                    container: container.to_string(),
+                    endpoint_config: Some(settings),
+                },
+            )
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// The engine networks of shoal's driver: (engine ID, name, cluster network ID,
+    /// containers on it).
+    pub async fn shoal_networks(
+        &self,
+    ) -> Result<Vec<(String, String, String, usize)>, EngineError> {
+        use crate::networks::{DRIVER, NETWORK_ID_OPTION};
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        let all = docker
+            .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+            .await
+            .map_err(|e| self.error(e))?;
+        let mut out = Vec::new();
+        for n in all
+            .into_iter()
+            .filter(|n| n.driver.as_deref() == Some(DRIVER))
+        {
+            let name = n.name.clone().unwrap_or_default();
+            let id = n
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(NETWORK_ID_OPTION))
+                .cloned()
+                .unwrap_or_default();
+            // The list does not say who is attached; inspect does.
+            let used = docker
+                .inspect_network(&name, None)
+                .await
+                .map(|i| i.containers.map_or(0, |c| c.len()))
+                .unwrap_or(0);
+            out.push((n.id.clone().unwrap_or_default(), name, id, used));
+        }
+        Ok(out)
+    }
+
+    pub async fn remove_network(&self, name: &str) -> Result<(), EngineError> {
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        docker.remove_network(name).await.map_err(|e| self.error(e))
+    }
+
     pub async fn start_container(&self, id: &str) -> Result<(), EngineError> {
         let docker = self.client(REQUEST_TIMEOUT)?;
         docker

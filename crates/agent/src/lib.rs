@@ -29,6 +29,7 @@ pub mod engine;
 pub mod files;
 mod health;
 pub mod logs;
+pub mod networks;
 mod worker;
 
 pub use engine::{Engine, EngineError};

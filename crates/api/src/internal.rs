@@ -1,5 +1,5 @@
 //! Node-to-node routes: Raft RPCs, join, heartbeat, leave, forwarded writes, task assignments
-//! and status, task logs, the routing mesh's routes and pipes.
+//! and status, task logs, the routing mesh's routes and pipes, the network view and attachments.
 
 use crate::error::{HttpError, HttpResult};
 use crate::query::json;
@@ -10,10 +10,12 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use shoal_manager::cluster::logs::{LogsReq, PATH_LOGS};
 use shoal_manager::cluster::mesh::{MeshPipeReq, MeshRoutesReq, MeshRoutesResp};
+use shoal_manager::cluster::netview::{PATH_NET_ATTACH, PATH_NET_DETACH, PATH_NET_VIEW};
 use shoal_manager::internal::*;
 use shoal_manager::{Caller, Daemon};
 use shoal_raft::{AppendResp, PreVoteResp, SnapshotResp, VoteResp};
 use shoal_store::{Request, Response};
+use shoal_types::netview::{NetAttachReq, NetAttachResp, NetDetachReq, NetView, NetViewReq};
 use std::sync::Arc;
 
 type S = State<Arc<Daemon>>;
@@ -33,6 +35,32 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route(PATH_LOGS, post(logs))
         .route(PATH_MESH_ROUTES, post(mesh_routes))
         .route(PATH_MESH, post(mesh_pipe))
+        .route(PATH_NET_VIEW, post(net_view))
+        .route(PATH_NET_ATTACH, post(net_attach))
+        .route(PATH_NET_DETACH, post(net_detach))
+}
+
+async fn net_view(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<NetView>> {
+    let req: NetViewReq = json(&body)?;
+    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+    Ok(Json(d.internal_net_view(req).await?))
+}
+
+async fn net_attach(
+    State(d): S,
+    headers: HeaderMap,
+    body: Bytes,
+) -> HttpResult<Json<NetAttachResp>> {
+    let req: NetAttachReq = json(&body)?;
+    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+    Ok(Json(d.internal_net_attach(req).await?))
+}
+
+async fn net_detach(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<()>> {
+    let req: NetDetachReq = json(&body)?;
+    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+    d.internal_net_detach(req).await?;
+    Ok(Json(()))
 }
 
 /// The bearer credential of a node-to-node call.

@@ -357,7 +357,8 @@ impl Manager {
                 req.scope
             )));
         }
-        let mut configs: Vec<IPAMConfig> = req
+        crate::network_spec::check_network_options(&req)?;
+        let configs: Vec<IPAMConfig> = req
             .ipam
             .as_ref()
             .map(|i| {
@@ -371,47 +372,11 @@ impl Manager {
                     .collect()
             })
             .unwrap_or_default();
-        let state_subnets: BTreeSet<String> = {
-            let state = self.replica().read();
-            state
-                .networks
-                .iter()
-                .filter_map(|n| n.ipam_options.as_ref())
-                .flat_map(|o| o.configs.iter().map(|c| c.subnet.clone()))
-                .collect()
-        };
-        for c in &configs {
-            if state_subnets.contains(&c.subnet) {
-                return Err(ApiError::Conflict(format!(
-                    "subnet {} overlaps with the subnet of another network",
-                    c.subnet
-                )));
-            }
-        }
-        if configs.is_empty() {
-            // Carve the next free /24 out of 10.0.0.0/8, like Swarm's default pool.
-            let subnet = (1..=255u32)
-                .flat_map(|b| (0..=255u32).map(move |c| format!("10.{b}.{c}.0/24")))
-                .chain((1..=255u32).map(|c| format!("10.0.{c}.0/24")))
-                .find(|s| !state_subnets.contains(s))
-                .ok_or_else(|| {
-                    ApiError::Conflict("the address pool 10.0.0.0/8 is exhausted".into())
-                })?;
-            let gateway = subnet.replace(".0/24", ".1");
-            configs.push(IPAMConfig {
-                subnet,
-                range: String::new(),
-                gateway,
-            });
-        }
+        // The subnet (when none was given), the gateway and the VXLAN ID are allocated when
+        // the network is committed, so that two networks created at once never share one.
         let ipam = IPAMOptions {
             driver: Driver {
-                name: req
-                    .ipam
-                    .as_ref()
-                    .map(|i| i.driver.clone())
-                    .filter(|d| !d.is_empty())
-                    .unwrap_or_else(|| "default".into()),
+                name: "default".into(),
                 options: req
                     .ipam
                     .as_ref()
@@ -420,11 +385,7 @@ impl Manager {
             },
             configs,
         };
-        let mut state_opts = BTreeMap::new();
-        state_opts.insert(
-            "com.docker.network.driver.overlay.vxlanid_list".to_string(),
-            "4097".to_string(),
-        );
+        let state_opts = BTreeMap::new();
         let id = new_id();
         let network = Network {
             id: id.clone(),

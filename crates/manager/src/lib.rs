@@ -9,6 +9,7 @@ pub mod error;
 pub mod identity;
 pub mod internal;
 pub mod keys;
+pub mod network_spec;
 pub mod orchestrator;
 pub mod placement;
 pub mod scheduler;

@@ -11,4 +11,5 @@
 
 pub mod dataplane;
 pub mod dns;
+pub mod overlay;
 pub mod plugin;

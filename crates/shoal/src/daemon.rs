@@ -44,6 +44,10 @@ pub struct DaemonArgs {
     /// interface by default, as Swarm does).
     #[arg(long, default_value = "0.0.0.0")]
     pub mesh_listen_ip: std::net::IpAddr,
+    /// Where the engine looks for network plugins: shoal serves its overlay network and
+    /// IPAM driver (`shoal`) there.
+    #[arg(long, default_value = "/run/docker/plugins")]
+    pub plugin_dir: PathBuf,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -96,6 +100,16 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
         ingress,
         args.mesh_listen_ip,
     ));
+    // Overlay networks: the engine's network plugin, the data plane and the name servers.
+    let net = tokio::spawn({
+        let daemon = daemon.clone();
+        let dir = args.plugin_dir.clone();
+        async move {
+            if let Err(e) = crate::net::run(daemon, dir).await {
+                tracing::error!("overlay networks are unavailable on this node: {e:#}");
+            }
+        }
+    });
     let router = shoal_api::docker_router(daemon.clone());
     let mut servers = tokio::task::JoinSet::new();
     for h in hosts {
@@ -135,6 +149,7 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
         Some(res) = servers.join_next() => {
             agent.abort();
             mesh.abort();
+            net.abort();
             daemon.shutdown().await;
             return match res {
                 Ok(Ok(())) => Ok(()),
@@ -147,6 +162,7 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
     // Containers keep running: the agent adopts them when the daemon comes back.
     agent.abort();
     mesh.abort();
+    net.abort();
     daemon.shutdown().await;
     Ok(())
 }

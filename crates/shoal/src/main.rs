@@ -4,6 +4,7 @@ mod agent;
 mod cli;
 mod daemon;
 mod mesh;
+mod net;
 
 use clap::{Parser, Subcommand};
 

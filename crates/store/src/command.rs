@@ -150,8 +150,29 @@ pub enum Command {
         id: String,
         update_status: Option<UpdateStatus>,
     },
+    /// A node's engine attaches a container to an attachable network (`docker run
+    /// --network`): hands out an address (`addr` asks for a given one); the applied ID is
+    /// the address in CIDR form.
+    AttachContainer {
+        network_id: String,
+        node_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        addr: Option<String>,
+    },
+    /// The node released a container's address.
+    DetachContainer {
+        network_id: String,
+        node_id: String,
+        addr: String,
+    },
     /// Commits nothing; used to confirm leadership and in benchmarks.
     Noop,
+}
+
+/// An address a node's engine holds on an attachable network for a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub node_id: String,
 }
 
 /// One change the managers make to a task.

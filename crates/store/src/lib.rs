@@ -12,10 +12,14 @@
 
 mod command;
 mod error;
+mod networks;
 mod state;
 mod table;
 
-pub use command::{Applied, Cluster, Command, Member, Request, Response, TaskReport, TaskUpdate};
+pub use command::{
+    Applied, Attachment, Cluster, Command, Member, Request, Response, TaskReport, TaskUpdate,
+};
 pub use error::{Kind, StoreError};
+pub use networks::{addr_of, network_targets, Cidr, Pool, VNI_OPTION};
 pub use state::{Event, EventAction, State};
 pub use table::{Object, Table};

@@ -1,6 +1,6 @@
 //! The state machine proper: the tables and [`State::apply`].
 
-use crate::command::{Applied, Cluster, Command, Member, Request, Response};
+use crate::command::{Applied, Attachment, Cluster, Command, Member, Request, Response};
 use crate::error::{Kind, StoreError};
 use crate::table::{Object, Table};
 use chrono::{DateTime, Utc};
@@ -74,13 +74,19 @@ pub struct State {
     pub networks: Table<Network>,
     pub configs: Table<Config>,
     pub secrets: Table<Secret>,
+    /// Addresses held by containers attached from node engines: network ID → address → holder.
+    #[serde(default)]
+    pub attachments: BTreeMap<String, BTreeMap<String, Attachment>>,
+    /// Per network, the last address handed out (allocation goes round from there).
+    #[serde(default)]
+    pub ip_cursors: BTreeMap<String, u32>,
     #[serde(skip)]
     events: Vec<Event>,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-fn not_found(kind: Kind, key: &str) -> StoreError {
+pub(crate) fn not_found(kind: Kind, key: &str) -> StoreError {
     StoreError::NotFound {
         kind,
         key: key.to_string(),
@@ -117,7 +123,7 @@ impl State {
         std::mem::take(&mut self.events)
     }
 
-    fn event(&mut self, kind: Kind, action: EventAction, id: &str, index: u64) {
+    pub(crate) fn event(&mut self, kind: Kind, action: EventAction, id: &str, index: u64) {
         self.events.push(Event {
             kind,
             action,
@@ -131,7 +137,7 @@ impl State {
     }
 
     /// Names of the services whose spec satisfies `uses`.
-    fn services_using(&self, uses: impl Fn(&ServiceSpec) -> bool) -> Vec<String> {
+    pub(crate) fn services_using(&self, uses: impl Fn(&ServiceSpec) -> bool) -> Vec<String> {
         self.services
             .iter()
             .filter(|s| uses(&s.spec))
@@ -252,6 +258,11 @@ impl State {
                 }
                 self.nodes.remove(id);
                 self.members.remove(id);
+                // The addresses its engine held for attached containers go with it.
+                for held in self.attachments.values_mut() {
+                    held.retain(|_, a| a.node_id != *id);
+                }
+                self.attachments.retain(|_, held| !held.is_empty());
                 self.event(Kind::Node, EventAction::Remove, id, index);
                 Ok(Some(id.clone()))
             }
@@ -266,6 +277,7 @@ impl State {
                 }
                 self.check_references(&svc.spec)?;
                 svc.endpoint = self.allocate_endpoint(&svc.id, &svc.spec)?;
+                svc.endpoint.virtual_ips = self.allocate_vips(&svc.id, &svc.spec)?;
                 if is_job(&svc.spec) {
                     svc.job_status = Some(JobStatus {
                         job_iteration: Version { index },
@@ -294,7 +306,8 @@ impl State {
                 let svc = self
                     .services
                     .get(id)
-                    .ok_or_else(|| not_found(Kind::Service, id))?;
+                    .ok_or_else(|| not_found(Kind::Service, id))?
+                    .clone();
                 check_version(Kind::Service, id, &svc.version, *sent)?;
                 let new_spec = if *rollback {
                     svc.previous_spec.clone().ok_or_else(|| {
@@ -314,8 +327,9 @@ impl State {
                     ));
                 }
                 self.check_references(&new_spec)?;
-                let endpoint = self.allocate_endpoint(id, &new_spec)?;
-                let mut svc = svc.clone();
+                let mut endpoint = self.allocate_endpoint(id, &new_spec)?;
+                endpoint.virtual_ips = self.allocate_vips(id, &new_spec)?;
+                let mut svc = svc;
                 // A new task template starts a rolling update (or a rollback) that the
                 // orchestrator carries out and completes.
                 if is_job(&new_spec) {
@@ -370,15 +384,16 @@ impl State {
                 Ok(Some(id.clone()))
             }
             Command::CreateTasks { tasks } => {
-                for task in tasks {
-                    if !task.service_id.is_empty() && self.services.get(&task.service_id).is_none()
-                    {
-                        continue;
-                    }
-                    if self.tasks.get(&task.id).is_some() {
-                        continue;
-                    }
-                    let mut t = task.clone();
+                let mut tasks: Vec<Task> = tasks
+                    .iter()
+                    .filter(|t| {
+                        (t.service_id.is_empty() || self.services.get(&t.service_id).is_some())
+                            && self.tasks.get(&t.id).is_none()
+                    })
+                    .cloned()
+                    .collect();
+                self.attach_tasks(&mut tasks)?;
+                for mut t in tasks {
                     stamp_new(
                         &mut t.version,
                         &mut t.created_at,
@@ -592,68 +607,22 @@ impl State {
                 self.event(Kind::Secret, EventAction::Remove, id, index);
                 Ok(Some(id.clone()))
             }
-            Command::CreateNetwork { network } => {
-                self.cluster()?;
-                if self.networks.name_taken(&network.spec.name, None) {
-                    return Err(StoreError::NameConflict {
-                        kind: Kind::Network,
-                        name: network.spec.name.clone(),
-                    });
-                }
-                if network.spec.ingress && self.networks.iter().any(|n| n.spec.ingress) {
-                    return Err(StoreError::Conflict(
-                        "an ingress network already exists".into(),
-                    ));
-                }
-                let mut n = (**network).clone();
-                stamp_new(
-                    &mut n.version,
-                    &mut n.created_at,
-                    &mut n.updated_at,
-                    index,
-                    at,
-                );
-                let id = n.id.clone();
-                self.networks.insert(n);
-                self.event(Kind::Network, EventAction::Create, &id, index);
-                Ok(Some(id))
-            }
-            Command::RemoveNetwork { id } => {
-                let n = self
-                    .networks
-                    .get(id)
-                    .ok_or_else(|| not_found(Kind::Network, id))?;
-                let name = n.spec.name.clone();
-                if n.spec.ingress {
-                    // Services that publish ingress ports use it without naming it.
-                    if let Some(s) = self.services.iter().find(|s| {
-                        s.endpoint.ports.iter().any(|p| {
-                            p.publish_mode == PublishMode::Ingress && p.published_port != 0
-                        })
-                    }) {
-                        return Err(StoreError::Conflict(format!(
-                            "ingress network cannot be removed because service {} depends on it",
-                            s.id
-                        )));
-                    }
-                }
-                let users = self.services_using(|s| {
-                    s.task_template
-                        .networks
-                        .iter()
-                        .chain(s.networks.iter())
-                        .any(|a| a.target == *id || a.target == name)
-                });
-                if !users.is_empty() {
-                    return Err(StoreError::InUse {
-                        kind: Kind::Network,
-                        name,
-                        services: users,
-                    });
-                }
-                self.networks.remove(id);
-                self.event(Kind::Network, EventAction::Remove, id, index);
-                Ok(Some(id.clone()))
+            Command::CreateNetwork { network } => self.create_network(index, at, network),
+            Command::RemoveNetwork { id } => self.remove_network(index, id),
+            Command::AttachContainer {
+                network_id,
+                node_id,
+                addr,
+            } => self
+                .attach_container(network_id, node_id, addr.as_deref())
+                .map(Some),
+            Command::DetachContainer {
+                network_id,
+                node_id,
+                addr,
+            } => {
+                self.detach_container(network_id, node_id, addr);
+                Ok(None)
             }
             Command::UpdateCluster {
                 version: sent,
@@ -866,7 +835,7 @@ fn stamp(version: &mut Version, updated_at: &mut DateTime<Utc>, index: u64, at: 
     *updated_at = at;
 }
 
-fn stamp_new(
+pub(crate) fn stamp_new(
     version: &mut Version,
     created_at: &mut DateTime<Utc>,
     updated_at: &mut DateTime<Utc>,

@@ -10,6 +10,7 @@ pub mod bytes_b64;
 pub mod filters;
 pub mod ids;
 pub mod names;
+pub mod netview;
 pub mod network;
 pub mod swarm;
 pub mod system;

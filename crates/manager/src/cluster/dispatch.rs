@@ -316,7 +316,7 @@ impl Daemon {
     }
 
     /// Calls the first manager that answers.
-    async fn call_managers<Req, Resp>(
+    pub(super) async fn call_managers<Req, Resp>(
         &self,
         managers: &[String],
         path: &str,

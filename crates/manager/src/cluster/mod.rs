@@ -36,6 +36,7 @@ mod liveness;
 pub mod logs;
 mod manager;
 pub mod mesh;
+pub mod netview;
 
 use liveness::{heartbeat_loop, monitor_loop};
 

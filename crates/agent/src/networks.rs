@@ -1,0 +1,116 @@
+//! A task's overlay networks on the node's engine: each shoal network a task is attached to
+//! exists on the engine as a local network of shoal's own driver (the node daemon serves it
+//! as a Docker network and IPAM plugin), named like the cluster's network so that
+//! `docker run --network NAME` works there too; the task's container joins it with the
+//! address the managers allocated.
+//!
+//! What the plugin does with these calls (bridges, tunnels, names) is `shoal-net`'s.
+
+use bollard::models::{
+    EndpointIpamConfig, EndpointSettings, Ipam, IpamConfig, NetworkCreateRequest,
+};
+use shoal_types::swarm::{Network, NetworkAttachment};
+use std::collections::HashMap;
+
+/// The name of shoal's network and IPAM plugin on every engine.
+pub const DRIVER: &str = "shoal";
+/// The engine network's label (and driver/IPAM option) with the cluster network's ID.
+pub const NETWORK_ID_OPTION: &str = "shoal.network.id";
+
+/// The engine's create request for the cluster network `n`.
+pub fn create_request(n: &Network) -> NetworkCreateRequest {
+    let cfg = n
+        .ipam_options
+        .as_ref()
+        .and_then(|i| i.configs.first())
+        .cloned()
+        .unwrap_or_default();
+    let id_option = HashMap::from([(NETWORK_ID_OPTION.to_string(), n.id.clone())]);
+    let mut labels: HashMap<String, String> = n
+        .spec
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    labels.insert(NETWORK_ID_OPTION.to_string(), n.id.clone());
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    NetworkCreateRequest {
+        name: n.spec.name.clone(),
+        driver: Some(DRIVER.to_string()),
+        internal: Some(n.spec.internal),
+        attachable: Some(true),
+        ipam: Some(Ipam {
+            driver: Some(DRIVER.to_string()),
+            config: Some(vec![IpamConfig {
+                subnet: non_empty(&cfg.subnet),
+                ip_range: non_empty(&cfg.range),
+                gateway: non_empty(&cfg.gateway),
+                auxiliary_addresses: None,
+            }]),
+            options: Some(id_option.clone()),
+        }),
+        options: Some(id_option),
+        labels: Some(labels),
+        ..Default::default()
+    }
+}
+
+/// The engine network a container joins for `a`, with the task's address on it.
+pub fn endpoint_settings(a: &NetworkAttachment) -> EndpointSettings {
+    let ipv4 = a
+        .addresses
+        .first()
+        .and_then(|c| c.split('/').next())
+        .map(str::to_string);
+    EndpointSettings {
+        ipam_config: Some(EndpointIpamConfig {
+            ipv4_address: ipv4,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Where the task's names are answered: shoal's name server on the gateway address of the
+/// task's first overlay network, on every node.
+pub fn name_server(task: &shoal_types::swarm::Task) -> Option<String> {
+    let a = task.networks_attachments.first()?;
+    let gw = &a.network.ipam_options.as_ref()?.configs.first()?.gateway;
+    (!gw.is_empty()).then(|| gw.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_types::swarm::{IPAMConfig, IPAMOptions, NetworkSpec};
+
+    #[test]
+    fn an_engine_network_carries_the_cluster_networks_id_addressing_and_flags() {
+        let n = Network {
+            id: "n1".into(),
+            spec: NetworkSpec {
+                name: "app".into(),
+                internal: true,
+                ..Default::default()
+            },
+            ipam_options: Some(IPAMOptions {
+                configs: vec![IPAMConfig {
+                    subnet: "10.0.3.0/24".into(),
+                    range: String::new(),
+                    gateway: "10.0.3.1".into(),
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let r = create_request(&n);
+        assert_eq!(r.name, "app");
+        assert_eq!(r.driver.as_deref(), Some(DRIVER));
+        assert_eq!(r.internal, Some(true));
+        let ipam = r.ipam.unwrap();
+        assert_eq!(ipam.options.unwrap()[NETWORK_ID_OPTION], "n1");
+        let c = &ipam.config.unwrap()[0];
+        assert_eq!(c.subnet.as_deref(), Some("10.0.3.0/24"));
+        assert_eq!(c.ip_range, None);
+    }
+}
