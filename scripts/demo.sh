@@ -102,6 +102,17 @@ if [ -n "$page" ]; then
 else
   echo "(port 8080 did not answer: is another program using it? see .shoal/daemon.log)"
 fi
+echo "== GET http://127.0.0.1:8080/cgi-bin/db: a todo-web task asks the database service by its"
+echo "   name, todo-db, over the stack's overlay network todo_app-net (shoal's DNS and VIP)"
+for _ in $(seq 1 50); do
+  items=$(http_get 8080 /cgi-bin/db || true)
+  case "$items" in *items:*) break ;; esac
+  sleep 0.2
+done
+echo "${items:-(no answer from /cgi-bin/db; see .shoal/daemon.log)}"
+echo "== docker network inspect todo_app-net (its VIPs and the tasks on it)"
+docker network inspect todo_app-net --format '{{.Name}} {{.Driver}} {{range .IPAM.Config}}{{.Subnet}}{{end}}'
+docker service inspect todo_todo-db --format 'todo-db VIP: {{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}'
 echo
 echo "The cluster runs in the background. Drive it with the docker CLI or shoal's own:"
 echo "  export DOCKER_HOST=$DOCKER_HOST"

@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # Makes sure a Docker Engine runs on this machine: installs Debian's docker.io when dockerd is
-# missing, starts dockerd when none answers, and waits for its socket. shoal uses the engine
+# missing (and iproute2, nftables, util-linux for shoal's overlay networks), starts dockerd
+# when none answers, and waits for its socket. shoal uses the engine
 # only as a container runtime on each node (never Docker's own swarm mode).
 set -euo pipefail
 
 sock=/var/run/docker.sock
+# shoal's overlay data plane drives ip, bridge, nft and nsenter on every node.
+missing=()
+command -v ip >/dev/null 2>&1 && command -v bridge >/dev/null 2>&1 || missing+=(iproute2)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v nsenter >/dev/null 2>&1 || missing+=(util-linux)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "ensure-docker: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
+    { apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null; }
+fi
 if ! command -v dockerd >/dev/null 2>&1; then
   echo "ensure-docker: installing docker.io (dockerd)" >&2
   export DEBIAN_FRONTEND=noninteractive

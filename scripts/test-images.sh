@@ -22,13 +22,17 @@ if [ ! -x "$busybox" ] || ldd "$busybox" >/dev/null 2>&1; then
   }
 fi
 
-build() { # tag, then Dockerfile lines on stdin
-  local tag=$1 dir
-  if docker image inspect "$tag" >/dev/null 2>&1; then return; fi
+build() { # tag, then Dockerfile lines on stdin; rebuilt when the Dockerfile changed
+  local tag=$1 dir sum
   dir=$(mktemp -d)
   trap 'rm -rf "$dir"' RETURN
-  cp "$busybox" "$dir/busybox"
   cat >"$dir/Dockerfile"
+  sum=$(sha256sum "$dir/Dockerfile" | cut -c1-16)
+  if [ "$(docker image inspect -f '{{index .Config.Labels "shoal.test-image"}}' "$tag" 2>/dev/null)" = "$sum" ]; then
+    return
+  fi
+  echo "LABEL shoal.test-image=$sum" >>"$dir/Dockerfile"
+  cp "$busybox" "$dir/busybox"
   if ! docker build -q -t "$tag" "$dir" >"$dir/build.log" 2>&1; then
     cat "$dir/build.log" >&2
     return 1
@@ -45,17 +49,35 @@ DOCKERFILE
 
 # The example stack's images (examples/todo/stack.yml): a web front end (busybox httpd serving
 # /www, where the stack mounts its config) and a stand-in database.
-build shoal-example/todo-web:latest <<'DOCKERFILE'
+# The example's web front end: serves its files, and /cgi-bin/db asks the database service
+# for its items by name over the stack's overlay network (todo-db, or $DB_HOST).
+web_dockerfile() { # tag of the page
+  cat <<DOCKERFILE
 FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
-RUN mkdir -p /www && echo '<h1>todo</h1><p>served by a shoal task</p>' > /www/index.html
+RUN mkdir -p /www/cgi-bin && echo '<h1>$1</h1><p>served by a shoal task</p>' > /www/index.html \
+ && printf '#!/bin/sh\necho "Content-Type: text/plain"\necho\nwget -q -O - "http://\${DB_HOST:-todo-db}:5432/" || echo "cannot reach \${DB_HOST:-todo-db}"\n' > /www/cgi-bin/db \
+ && chmod +x /www/cgi-bin/db
 CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
 DOCKERFILE
+}
 
-build shoal-example/todo-db:latest <<'DOCKERFILE'
+# The example's database stand-in: answers on 5432 (HTTP, for busybox) with its items, kept
+# in $PGDATA (its volume in the book's files), so data survive a new task.
+db_dockerfile() {
+  cat <<'DOCKERFILE'
 FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
-CMD ["sh", "-c", "trap 'exit 0' TERM; echo 'todo-db ready'; while :; do sleep 1; done"]
+ENV PGDATA=/var/lib/postgresql/data
+CMD ["sh", "-c", "mkdir -p \"$PGDATA\" && [ -f \"$PGDATA/items\" ] || echo 'buy milk' > \"$PGDATA/items\"; mkdir -p /tmp/db && { echo \"todo-db $(hostname) items:\"; cat \"$PGDATA/items\"; } > /tmp/db/index.html && echo 'todo-db ready' && exec httpd -f -p 5432 -h /tmp/db"]
 DOCKERFILE
+}
+
+web_dockerfile todo | build shoal-example/todo-web:latest
+db_dockerfile | build shoal-example/todo-db:latest
+# Stand-ins for the book's images (fixtures/book-ch13), tagged with the names its files use.
+web_dockerfile "todo list" | build diamol/ch06-todo-list:latest
+db_dockerfile | build diamol/postgres:11.5
+db_dockerfile | build diamol/postgres:11.6

@@ -73,6 +73,7 @@ pub fn create_body(
     spec: &ContainerSpec,
     labels: BTreeMap<String, String>,
     files: &[FileMount],
+    networks: &[String],
 ) -> ContainerCreateBody {
     let task = &assignment.task;
     let mut host = HostConfig {
@@ -103,10 +104,7 @@ pub fn create_body(
         }),
         // A task on overlay networks joins the first one here (the others are connected
         // before it starts); a task on none stays on the engine's default bridge.
-        network_mode: task
-            .networks_attachments
-            .first()
-            .map(|a| a.network.spec.name.clone()),
+        network_mode: networks.first().cloned(),
         ..Default::default()
     };
     // The cluster's name server for the task's networks (on the first network's gateway)
@@ -194,12 +192,14 @@ pub fn create_body(
             start_interval: (h.start_interval != 0).then_some(h.start_interval),
         }),
         host_config: Some(host),
-        networking_config: task.networks_attachments.first().map(|a| NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                a.network.spec.name.clone(),
-                crate::networks::endpoint_settings(a),
-            )])),
-        }),
+        networking_config: task.networks_attachments.first().zip(networks.first()).map(
+            |(a, name)| NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    name.clone(),
+                    crate::networks::endpoint_settings(a),
+                )])),
+            },
+        ),
         ..Default::default()
     }
 }
@@ -564,7 +564,7 @@ mod tests {
             source: "/state/tasks/t1/configs/c1".into(),
             target: "/etc/app.conf".into(),
         }];
-        let body = create_body(&a, &spec, BTreeMap::new(), &files);
+        let body = create_body(&a, &spec, BTreeMap::new(), &files, &[]);
         assert_eq!(body.entrypoint.unwrap(), ["sh", "-c"]);
         assert_eq!(body.cmd.unwrap(), ["sleep 1"]);
         assert_eq!(body.working_dir.as_deref(), Some("/tmp"));
@@ -607,7 +607,7 @@ mod tests {
             publish_mode: PublishMode::Ingress,
             ..Default::default()
         }];
-        let body = create_body(&a, &spec, BTreeMap::new(), &[]);
+        let body = create_body(&a, &spec, BTreeMap::new(), &[], &[]);
         assert_eq!(
             body.exposed_ports.as_deref(),
             Some(&["8080/tcp".to_string()][..])

@@ -369,16 +369,20 @@ impl Controller {
             &assignment.service_name,
             &self.ctx.node_id,
         );
+        let mut networks = Vec::new();
         for a in &assignment.task.networks_attachments {
-            if let Err(e) = self.ctx.engine.ensure_network(&a.network).await {
-                return Ok(Err(format!(
-                    "network {} on this node's engine: {e}",
-                    a.network.spec.name
-                )));
+            match self.ctx.engine.ensure_network(&a.network).await {
+                Ok(n) => networks.push(n),
+                Err(e) => {
+                    return Ok(Err(format!(
+                        "network {} on this node's engine: {e}",
+                        a.network.spec.name
+                    )))
+                }
             }
         }
         let labels = container::container_labels(assignment, &self.ctx.node_id, &name);
-        let body = container::create_body(assignment, spec, labels, &mounts);
+        let body = container::create_body(assignment, spec, labels, &mounts, &networks);
         let id = match self.ctx.engine.create_container(&name, body).await {
             Ok(id) => id,
             Err(e) => return Ok(Err(format!("creating container {name}: {e}"))),
@@ -387,12 +391,18 @@ impl Controller {
         self.container = Some(id.clone());
         // The first network was joined at create; the engine (API 1.41) takes the others
         // one at a time.
-        for a in assignment.task.networks_attachments.iter().skip(1) {
+        for (a, network) in assignment
+            .task
+            .networks_attachments
+            .iter()
+            .zip(&networks)
+            .skip(1)
+        {
             let settings = crate::networks::endpoint_settings(a);
             if let Err(e) = self
                 .ctx
                 .engine
-                .connect_network(&a.network.spec.name, &id, settings)
+                .connect_network(network, &id, settings)
                 .await
             {
                 return Ok(Err(format!(

@@ -55,13 +55,26 @@ impl EngineError {
 #[derive(Debug, Clone)]
 pub struct Engine {
     socket: PathBuf,
+    /// The name the node's network plugin is served under on this engine.
+    network_driver: String,
 }
 
 impl Engine {
     pub fn new(socket: impl Into<PathBuf>) -> Engine {
         Engine {
             socket: socket.into(),
+            network_driver: crate::networks::DRIVER.to_string(),
         }
+    }
+
+    /// The engine whose shoal networks use the plugin served as `driver`.
+    pub fn with_network_driver(mut self, driver: impl Into<String>) -> Engine {
+        self.network_driver = driver.into();
+        self
+    }
+
+    pub fn network_driver(&self) -> &str {
+        &self.network_driver
     }
 
     pub fn socket(&self) -> &Path {
@@ -171,62 +184,68 @@ impl Engine {
     }
 
     /// Makes sure the engine has the local network for cluster network `n` (shoal's
-    /// driver): creates it, or replaces a stale one of the same name left from another
-    /// cluster network. Returns the engine network's name.
+    /// driver): creates it, or replaces a stale one of ours left from another cluster
+    /// network. It is named like the cluster network, or `NAME-<ID prefix>` when the engine
+    /// already has a network of that name that is not ours (another cluster's, or the
+    /// user's). Returns the engine network's name.
     pub async fn ensure_network(
         &self,
         n: &shoal_types::swarm::Network,
     ) -> Result<String, EngineError> {
         use crate::networks::{create_request, NETWORK_ID_OPTION};
         let docker = self.client(REQUEST_TIMEOUT)?;
-        let name = n.spec.name.clone();
-        for _ in 0..3 {
-            match docker.inspect_network(&name, None).await {
-                Ok(existing) => {
-                    let same = existing
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(NETWORK_ID_OPTION))
-                        .is_some_and(|id| *id == n.id);
-                    if same {
-                        return Ok(name);
+        let names = [
+            n.spec.name.clone(),
+            format!("{}-{}", n.spec.name, &n.id[..n.id.len().min(12)]),
+        ];
+        let mut last = None;
+        for name in names {
+            for _ in 0..3 {
+                match docker.inspect_network(&name, None).await {
+                    Ok(existing) => {
+                        let labels = existing.labels.clone().unwrap_or_default();
+                        if labels.get(NETWORK_ID_OPTION) == Some(&n.id) {
+                            return Ok(name);
+                        }
+                        let ours = existing.driver.as_deref() == Some(self.network_driver.as_str());
+                        let used = existing.containers.as_ref().is_some_and(|c| !c.is_empty());
+                        if !ours || used {
+                            last = Some(EngineError::Failed {
+                                status: 409,
+                                message: format!(
+                                    "the engine already has a network named {name} (driver {})",
+                                    existing.driver.unwrap_or_default()
+                                ),
+                            });
+                            break;
+                        }
+                        // Ours, unused, from a removed cluster network: replace it.
+                        let _ = docker.remove_network(&name).await;
                     }
-                    // A network of the same name from elsewhere (a removed cluster network,
-                    // or the user's): only ours may be replaced.
-                    if existing.driver.as_deref() != Some(crate::networks::DRIVER) {
-                        return Err(EngineError::Failed {
-                            status: 409,
-                            message: format!(
-                                "the engine already has a network named {name} that is not shoal's (driver {}); remove or rename it",
-                                existing.driver.unwrap_or_default()
-                            ),
-                        });
+                    Err(e) => {
+                        let e = self.error(e);
+                        if !e.is_not_found() {
+                            return Err(e);
+                        }
                     }
-                    docker
-                        .remove_network(&name)
-                        .await
-                        .map_err(|e| self.error(e))?;
                 }
-                Err(e) => {
-                    let e = self.error(e);
-                    if !e.is_not_found() {
-                        return Err(e);
-                    }
+                let mut req = create_request(n, &self.network_driver);
+                req.name = name.clone();
+                match docker.create_network(req).await {
+                    Ok(_) => return Ok(name),
+                    // Another task created it at the same moment: look again.
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 409,
+                        ..
+                    }) => continue,
+                    Err(e) => return Err(self.error(e)),
                 }
-            }
-            match docker.create_network(create_request(n)).await {
-                Ok(_) => return Ok(name),
-                // Another task created it at the same moment: look again.
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 409, ..
-                }) => continue,
-                Err(e) => return Err(self.error(e)),
             }
         }
-        Err(EngineError::Failed {
+        Err(last.unwrap_or_else(|| EngineError::Failed {
             status: 409,
-            message: format!("could not create the engine network {name}"),
-        })
+            message: format!("could not create the engine network for {}", n.spec.name),
+        }))
     }
 
     /// Connects a created container to one more network, with its settings.
@@ -254,7 +273,7 @@ impl Engine {
     pub async fn shoal_networks(
         &self,
     ) -> Result<Vec<(String, String, String, usize)>, EngineError> {
-        use crate::networks::{DRIVER, NETWORK_ID_OPTION};
+        use crate::networks::NETWORK_ID_OPTION;
         let docker = self.client(REQUEST_TIMEOUT)?;
         let all = docker
             .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
@@ -263,7 +282,7 @@ impl Engine {
         let mut out = Vec::new();
         for n in all
             .into_iter()
-            .filter(|n| n.driver.as_deref() == Some(DRIVER))
+            .filter(|n| n.driver.as_deref() == Some(self.network_driver.as_str()))
         {
             let name = n.name.clone().unwrap_or_default();
             let id = n

@@ -86,6 +86,8 @@ pub struct AgentConfig {
     pub state_dir: PathBuf,
     /// A directory on tmpfs (e.g. `/dev/shm/shoal-<node>`) for secret files.
     pub secrets_dir: PathBuf,
+    /// The name the node's network plugin is served under (`shoal`).
+    pub network_driver: String,
 }
 
 /// The loopback ports this node's running task containers got for their ingress-mode target

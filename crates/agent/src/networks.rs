@@ -12,13 +12,14 @@ use bollard::models::{
 use shoal_types::swarm::{Network, NetworkAttachment};
 use std::collections::HashMap;
 
-/// The name of shoal's network and IPAM plugin on every engine.
+/// The name of shoal's network and IPAM plugin on an engine, unless the daemon is told
+/// otherwise (several nodes sharing one engine, in tests).
 pub const DRIVER: &str = "shoal";
 /// The engine network's label (and driver/IPAM option) with the cluster network's ID.
 pub const NETWORK_ID_OPTION: &str = "shoal.network.id";
 
 /// The engine's create request for the cluster network `n`.
-pub fn create_request(n: &Network) -> NetworkCreateRequest {
+pub fn create_request(n: &Network, driver: &str) -> NetworkCreateRequest {
     let cfg = n
         .ipam_options
         .as_ref()
@@ -36,11 +37,11 @@ pub fn create_request(n: &Network) -> NetworkCreateRequest {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     NetworkCreateRequest {
         name: n.spec.name.clone(),
-        driver: Some(DRIVER.to_string()),
+        driver: Some(driver.to_string()),
         internal: Some(n.spec.internal),
         attachable: Some(true),
         ipam: Some(Ipam {
-            driver: Some(DRIVER.to_string()),
+            driver: Some(driver.to_string()),
             config: Some(vec![IpamConfig {
                 subnet: non_empty(&cfg.subnet),
                 ip_range: non_empty(&cfg.range),
@@ -103,7 +104,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let r = create_request(&n);
+        let r = create_request(&n, DRIVER);
         assert_eq!(r.name, "app");
         assert_eq!(r.driver.as_deref(), Some(DRIVER));
         assert_eq!(r.internal, Some(true));

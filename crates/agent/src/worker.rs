@@ -50,7 +50,7 @@ impl Worker {
         ingress: IngressPorts,
     ) -> Arc<Worker> {
         let ctx = Arc::new(Context {
-            engine: Engine::new(cfg.engine_socket),
+            engine: Engine::new(cfg.engine_socket).with_network_driver(cfg.network_driver),
             files: TaskFiles {
                 state_dir: cfg.state_dir,
                 secrets_dir: cfg.secrets_dir,

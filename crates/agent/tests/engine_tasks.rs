@@ -402,6 +402,7 @@ async fn an_unreachable_engine_rejects_tasks_naming_its_socket() {
         engine_socket: socket.clone(),
         state_dir: dir.path().join("state"),
         secrets_dir: dir.path().join("secrets"),
+        network_driver: shoal_agent::networks::DRIVER.to_string(),
     });
     let a = support::assignment("test-unreachable", "web", 1, &["true"]);
     agent.assign(vec![a]).await;

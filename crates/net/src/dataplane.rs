@@ -32,6 +32,7 @@ mod recorder;
 mod tests;
 
 pub use linux::Linux;
+pub use plan::VXLAN_PORT;
 pub use recorder::{Call, Recorder};
 
 /// One overlay network as this node's data plane needs it.
@@ -49,6 +50,9 @@ pub struct NetSpec {
     pub mtu: u32,
     /// This node's underlay address: the VXLAN source and what peers send to.
     pub underlay: Ipv4Addr,
+    /// The cluster's data path port: the UDP port VXLAN uses on every node (`swarm init
+    /// --data-path-port`, default 4789).
+    pub port: u16,
 }
 
 /// An endpoint on another node: how this node reaches it.

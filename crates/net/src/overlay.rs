@@ -97,7 +97,7 @@ pub struct Overlay<C: Cluster, D: Dataplane> {
     programming: tokio::sync::Mutex<()>,
 }
 
-fn spec_of(n: &NetInfo, underlay: Ipv4Addr) -> NetSpec {
+fn spec_of(n: &NetInfo, underlay: Ipv4Addr, port: u16) -> NetSpec {
     NetSpec {
         id: n.id.clone(),
         vni: n.vni,
@@ -105,6 +105,7 @@ fn spec_of(n: &NetInfo, underlay: Ipv4Addr) -> NetSpec {
         prefix_len: prefix_len(&n.subnet),
         mtu: n.mtu,
         underlay,
+        port,
     }
 }
 
@@ -292,11 +293,15 @@ impl<C: Cluster, D: Dataplane> Overlay<C, D> {
 
     /// Bridge, tunnel, peers, VIPs and name server of one network.
     async fn program(&self, n: &NetInfo) -> Result<(), String> {
-        let (node_id, underlay) = {
+        let (node_id, underlay, port) = {
             let inner = self.lock();
-            (inner.node_id.clone(), inner.underlay)
+            (
+                inner.node_id.clone(),
+                inner.underlay,
+                inner.view.data_path_port,
+            )
         };
-        let spec = spec_of(n, underlay);
+        let spec = spec_of(n, underlay, port);
         let s = spec.clone();
         let netns = self.blocking(move |dp| dp.ensure_network(&s)).await?;
         let peers: Vec<Peer> = n
@@ -471,7 +476,10 @@ impl<C: Cluster, D: Dataplane> Driver for Overlay<C, D> {
                 endpoint_id: req.endpoint_id.clone(),
             })?;
         let n = self.ensure_programmed(&network_id).await?;
-        let spec = spec_of(&n, self.lock().underlay);
+        let spec = {
+            let inner = self.lock();
+            spec_of(&n, inner.underlay, inner.view.data_path_port)
+        };
         let endpoint_id = req.endpoint_id.clone();
         let mac = mac_for(ep.addr);
         let ifname = self

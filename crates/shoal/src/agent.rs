@@ -25,6 +25,7 @@ pub async fn run(daemon: Arc<Daemon>, ingress: IngressPorts) {
             engine_socket: daemon.config().engine_socket.clone(),
             state_dir: daemon.config().data_dir.clone(),
             secrets_dir: secrets_dir(&node_id),
+            network_driver: daemon.config().network_plugin.clone(),
         };
         let (agent, statuses) = Agent::start_with_ingress(cfg, ingress.clone());
         let reporter = tokio::spawn(report(daemon.clone(), statuses));

@@ -48,6 +48,10 @@ pub struct DaemonArgs {
     /// IPAM driver (`shoal`) there.
     #[arg(long, default_value = "/run/docker/plugins")]
     pub plugin_dir: PathBuf,
+    /// The name the plugin is served under (`NAME.sock`), and the driver of the engine's
+    /// networks: give each node its own when several nodes share one engine.
+    #[arg(long, default_value = "shoal")]
+    pub network_plugin: String,
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -84,6 +88,7 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
         listen_addr: args.listen_addr.clone(),
         timing,
         engine_socket: args.engine_socket.clone(),
+        network_plugin: args.network_plugin.clone(),
     };
     // The loopback ports of this node's tasks' ingress-mode ports: the agent records them,
     // the routing mesh (and its pipes from other nodes) connects to them.

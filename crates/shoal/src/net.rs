@@ -60,12 +60,13 @@ pub async fn run(daemon: Arc<Daemon>, plugin_dir: PathBuf) -> anyhow::Result<()>
         Upstream::none()
     });
     let overlay = Arc::new(Overlay::new(Managers(daemon.clone()), dataplane, upstream));
-    let socket = plugin_dir.join(format!("{}.sock", shoal_agent::networks::DRIVER));
+    let plugin = daemon.config().network_plugin.clone();
+    let socket = plugin_dir.join(format!("{plugin}.sock"));
     let listener = shoal_net::plugin::bind(&socket)
         .with_context(|| format!("cannot serve the network plugin on {}", socket.display()))?;
     tracing::info!("network plugin listening on {}", socket.display());
     let server = tokio::spawn(shoal_net::plugin::serve(listener, overlay.clone()));
-    let engine = Engine::new(daemon.config().engine_socket.clone());
+    let engine = Engine::new(daemon.config().engine_socket.clone()).with_network_driver(plugin);
     follow_view(daemon, overlay, engine).await;
     server.abort();
     Ok(())

@@ -221,15 +221,48 @@ impl State {
             .collect();
         let ipam = n.ipam_options.get_or_insert_with(Default::default);
         if ipam.configs.is_empty() {
-            // Carve the next free /24 out of 10.0.0.0/8, like Swarm's default pool.
-            let subnet = (0..=0xffffu32)
-                .map(|i| Cidr {
-                    base: (10 << 24) | (i << 8),
-                    prefix: 24,
+            // Carve the next free subnet out of the cluster's default address pools
+            // (`swarm init --default-addr-pool`, `--default-addr-pool-mask-length`), Swarm's
+            // 10.0.0.0/8 in /24s unless the cluster was made with others.
+            let info = self.cluster.as_ref().map(|c| &c.info);
+            let pools: Vec<Cidr> = info
+                .map(|i| {
+                    i.default_addr_pool
+                        .iter()
+                        .filter_map(|p| Cidr::parse(p))
+                        .collect()
+                })
+                .filter(|p: &Vec<Cidr>| !p.is_empty())
+                .unwrap_or_else(|| {
+                    vec![Cidr {
+                        base: 10 << 24,
+                        prefix: 8,
+                    }]
+                });
+            let size = info
+                .map(|i| i.subnet_size)
+                .filter(|s| (1..=29).contains(s))
+                .unwrap_or(24) as u8;
+            let subnet = pools
+                .iter()
+                .filter(|p| p.prefix <= size)
+                .flat_map(|p| {
+                    let count = 1u64 << (size - p.prefix);
+                    (0..count).map(move |i| Cidr {
+                        base: p.base + (i << (32 - size)) as u32,
+                        prefix: size,
+                    })
                 })
                 .find(|c| !taken.iter().any(|t| t.overlaps(c)))
                 .ok_or_else(|| {
-                    StoreError::Conflict("the address pool 10.0.0.0/8 is exhausted".into())
+                    StoreError::Conflict(format!(
+                        "no free /{size} subnet is left in the cluster's address pools ({})",
+                        pools
+                            .iter()
+                            .map(|p| p.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
                 })?;
             ipam.configs.push(IPAMConfig {
                 subnet: subnet.to_string(),
@@ -529,6 +562,234 @@ fn next_free(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::{Command, Member, Request};
+    use shoal_types::swarm::{
+        ContainerSpec, EndpointSpec, NetworkAttachmentConfig, NetworkSpec, Node, Service, TaskSpec,
+        TaskStatus,
+    };
+
+    fn run(state: &mut State, index: u64, cmd: Command) -> crate::Response {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        state.apply(index, &Request { at, cmd })
+    }
+
+    fn cluster() -> State {
+        let mut s = State::default();
+        let cmd = Command::InitCluster {
+            cluster: Box::default(),
+            node: Box::new(Node {
+                id: "n1".into(),
+                ..Default::default()
+            }),
+            member: Member {
+                raft_id: 1,
+                addr: "127.0.0.1:2377".into(),
+            },
+            ingress: Box::new(Network {
+                id: "ingress".into(),
+                spec: NetworkSpec {
+                    name: "ingress".into(),
+                    ingress: true,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+        };
+        run(&mut s, 1, cmd).unwrap();
+        s
+    }
+
+    fn network(id: &str, subnet: &str) -> Command {
+        let ipam_options = (!subnet.is_empty()).then(|| shoal_types::swarm::IPAMOptions {
+            configs: vec![IPAMConfig {
+                subnet: subnet.into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        Command::CreateNetwork {
+            network: Box::new(Network {
+                id: id.into(),
+                spec: NetworkSpec {
+                    name: id.into(),
+                    attachable: true,
+                    ..Default::default()
+                },
+                ipam_options,
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn service(id: &str, nets: &[&str], mode: ResolutionMode) -> Command {
+        Command::CreateService {
+            service: Box::new(Service {
+                id: id.into(),
+                spec: ServiceSpec {
+                    name: id.into(),
+                    task_template: TaskSpec {
+                        container_spec: Some(ContainerSpec {
+                            image: "busybox".into(),
+                            ..Default::default()
+                        }),
+                        networks: nets
+                            .iter()
+                            .map(|n| NetworkAttachmentConfig {
+                                target: n.to_string(),
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    },
+                    endpoint_spec: Some(EndpointSpec {
+                        mode,
+                        ports: Vec::new(),
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn task(id: &str, service: &str, nets: &[&str]) -> Task {
+        Task {
+            id: id.into(),
+            service_id: service.into(),
+            spec: TaskSpec {
+                networks: nets
+                    .iter()
+                    .map(|n| NetworkAttachmentConfig {
+                        target: n.to_string(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn addrs(s: &State, task: &str) -> Vec<String> {
+        s.tasks
+            .get(task)
+            .unwrap()
+            .networks_attachments
+            .iter()
+            .flat_map(|a| a.addresses.clone())
+            .collect()
+    }
+
+    #[test]
+    fn networks_get_their_own_vxlan_id_and_a_free_subnet_unless_they_overlap() {
+        let mut s = cluster();
+        run(&mut s, 2, network("a", "")).unwrap();
+        run(&mut s, 3, network("b", "10.0.0.0/23")).unwrap_err();
+        run(&mut s, 4, network("b", "")).unwrap();
+        let (a, b) = (s.networks.get("a").unwrap(), s.networks.get("b").unwrap());
+        assert_eq!(a.driver_state.options[VNI_OPTION], "4097");
+        assert_eq!(b.driver_state.options[VNI_OPTION], "4098");
+        let subnet = |n: &Network| n.ipam_options.as_ref().unwrap().configs[0].clone();
+        assert_eq!(subnet(a).subnet, "10.0.0.0/24");
+        assert_eq!(subnet(a).gateway, "10.0.0.1");
+        assert_eq!(subnet(b).subnet, "10.0.1.0/24");
+    }
+
+    #[test]
+    fn a_vip_service_gets_one_address_per_network_and_keeps_it_dnsrr_gets_none() {
+        let mut s = cluster();
+        run(&mut s, 2, network("a", "10.9.0.0/24")).unwrap();
+        run(&mut s, 3, network("b", "10.9.1.0/24")).unwrap();
+        run(&mut s, 4, service("web", &["a", "b"], ResolutionMode::Vip)).unwrap();
+        run(&mut s, 5, service("db", &["a"], ResolutionMode::Dnsrr)).unwrap();
+        let vips = s.services.get("web").unwrap().endpoint.virtual_ips.clone();
+        assert_eq!(vips.len(), 2);
+        assert_eq!(vips[0].network_id, "a");
+        assert_eq!(vips[0].addr, "10.9.0.2/24");
+        assert_eq!(vips[1].addr, "10.9.1.2/24");
+        assert!(s
+            .services
+            .get("db")
+            .unwrap()
+            .endpoint
+            .virtual_ips
+            .is_empty());
+        let version = s.services.get("web").unwrap().version.index;
+        let spec = s.services.get("web").unwrap().spec.clone();
+        run(
+            &mut s,
+            6,
+            Command::UpdateService {
+                id: "web".into(),
+                version,
+                spec: Box::new(spec),
+                rollback: false,
+                rollback_reason: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(s.services.get("web").unwrap().endpoint.virtual_ips, vips);
+    }
+
+    #[test]
+    fn tasks_get_distinct_addresses_that_are_not_handed_out_again_at_once() {
+        let mut s = cluster();
+        run(&mut s, 2, network("a", "10.9.0.0/29")).unwrap();
+        run(&mut s, 3, service("web", &["a"], ResolutionMode::Vip)).unwrap();
+        let tasks = vec![task("t1", "web", &["a"]), task("t2", "web", &["a"])];
+        run(&mut s, 4, Command::CreateTasks { tasks }).unwrap();
+        assert_eq!(addrs(&s, "t1"), ["10.9.0.3/29"]);
+        assert_eq!(addrs(&s, "t2"), ["10.9.0.4/29"]);
+        // t1 stops for good: its address is free, but the next one comes first.
+        s.tasks.get_mut("t1").unwrap().status = TaskStatus {
+            state: TaskState::Failed,
+            ..Default::default()
+        };
+        let tasks = vec![task("t3", "web", &["a"]), task("t4", "web", &["a"])];
+        run(&mut s, 5, Command::CreateTasks { tasks }).unwrap();
+        assert_eq!(addrs(&s, "t3"), ["10.9.0.5/29"]);
+        assert_eq!(addrs(&s, "t4"), ["10.9.0.6/29"]);
+        let tasks = vec![task("t5", "web", &["a"])];
+        run(&mut s, 6, Command::CreateTasks { tasks }).unwrap();
+        assert_eq!(
+            addrs(&s, "t5"),
+            ["10.9.0.3/29"],
+            "wrapped around to the freed one"
+        );
+        let tasks = vec![task("t6", "web", &["a"])];
+        let err = run(&mut s, 7, Command::CreateTasks { tasks }).unwrap_err();
+        assert!(err.to_string().contains("no free address"), "{err}");
+    }
+
+    #[test]
+    fn attached_containers_hold_addresses_until_detached_and_block_network_removal() {
+        let mut s = cluster();
+        run(&mut s, 2, network("a", "10.9.0.0/24")).unwrap();
+        let attach = |addr: Option<&str>| Command::AttachContainer {
+            network_id: "a".into(),
+            node_id: "n1".into(),
+            addr: addr.map(str::to_string),
+        };
+        let got = run(&mut s, 3, attach(None)).unwrap().id.unwrap();
+        assert_eq!(got, "10.9.0.2/24");
+        let err = run(&mut s, 4, attach(Some("10.9.0.2"))).unwrap_err();
+        assert!(err.to_string().contains("already in use"), "{err}");
+        let err = run(&mut s, 5, attach(Some("10.8.0.2"))).unwrap_err();
+        assert!(err.to_string().contains("not in the subnet"), "{err}");
+        let err = run(&mut s, 6, Command::RemoveNetwork { id: "a".into() }).unwrap_err();
+        assert!(err.to_string().contains("active endpoints"), "{err}");
+        run(
+            &mut s,
+            7,
+            Command::DetachContainer {
+                network_id: "a".into(),
+                node_id: "n1".into(),
+                addr: "10.9.0.2".into(),
+            },
+        )
+        .unwrap();
+        run(&mut s, 8, Command::RemoveNetwork { id: "a".into() }).unwrap();
+    }
 
     #[test]
     fn cidrs_parse_and_overlap() {

@@ -23,6 +23,9 @@ pub struct NetView {
     /// The underlay address of the node that asked (its VXLAN tunnels' source).
     #[serde(default)]
     pub node_addr: Option<Ipv4Addr>,
+    /// The cluster's data path port: VXLAN's UDP port on every node.
+    #[serde(default)]
+    pub data_path_port: u16,
     pub networks: Vec<NetInfo>,
 }
 

@@ -102,6 +102,7 @@ impl Node {
             engine_socket: PathBuf::from(SOCKET),
             state_dir: state.path().to_path_buf(),
             secrets_dir: secrets.path().to_path_buf(),
+            network_driver: shoal_agent::networks::DRIVER.to_string(),
         };
         let (agent, updates) = Agent::start(cfg.clone());
         Node {

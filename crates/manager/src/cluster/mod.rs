@@ -49,6 +49,8 @@ pub struct DaemonConfig {
     pub timing: Timing,
     /// The local Docker Engine, if one runs.
     pub engine_socket: PathBuf,
+    /// The name shoal's network and IPAM plugin is served under on that engine.
+    pub network_plugin: String,
 }
 
 pub type BindFuture =

@@ -18,6 +18,9 @@ use shoal_types::netview::{
 use shoal_types::swarm::{NetworkAttachmentConfig, Task, TaskState};
 use std::net::Ipv4Addr;
 
+/// VXLAN's UDP port unless `swarm init --data-path-port` chose another.
+pub const DEFAULT_DATA_PATH_PORT: u16 = 4789;
+
 /// The MTU of containers' interfaces on an overlay: 1500 on the underlay minus VXLAN's 50.
 pub const DEFAULT_MTU: u32 = 1450;
 
@@ -183,11 +186,19 @@ pub fn view(state: &State, node_id: &str) -> NetView {
     }
 
     let me = node_addr(state, node_id);
+    let port = state
+        .cluster
+        .as_ref()
+        .map(|c| c.info.data_path_port)
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p != 0)
+        .unwrap_or(DEFAULT_DATA_PATH_PORT);
     let mut hasher = Sha256::new();
-    hasher.update(serde_json::to_vec(&(me, &networks)).unwrap_or_default());
+    hasher.update(serde_json::to_vec(&(me, port, &networks)).unwrap_or_default());
     NetView {
         digest: hex::encode(hasher.finalize()),
         node_addr: me,
+        data_path_port: port,
         networks,
     }
 }

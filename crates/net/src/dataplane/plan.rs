@@ -10,7 +10,8 @@ use serde::Deserialize;
 use super::{normalize_mac, Error, Names, NetSpec, Peer, Result, Vip, BRIDGE};
 
 /// The UDP port of VXLAN (IANA), on every node.
-pub(super) const VXLAN_PORT: u16 = 4789;
+/// VXLAN's IANA port, Swarm's default data path port.
+pub const VXLAN_PORT: u16 = 4789;
 
 /// One link as `ip -j -d addr show` prints it (only what the plan reads).
 #[derive(Debug, Default, Deserialize)]
@@ -194,7 +195,7 @@ fn vxlan_matches(net: &NetSpec, link: &Link) -> bool {
     info.info_kind.as_deref() == Some("vxlan")
         && data.id == Some(net.vni)
         && data.local.as_deref() == Some(net.underlay.to_string().as_str())
-        && data.port == Some(VXLAN_PORT)
+        && data.port == Some(net.port)
         && data.learning == Some(false)
         && data.proxy == Some(true)
 }
@@ -214,7 +215,7 @@ pub(super) fn vxlan_create_args(net: &NetSpec, names: &Names) -> Vec<String> {
         "id",
         &net.vni.to_string(),
         "dstport",
-        &VXLAN_PORT.to_string(),
+        &net.port.to_string(),
         "local",
         &net.underlay.to_string(),
         "nolearning",
@@ -503,6 +504,7 @@ mod tests {
             prefix_len: 24,
             mtu: 1450,
             underlay: Ipv4Addr::new(203, 0, 113, 1),
+            port: VXLAN_PORT,
         }
     }
 

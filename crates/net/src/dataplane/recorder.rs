@@ -255,6 +255,7 @@ mod tests {
             prefix_len: 24,
             mtu: 1450,
             underlay: Ipv4Addr::new(203, 0, 113, 1),
+            port: crate::dataplane::VXLAN_PORT,
         }
     }
 

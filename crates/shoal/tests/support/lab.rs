@@ -109,6 +109,7 @@ impl Lab {
         };
         for h in lab.hosts() {
             h.kill_strays();
+            h.remove_overlay_namespaces();
             h.cleanup_containers();
         }
         lab
@@ -141,6 +142,7 @@ impl Drop for Lab {
         // No assertion here: a panic in a drop during a test's panic would abort the run.
         for h in self.hosts() {
             h.remove_containers();
+            h.remove_overlay_namespaces();
         }
     }
 }
@@ -272,6 +274,65 @@ impl LabHost {
         let mut args = vec!["rm", "-f"];
         args.extend(ids);
         self.docker(&args).status.success()
+    }
+
+    /// Removes the network namespaces shoal daemons made in this host for overlay networks
+    /// (`/run/netns/shoal-*` as the host's mount namespace has them) once no daemon runs in
+    /// the host: a daemon that was killed leaves them, with their VXLAN ports, whose sockets
+    /// in the host's namespace would keep their VNI and UDP port from the next cluster. The
+    /// VXLAN ports go first, then the namespace. Only a namespace mounted in this host's
+    /// mount namespace is touched (another host's file is only a stale name here).
+    pub fn remove_overlay_namespaces(&self) {
+        if self.shoal_daemon_runs() {
+            return;
+        }
+        let script = r#"for f in /run/netns/shoal-*; do
+  [ -e "$f" ] || continue
+  n=${f##*/}
+  ip -n "$n" link show >/dev/null 2>&1 || continue
+  for l in $(ip -n "$n" -o link show type vxlan | awk -F': ' '{ print $2 }' | cut -d@ -f1); do
+    ip -n "$n" link del "$l" 2>/dev/null
+  done
+  ip netns del "$n" 2>/dev/null
+done
+exit 0"#;
+        let _ = self.exec(&["sh", "-c", script]);
+    }
+
+    /// Whether a `shoal` process runs in the host's network namespace.
+    fn shoal_daemon_runs(&self) -> bool {
+        let out = Command::new("ip")
+            .args(["netns", "pids", &format!("shoallab-h{}", self.index)])
+            .output()
+            .expect("cannot run ip");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "shoal")
+            })
+    }
+
+    /// Copies `images` from the machine's engine into the host's engine, unless it has them
+    /// already (same IDs).
+    pub fn load_images(&self, images: &[&str]) {
+        let mut inspect = vec!["image", "inspect", "-f", "{{.Id}}"];
+        inspect.extend(images);
+        let want = super::engine_ok(&inspect);
+        let have = self.docker(&inspect);
+        if have.status.success() && String::from_utf8_lossy(&have.stdout) == want {
+            return;
+        }
+        let tar = tempfile::Builder::new()
+            .prefix("shoal-lab-images-")
+            .suffix(".tar")
+            .tempfile()
+            .expect("cannot create a temp file");
+        let path = tar.path().to_string_lossy().into_owned();
+        let mut save = vec!["save", "-o", path.as_str()];
+        save.extend(images);
+        super::engine_ok(&save);
+        self.docker_ok(&["load", "-q", "-i", &path]);
     }
 
     /// Kills the processes in the host that are not its engine's (a shoal daemon of a test

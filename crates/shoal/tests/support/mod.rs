@@ -14,6 +14,23 @@ use std::time::{Duration, Instant};
 
 pub const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
 
+/// A UDP port for a test cluster's VXLAN traffic that nothing on the machine is bound to
+/// now, in the range the docker CLI takes (1024-49151).
+pub fn data_path_port() -> u16 {
+    use std::net::UdpSocket;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let seed = std::process::id() as u64 ^ nanos;
+    let mut p = 20000 + (seed.wrapping_mul(2654435761) % 20000) as u16;
+    loop {
+        if UdpSocket::bind(("0.0.0.0", p)).is_ok() {
+            return p;
+        }
+        p = if p >= 40000 { 20000 } else { p + 1 };
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; good enough on a test machine).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -135,6 +152,10 @@ impl Daemon {
             )
             .arg("--mesh-listen-ip")
             .arg(&self.mesh_ip)
+            // Nodes of several test clusters share the machine's engine: each serves its
+            // own network plugin there.
+            .arg("--network-plugin")
+            .arg(format!("shoal-test-{}", self.port))
             .arg("-H")
             .arg(self.host())
             .env("SHOAL_LOG", "info,openraft=warn")
@@ -292,11 +313,15 @@ impl Daemon {
             .to_string()
     }
 
-    /// `docker swarm init` on this node.
+    /// `docker swarm init` on this node, with a data path (VXLAN) port of its own, so that
+    /// test clusters on one machine do not share VXLAN sockets.
     pub fn init(&self) -> String {
+        let port = data_path_port().to_string();
         let out = self.docker_ok(&[
             "swarm",
             "init",
+            "--data-path-port",
+            &port,
             "--advertise-addr",
             &self.addr(),
             "--listen-addr",
