@@ -14,6 +14,8 @@ sock=$state/shoal.sock
 listen=127.0.0.1:24377
 export DOCKER_HOST=unix://$sock
 export DOCKER_CLI_HINTS=false
+# A connection the routing mesh closes (no task runs yet) must not kill the script on write.
+trap '' PIPE
 
 stop() {
   if [ -f "$state/daemon.pid" ] && kill -0 "$(cat "$state/daemon.pid")" 2>/dev/null; then
@@ -30,10 +32,21 @@ clean() {
     node=$(docker info --format '{{.Swarm.NodeID}}' 2>/dev/null || true)
   fi
   stop
+  # The node's overlay networks: its network namespaces (named after a hash of its data
+  # dir) and its engine networks.
+  if [ -d "$state/data" ]; then
+    local prefix
+    prefix="shoal-$(printf %s "$(realpath "$state/data")" | sha256sum | cut -c1-6)-"
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$prefix" || true); do
+      ip netns del "$ns" 2>/dev/null || true
+    done
+  fi
   if [ -n "$node" ]; then
     docker -H unix:///var/run/docker.sock ps -aq --filter "label=com.docker.swarm.node.id=$node" |
       xargs -r docker -H unix:///var/run/docker.sock rm -f >/dev/null
     rm -rf "/dev/shm/shoal-$node"
+    docker -H unix:///var/run/docker.sock network ls -q --filter driver=shoal |
+      xargs -r docker -H unix:///var/run/docker.sock network rm >/dev/null 2>&1 || true
   fi
   rm -rf "$state"
 }
@@ -42,7 +55,8 @@ clean() {
 http_get() {
   local port=$1 path=$2 reply
   exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null || return 1
-  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$path" >&3
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$path" >&3 2>/dev/null ||
+    { exec 3<&- 3>&-; return 1; }
   reply=$(timeout 2 cat <&3) || true
   exec 3<&- 3>&-
   case "$reply" in
@@ -109,7 +123,9 @@ for _ in $(seq 1 50); do
   case "$items" in *items:*) break ;; esac
   sleep 0.2
 done
-echo "${items:-(no answer from /cgi-bin/db; see .shoal/daemon.log)}"
+# (busybox httpd sends the CGI's own header lines inside the body: skip them)
+echo "${items:-(no answer from /cgi-bin/db; see .shoal/daemon.log)}" | sed '/^HTTP\/1/,/^\r\?$/d'
+
 echo "== docker network inspect todo_app-net (its VIPs and the tasks on it)"
 docker network inspect todo_app-net --format '{{.Name}} {{.Driver}} {{range .IPAM.Config}}{{.Subnet}}{{end}}'
 docker service inspect todo_todo-db --format 'todo-db VIP: {{range .Endpoint.VirtualIPs}}{{.Addr}} {{end}}'

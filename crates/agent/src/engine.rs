@@ -59,6 +59,11 @@ pub struct Engine {
     network_driver: String,
 }
 
+/// One engine network creation at a time in this process: tasks that start together (and
+/// the overlay's attachable networks) must not each create the same network, which engines
+/// before API 1.44 allow.
+static NETWORK_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 impl Engine {
     pub fn new(socket: impl Into<PathBuf>) -> Engine {
         Engine {
@@ -193,7 +198,9 @@ impl Engine {
         n: &shoal_types::swarm::Network,
     ) -> Result<String, EngineError> {
         use crate::networks::{create_request, NETWORK_ID_OPTION};
+        let _one_at_a_time = NETWORK_LOCK.lock().await;
         let docker = self.client(REQUEST_TIMEOUT)?;
+        self.remove_duplicate_networks(&n.spec.name).await;
         let names = [
             n.spec.name.clone(),
             format!("{}-{}", n.spec.name, &n.id[..n.id.len().min(12)]),
@@ -246,6 +253,39 @@ impl Engine {
             status: 409,
             message: format!("could not create the engine network for {}", n.spec.name),
         }))
+    }
+
+    /// Engines before API 1.44 let two networks share a name, and then refuse to resolve it
+    /// ("is ambiguous"): unused duplicates of ours go, keeping the oldest.
+    async fn remove_duplicate_networks(&self, name: &str) {
+        let Ok(docker) = self.client(REQUEST_TIMEOUT) else {
+            return;
+        };
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::default()
+            .filters(&HashMap::from([("name", vec![name])]))
+            .build();
+        let Ok(mut found) = docker.list_networks(Some(options)).await else {
+            return;
+        };
+        found.retain(|n| {
+            n.name.as_deref() == Some(name)
+                && n.driver.as_deref() == Some(self.network_driver.as_str())
+        });
+        if found.len() < 2 {
+            return;
+        }
+        found.sort_by(|a, b| a.created.cmp(&b.created));
+        for n in found.iter().skip(1) {
+            let id = n.id.clone().unwrap_or_default();
+            let used = docker
+                .inspect_network(&id, None)
+                .await
+                .map(|i| i.containers.is_some_and(|c| !c.is_empty()))
+                .unwrap_or(true);
+            if !used {
+                let _ = docker.remove_network(&id).await;
+            }
+        }
     }
 
     /// Connects a created container to one more network, with its settings.
