@@ -181,6 +181,13 @@ impl Manager {
                 .networks
                 .resolve(&a.target)
                 .map_err(|_| ApiError::NotFound(format!("network {} not found", a.target)))?;
+            if !a.driver_opts.is_empty() {
+                return Err(ApiError::invalid(format!(
+                    "network {}: per-service driver options ({}) are not supported by shoal's overlay driver",
+                    n.spec.name,
+                    a.driver_opts.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
             a.target = n.id.clone();
         }
         if let Some(cs) = &mut spec.task_template.container_spec {

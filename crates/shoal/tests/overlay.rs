@@ -27,6 +27,19 @@ const WEB: &[&str] = &[
     "mkdir -p /tmp/www && hostname > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www",
 ];
 
+/// `web`: three tasks on network `appnet`, one per node.
+const REPLICAS_3_SPREAD: [&str; 6] = [
+    "--network",
+    "appnet",
+    "--replicas",
+    "3",
+    "--replicas-max-per-node",
+    "1",
+];
+
+/// `client`: one task per node on network `appnet`.
+const GLOBAL_ON_APPNET: [&str; 4] = ["--network", "appnet", "--mode", "global"];
+
 /// A container that only waits, to exec into.
 const IDLE: &[&str] = &["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"];
 
@@ -97,6 +110,20 @@ impl Swarm {
         full.push(TEST_IMAGE);
         full.extend(cmd);
         self.m().docker_ok(&full);
+    }
+
+    /// Creates the service (as [`Swarm::service`]) and waits for `n` running tasks with an
+    /// address on `net_id`; those addresses. Services made this way start one after the other.
+    fn service_running(
+        &self,
+        name: &str,
+        args: &[&str],
+        cmd: &[&str],
+        net_id: &str,
+        n: usize,
+    ) -> BTreeSet<Ipv4Addr> {
+        self.service(name, args, cmd);
+        self.running(name, net_id, n)
     }
 
     /// The service's virtual IP on network `net_id`.
@@ -228,11 +255,13 @@ impl Drop for Swarm {
                 rm.extend(ids.split_whitespace());
                 let _ = h.docker(&rm);
             }
-            let nets = h.docker(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+            // By ID: two engine networks may share a name. Once the plugin is gone the
+            // engine would take most of a minute over each.
+            let nets = h.docker(&["network", "ls", "--format", "{{.ID}} {{.Driver}}"]);
             for line in String::from_utf8_lossy(&nets.stdout).lines() {
-                if let Some((name, driver)) = line.split_once(' ') {
+                if let Some((id, driver)) = line.split_once(' ') {
                     if !["bridge", "host", "null"].contains(&driver) {
-                        let _ = h.docker(&["network", "rm", name]);
+                        let _ = h.docker(&["network", "rm", id]);
                     }
                 }
             }
@@ -343,21 +372,9 @@ fn tcp_answers(h: &LabHost, container: &str, ip: &str, port: u16, expect: &str) 
 fn services_reach_each_other_by_name_across_hosts() {
     let s = Swarm::up("names");
     let net = s.network("appnet", &[]);
-    s.service(
-        "web",
-        &[
-            "--network",
-            "appnet",
-            "--replicas",
-            "3",
-            "--replicas-max-per-node",
-            "1",
-        ],
-        WEB,
-    );
-    s.service("client", &["--network", "appnet", "--mode", "global"], IDLE);
-
-    let tasks = s.running("web", &net, 3);
+    // One service after the other (two starting together on a node is another test).
+    let tasks = s.service_running("web", &REPLICAS_3_SPREAD, WEB, &net, 3);
+    s.service_running("client", &GLOBAL_ON_APPNET, IDLE, &net, 3);
     let vip = s.vip("web", &net);
     assert!(!tasks.contains(&vip), "the VIP {vip} is a task's address");
     let web_hosts = eventually(WAIT, "a web container on every host", || {
@@ -386,10 +403,64 @@ fn services_reach_each_other_by_name_across_hosts() {
 }
 
 #[test]
+fn services_starting_together_on_a_node_share_its_engine_network() {
+    let s = Swarm::up("together");
+    let net = s.network("appnet", &[]);
+    // Three services created at once: on every node, three tasks want the engine network of
+    // `appnet` at the same moment.
+    for name in ["one", "two", "three"] {
+        s.service(name, &GLOBAL_ON_APPNET, IDLE);
+    }
+    for h in s.hosts() {
+        let mut last = String::new();
+        let ok = wait_for(WAIT, || {
+            last = h
+                .docker_ok(&[
+                    "network",
+                    "ls",
+                    "--filter",
+                    &format!("label=shoal.network.id={net}"),
+                    "--format",
+                    "{{.ID}} {{.Name}}",
+                ])
+                .trim()
+                .to_string();
+            last.lines().count() == 1
+        });
+        assert!(
+            ok,
+            "{}: the engine has not exactly one network for appnet ({net}):\n{last}",
+            h.name()
+        );
+    }
+    for name in ["one", "two", "three"] {
+        let mut tasks = BTreeSet::new();
+        let ok = wait_for(WAIT, || {
+            tasks = s.task_ips(name, &net);
+            tasks.len() == 3
+        });
+        let ps = s.m().docker(&[
+            "service",
+            "ps",
+            "--no-trunc",
+            "--format",
+            "{{.Name}} {{.CurrentState}} {{.Error}}",
+            name,
+        ]);
+        assert!(
+            ok,
+            "service {name}: {} running tasks, not one per node:\n{}",
+            tasks.len(),
+            text(&ps)
+        );
+    }
+}
+
+#[test]
 fn dnsrr_and_aliases_resolve_to_task_addresses() {
     let s = Swarm::up("dnsrr");
     let net = s.network("rrnet", &[]);
-    s.service(
+    let rr = s.service_running(
         "rr",
         &[
             "--network",
@@ -400,16 +471,18 @@ fn dnsrr_and_aliases_resolve_to_task_addresses() {
             "3",
         ],
         WEB,
+        &net,
+        3,
     );
-    s.service(
+    let db = s.service_running(
         "db",
         &["--network", "name=rrnet,alias=db-alias", "--replicas", "2"],
         WEB,
+        &net,
+        2,
     );
-    s.service("client", &["--network", "rrnet", "--mode", "global"], IDLE);
-
-    let rr = s.running("rr", &net, 3);
-    let db = s.running("db", &net, 2);
+    let global = ["--network", "rrnet", "--mode", "global"];
+    s.service_running("client", &global, IDLE, &net, 3);
     let db_vip = s.vip("db", &net);
     let vips = s.m().docker_ok(&[
         "service",
@@ -488,15 +561,18 @@ fn networks_are_isolated_and_internal_has_no_egress() {
     let net_a = s.network("neta", &[]);
     let net_b = s.network("netb", &[]);
     let internal = s.network("inner", &["--internal"]);
-    s.service("only-b", &["--network", "netb", "--replicas", "1"], WEB);
-    s.service("client-a", &["--network", "neta", "--mode", "global"], IDLE);
-    s.service("client-b", &["--network", "netb", "--mode", "global"], IDLE);
-    s.service(
-        "client-in",
-        &["--network", "inner", "--mode", "global"],
-        IDLE,
-    );
-    let b_task = *s.running("only-b", &net_b, 1).first().expect("one task");
+    let b_task = *s
+        .service_running("only-b", &["--network", "netb"], WEB, &net_b, 1)
+        .first()
+        .expect("one task");
+    for (client, net, id) in [
+        ("client-a", "neta", &net_a),
+        ("client-b", "netb", &net_b),
+        ("client-in", "inner", &internal),
+    ] {
+        let global = ["--network", net, "--mode", "global"];
+        s.service_running(client, &global, IDLE, id, 3);
+    }
     let b_vip = s.vip("only-b", &net_b);
     assert_ne!(net_a, internal);
     let listener = RootListener::start();
@@ -562,20 +638,8 @@ fn networks_are_isolated_and_internal_has_no_egress() {
 fn names_follow_scale_down_and_task_failure() {
     let s = Swarm::up("follow");
     let net = s.network("appnet", &[]);
-    s.service(
-        "web",
-        &[
-            "--network",
-            "appnet",
-            "--replicas",
-            "3",
-            "--replicas-max-per-node",
-            "1",
-        ],
-        WEB,
-    );
-    s.service("client", &["--network", "appnet", "--mode", "global"], IDLE);
-    let three = s.running("web", &net, 3);
+    let three = s.service_running("web", &REPLICAS_3_SPREAD, WEB, &net, 3);
+    s.service_running("client", &GLOBAL_ON_APPNET, IDLE, &net, 3);
     let clients: Vec<(LabHost, String)> = s
         .hosts()
         .into_iter()
@@ -641,8 +705,13 @@ fn names_follow_scale_down_and_task_failure() {
 fn attachable_network_takes_docker_run_on_any_node() {
     let s = Swarm::up("attach");
     let net = s.network("att", &["--attachable"]);
-    s.service("web", &["--network", "att", "--replicas", "2"], WEB);
-    s.running("web", &net, 2);
+    s.service_running(
+        "web",
+        &["--network", "att", "--replicas", "2"],
+        WEB,
+        &net,
+        2,
+    );
     let vip = s.vip("web", &net);
     let web_hosts = s.hostnames("web");
     let h3 = s.host(3);
@@ -849,20 +918,8 @@ fn the_book_walkthrough_step_5_runs_on_shoal_across_hosts() {
 fn a_restarted_host_rejoins_with_working_names() {
     let mut s = Swarm::up("restart");
     let net = s.network("appnet", &[]);
-    s.service(
-        "web",
-        &[
-            "--network",
-            "appnet",
-            "--replicas",
-            "3",
-            "--replicas-max-per-node",
-            "1",
-        ],
-        WEB,
-    );
-    s.service("client", &["--network", "appnet", "--mode", "global"], IDLE);
-    let before = s.running("web", &net, 3);
+    let before = s.service_running("web", &REPLICAS_3_SPREAD, WEB, &net, 3);
+    s.service_running("client", &GLOBAL_ON_APPNET, IDLE, &net, 3);
     let vip = s.vip("web", &net);
     let h2 = s.host(2);
     let old_client = s.container_on(&h2, "client");

@@ -513,14 +513,9 @@ impl State {
                 services: users,
             });
         }
-        // Tasks of removed services may still be stopping: their containers hold endpoints.
-        if self.tasks.iter().any(|t| {
-            holds_addresses(t) && t.networks_attachments.iter().any(|a| a.network.id == id)
-        }) {
-            return Err(StoreError::Conflict(format!(
-                "network {name} has active endpoints: tasks on it are still stopping, try again in a moment"
-            )));
-        }
+        // Tasks of removed services may still be stopping on their nodes; they do not hold
+        // the network (Swarm's `stack rm` fails here with "has active endpoints"): each node
+        // takes the network down once the view drops it, the engine's copy once unused.
         if let Some(held) = self.attachments.get(id).filter(|h| !h.is_empty()) {
             return Err(StoreError::Conflict(format!(
                 "network {name} has active endpoints: {} container(s) attached from node engines",

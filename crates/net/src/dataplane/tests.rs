@@ -240,7 +240,6 @@ impl Bed {
                 dp: Linux::new(format!("{}-h{i}n-", bed.tag), Some(name.clone())).unwrap(),
                 netns: name,
                 underlay: Ipv4Addr::new(203, 0, 113, i + 1),
-                port: crate::dataplane::VXLAN_PORT,
             });
         }
         let (h0, h1) = (&bed.hosts[0].netns, &bed.hosts[1].netns);
