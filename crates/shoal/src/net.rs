@@ -9,7 +9,7 @@ use shoal_manager::Daemon;
 use shoal_net::dataplane::Linux;
 use shoal_net::dns::Upstream;
 use shoal_net::overlay::{Cluster, Overlay};
-use shoal_types::netview::NetInfo;
+use shoal_types::netview::{NetInfo, NetView};
 use shoal_types::swarm::{IPAMConfig, IPAMOptions, Network, NetworkSpec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -76,8 +76,14 @@ async fn follow_view(daemon: Arc<Daemon>, overlay: Arc<NodeOverlay>, engine: Eng
     let mut digest = String::new();
     loop {
         let Some(node_id) = daemon.node_id() else {
+            if !digest.is_empty() {
+                // The node left the swarm: its networks go (their tasks have stopped).
+                tracing::info!("this node left the swarm: removing its overlay networks");
+                overlay.apply_view("", NetView::default()).await;
+                engine_networks(&engine, &overlay, &[]).await;
+                digest.clear();
+            }
             tokio::time::sleep(RETRY).await;
-            digest.clear();
             continue;
         };
         match daemon.fetch_net_view(&digest).await {
