@@ -328,26 +328,35 @@ impl<C: Cluster, D: Dataplane> Overlay<C, D> {
         self.blocking(move |dp| dp.set_peers(&s, &peers)).await?;
         let s = spec.clone();
         self.blocking(move |dp| dp.set_vips(&s, &vips)).await?;
-        if !self.lock().servers.contains_key(&n.id) {
-            let addr = SocketAddr::new(n.gateway.into(), 53);
-            let (udp, tcp) = {
-                let netns = netns.clone();
-                tokio::task::spawn_blocking(move || bind_in_netns(&netns, addr))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?
-            };
-            let server = NameServer::spawn(
-                n.id.clone(),
-                udp,
-                tcp,
-                self.names.subscribe(),
-                self.upstream.clone(),
-            )
-            .map_err(|e| e.to_string())?;
-            debug!(network = %n.name, %addr, "name server up");
-            self.lock().servers.insert(n.id.clone(), server);
+        // Without its name server the network still carries traffic: say so, and try again
+        // on the next view.
+        if let Err(e) = self.ensure_name_server(n, &netns).await {
+            warn!(network = %n.name, "no name server on this network yet: {e}");
         }
+        Ok(())
+    }
+
+    /// The network's name server on its gateway address, inside its namespace.
+    async fn ensure_name_server(&self, n: &NetInfo, netns: &Path) -> Result<(), String> {
+        if self.lock().servers.contains_key(&n.id) {
+            return Ok(());
+        }
+        let addr = SocketAddr::new(n.gateway.into(), 53);
+        let netns = netns.to_path_buf();
+        let (udp, tcp) = tokio::task::spawn_blocking(move || bind_in_netns(&netns, addr))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let server = NameServer::spawn(
+            n.id.clone(),
+            udp,
+            tcp,
+            self.names.subscribe(),
+            self.upstream.clone(),
+        )
+        .map_err(|e| e.to_string())?;
+        debug!(network = %n.name, %addr, "name server up");
+        self.lock().servers.insert(n.id.clone(), server);
         Ok(())
     }
 
@@ -612,5 +621,280 @@ impl<C: Cluster, D: Dataplane> Driver for Overlay<C, D> {
                 .map_err(PluginError::failed)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::{Call, Recorder};
+    use shoal_types::netview::{NetEndpoint, NetService};
+
+    /// The managers, as a test sees them: attachments come from a counter.
+    #[derive(Default)]
+    struct FakeCluster {
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl Cluster for FakeCluster {
+        async fn attach(&self, network_id: &str, addr: Option<String>) -> Result<String, String> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("attach {network_id} {addr:?}"));
+            Ok(format!("{}/24", addr.unwrap_or_else(|| "10.9.0.50".into())))
+        }
+
+        async fn detach(&self, network_id: &str, addr: &str) -> Result<(), String> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("detach {network_id} {addr}"));
+            Ok(())
+        }
+    }
+
+    fn endpoint(
+        addr: [u8; 4],
+        node: &str,
+        task: &str,
+        service: &str,
+        serving: bool,
+    ) -> NetEndpoint {
+        NetEndpoint {
+            addr: addr.into(),
+            node_id: node.into(),
+            node_addr: if node == "me" {
+                Ipv4Addr::new(198, 51, 100, 1)
+            } else {
+                Ipv4Addr::new(198, 51, 100, 2)
+            },
+            task_id: task.into(),
+            service_id: service.into(),
+            names: vec![format!("{service}.1.{task}")],
+            serving,
+        }
+    }
+
+    fn net(id: &str, attachable: bool, endpoints: Vec<NetEndpoint>) -> NetInfo {
+        NetInfo {
+            id: id.into(),
+            name: format!("{id}-name"),
+            vni: 4097,
+            subnet: "10.9.0.0/24".into(),
+            ip_range: String::new(),
+            gateway: Ipv4Addr::new(10, 9, 0, 1),
+            mtu: 1450,
+            internal: false,
+            attachable,
+            labels: Default::default(),
+            endpoints,
+            services: vec![NetService {
+                id: "web".into(),
+                name: "web".into(),
+                aliases: vec![],
+                vip: Some(Ipv4Addr::new(10, 9, 0, 2)),
+            }],
+        }
+    }
+
+    fn view(networks: Vec<NetInfo>) -> NetView {
+        NetView {
+            digest: "d".into(),
+            node_addr: Some(Ipv4Addr::new(198, 51, 100, 1)),
+            data_path_port: 4789,
+            networks,
+        }
+    }
+
+    fn overlay() -> (Arc<Overlay<FakeCluster, Recorder>>, Arc<Recorder>) {
+        let dp = Arc::new(Recorder::new());
+        let o = Overlay::new(FakeCluster::default(), dp.clone(), Upstream::none());
+        (Arc::new(o), dp)
+    }
+
+    #[tokio::test]
+    async fn a_view_programs_the_networks_used_here_with_other_nodes_endpoints_and_serving_backends(
+    ) {
+        let (o, dp) = overlay();
+        let used = net(
+            "netusedhere0",
+            false,
+            vec![
+                endpoint([10, 9, 0, 3], "me", "t1", "web", true),
+                endpoint([10, 9, 0, 4], "other", "t2", "web", true),
+                endpoint([10, 9, 0, 5], "other", "t3", "web", false),
+            ],
+        );
+        let elsewhere = net(
+            "netelsewhere",
+            false,
+            vec![endpoint([10, 9, 0, 3], "other", "t4", "web", true)],
+        );
+        o.apply_view("me", view(vec![used, elsewhere])).await;
+        let state = dp.network("netusedhere0").expect("programmed");
+        let peers: Vec<Ipv4Addr> = state.peers.iter().map(|p| p.addr).collect();
+        assert_eq!(
+            peers,
+            [Ipv4Addr::new(10, 9, 0, 4), Ipv4Addr::new(10, 9, 0, 5)]
+        );
+        assert!(state
+            .peers
+            .iter()
+            .all(|p| p.node == Ipv4Addr::new(198, 51, 100, 2)));
+        assert_eq!(state.vips.len(), 1);
+        assert_eq!(
+            state.vips[0].backends,
+            [Ipv4Addr::new(10, 9, 0, 3), Ipv4Addr::new(10, 9, 0, 4)],
+            "only serving tasks are behind the VIP"
+        );
+        assert!(dp.network("netelsewhere").is_none(), "no endpoint here");
+        let spec = dp.calls().into_iter().find_map(|c| match c {
+            Call::EnsureNetwork(s) => Some(s),
+            _ => None,
+        });
+        let spec = spec.unwrap();
+        assert_eq!(
+            (spec.vni, spec.port, spec.underlay),
+            (4097, 4789, Ipv4Addr::new(198, 51, 100, 1))
+        );
+
+        // The network leaves the cluster: it leaves the node.
+        o.apply_view("me", view(vec![])).await;
+        assert!(dp
+            .calls()
+            .iter()
+            .any(|c| matches!(c, Call::RemoveNetwork(id) if id.starts_with("netusedhere"))));
+    }
+
+    #[tokio::test]
+    async fn the_engine_creates_joins_and_leaves_an_endpoint_through_the_plugin() {
+        let (o, dp) = overlay();
+        o.apply_view(
+            "me",
+            view(vec![net(
+                "n1",
+                true,
+                vec![endpoint([10, 9, 0, 3], "me", "t1", "web", true)],
+            )]),
+        )
+        .await;
+        let err = o
+            .request_pool(RequestPoolRequest {
+                pool: "10.9.0.0/24".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(NETWORK_ID_OPTION), "{err}");
+        let pool = o
+            .request_pool(RequestPoolRequest {
+                pool: "10.9.0.0/24".into(),
+                options: [(NETWORK_ID_OPTION.to_string(), "n1".to_string())].into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(pool.pool_id, "n1");
+        let gateway = o
+            .request_address(RequestAddressRequest {
+                pool_id: "n1".into(),
+                options: [(
+                    crate::plugin::OPTION_REQUEST_ADDRESS_TYPE.to_string(),
+                    crate::plugin::GATEWAY_ADDRESS.to_string(),
+                )]
+                .into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(gateway.address, "10.9.0.1/24");
+        // The task's own address is taken as the managers gave it; any other address is
+        // asked of them.
+        let task = o
+            .request_address(RequestAddressRequest {
+                pool_id: "n1".into(),
+                address: "10.9.0.3".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(task.address, "10.9.0.3/24");
+        let attached = o
+            .request_address(RequestAddressRequest {
+                pool_id: "n1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(attached.address, "10.9.0.50/24");
+        assert_eq!(*o.cluster.calls.lock().unwrap(), ["attach n1 None"]);
+
+        let generic = serde_json::json!({ NETWORK_ID_OPTION: "n1" });
+        o.create_network(CreateNetworkRequest {
+            network_id: "engine-net".into(),
+            options: [("com.docker.network.generic".to_string(), generic)]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let created = o
+            .create_endpoint(CreateEndpointRequest {
+                network_id: "engine-net".into(),
+                endpoint_id: "ep1".into(),
+                interface: EndpointInterface {
+                    address: "10.9.0.3/24".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(created.interface.unwrap().mac_address, "02:42:0a:09:00:03");
+        let joined = o
+            .join(JoinRequest {
+                network_id: "engine-net".into(),
+                endpoint_id: "ep1".into(),
+                sandbox_key: "/var/run/docker/netns/abc".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let name = joined.interface_name.unwrap();
+        assert_eq!(name.dst_prefix, "eth");
+        assert!(!name.src_name.is_empty());
+        assert!(
+            joined.gateway.is_empty(),
+            "egress goes through the node's gwbridge"
+        );
+        for _ in 0..100 {
+            if dp.dns(Path::new("/var/run/docker/netns/abc")).is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            dp.dns(Path::new("/var/run/docker/netns/abc")),
+            Some(Ipv4Addr::new(10, 9, 0, 1)),
+            "the container's resolver points at the network's name server"
+        );
+        o.leave(EndpointRef {
+            network_id: "engine-net".into(),
+            endpoint_id: "ep1".into(),
+        })
+        .await
+        .unwrap();
+        assert!(dp.network("n1").unwrap().endpoints.is_empty());
+        let err = o
+            .join(JoinRequest {
+                network_id: "unknown".into(),
+                endpoint_id: "ep2".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PluginError::UnknownNetwork { .. }), "{err}");
     }
 }

@@ -332,3 +332,167 @@ impl Daemon {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_store::{Member, Request};
+    use shoal_types::swarm::{
+        ContainerSpec, EndpointSpec, NetworkSpec, Node, ResolutionMode, Service, ServiceSpec,
+        TaskSpec, TaskStatus,
+    };
+
+    fn run(state: &mut State, index: u64, cmd: Command) {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        state.apply(index, &Request { at, cmd }).unwrap();
+    }
+
+    /// A cluster with nodes `a` (up) and `b` (down), network `n`, service `web` on it with
+    /// alias `www`, and tasks: t1 running on a, t2 running on b, t3 starting on a.
+    fn world() -> State {
+        let mut s = State::default();
+        run(
+            &mut s,
+            1,
+            Command::InitCluster {
+                cluster: Box::default(),
+                node: Box::new(Node {
+                    id: "a".into(),
+                    ..Default::default()
+                }),
+                member: Member {
+                    raft_id: 1,
+                    addr: "198.51.100.1:2377".into(),
+                },
+                ingress: Box::new(shoal_types::swarm::Network {
+                    id: "ingress".into(),
+                    spec: NetworkSpec {
+                        name: "ingress".into(),
+                        ingress: true,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }),
+            },
+        );
+        run(
+            &mut s,
+            2,
+            Command::AddNode {
+                node: Box::new(Node {
+                    id: "b".into(),
+                    ..Default::default()
+                }),
+                member: Member {
+                    raft_id: 2,
+                    addr: "198.51.100.2:2377".into(),
+                },
+            },
+        );
+        s.nodes.get_mut("a").unwrap().status.state = NodeState::Ready;
+        s.nodes.get_mut("b").unwrap().status.state = NodeState::Down;
+        run(
+            &mut s,
+            3,
+            Command::CreateNetwork {
+                network: Box::new(shoal_types::swarm::Network {
+                    id: "n".into(),
+                    spec: NetworkSpec {
+                        name: "app".into(),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }),
+            },
+        );
+        let attach = NetworkAttachmentConfig {
+            target: "n".into(),
+            aliases: vec!["www".into(), "web".into()],
+            ..Default::default()
+        };
+        run(
+            &mut s,
+            4,
+            Command::CreateService {
+                service: Box::new(Service {
+                    id: "web".into(),
+                    spec: ServiceSpec {
+                        name: "web".into(),
+                        task_template: TaskSpec {
+                            container_spec: Some(ContainerSpec {
+                                image: "busybox".into(),
+                                ..Default::default()
+                            }),
+                            networks: vec![attach.clone()],
+                            ..Default::default()
+                        },
+                        endpoint_spec: Some(EndpointSpec {
+                            mode: ResolutionMode::Vip,
+                            ports: vec![],
+                        }),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }),
+            },
+        );
+        let task = |id: &str, node: &str, state: TaskState| Task {
+            id: id.into(),
+            service_id: "web".into(),
+            slot: 1,
+            node_id: node.into(),
+            desired_state: TaskState::Running,
+            status: TaskStatus {
+                state,
+                ..Default::default()
+            },
+            spec: TaskSpec {
+                networks: vec![attach.clone()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let tasks = vec![
+            task("t1", "a", TaskState::Running),
+            task("t2", "b", TaskState::Running),
+            task("t3", "a", TaskState::Starting),
+        ];
+        run(&mut s, 5, Command::CreateTasks { tasks });
+        s
+    }
+
+    #[test]
+    fn the_view_has_every_endpoint_with_its_node_and_only_running_tasks_on_up_nodes_serve() {
+        let s = world();
+        let v = view(&s, "a");
+        assert_eq!(v.node_addr, Some(Ipv4Addr::new(198, 51, 100, 1)));
+        assert_eq!(v.data_path_port, DEFAULT_DATA_PATH_PORT);
+        assert_eq!(v.networks.len(), 1, "not the ingress network");
+        let n = &v.networks[0];
+        assert_eq!((n.name.as_str(), n.vni, n.mtu), ("app", 4097, DEFAULT_MTU));
+        let e = |task: &str| n.endpoints.iter().find(|e| e.task_id == task).unwrap();
+        assert!(e("t1").serving);
+        assert!(!e("t2").serving, "its node is down");
+        assert!(!e("t3").serving, "not running yet");
+        assert_eq!(e("t2").node_addr, Ipv4Addr::new(198, 51, 100, 2));
+        assert_eq!(e("t1").names, ["web.1.t1"]);
+        assert_eq!(n.backends("web"), [e("t1").addr]);
+        let svc = &n.services[0];
+        assert_eq!(
+            svc.aliases,
+            ["www"],
+            "the service's own name is not an alias"
+        );
+        assert!(svc.vip.is_some());
+        assert_eq!(
+            view(&s, "a").digest,
+            v.digest,
+            "a pure function of the state"
+        );
+        assert_ne!(
+            view(&s, "b").digest,
+            v.digest,
+            "each node has its own address"
+        );
+    }
+}
