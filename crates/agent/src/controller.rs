@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum};
 use chrono::Utc;
+use shoal_types::mesh::IngressPorts;
 use shoal_types::swarm::{ContainerStatus, PortStatus, TaskState, TaskStatus};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
@@ -20,7 +21,7 @@ use crate::container::{self, LABEL_NODE_ID, LABEL_TASK_ID};
 use crate::engine::{Engine, EngineError};
 use crate::files::TaskFiles;
 use crate::health;
-use crate::{Assignment, IngressPorts, StatusUpdate};
+use crate::{Assignment, StatusUpdate};
 
 /// What every controller of a node shares.
 pub(crate) struct Context {

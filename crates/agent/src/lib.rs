@@ -16,10 +16,10 @@
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use shoal_types::mesh::IngressPorts;
 use shoal_types::swarm::{Task, TaskStatus};
 use tokio::sync::mpsc;
 
@@ -88,42 +88,6 @@ pub struct AgentConfig {
     pub secrets_dir: PathBuf,
     /// The name the node's network plugin is served under (`shoal`).
     pub network_driver: String,
-}
-
-/// The loopback ports this node's running task containers got for their ingress-mode target
-/// ports: what the routing mesh connects to. Kept in memory only (Swarm's `PortStatus` holds
-/// host-mode ports alone). Shared by the agent, which writes it, and the mesh, which reads it.
-#[derive(Debug, Clone, Default)]
-pub struct IngressPorts(Arc<std::sync::RwLock<HashMap<String, Vec<TargetBinding>>>>);
-
-/// `(target port, loopback port)` of one container port.
-type TargetBinding = (u32, u16);
-
-impl IngressPorts {
-    /// The loopback port of `task_id`'s target port, while its container runs.
-    pub fn get(&self, task_id: &str, target_port: u32) -> Option<u16> {
-        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
-        map.get(task_id)?
-            .iter()
-            .find(|(target, _)| *target == target_port)
-            .map(|(_, host)| *host)
-    }
-
-    pub(crate) fn set(&self, task_id: &str, bound: Vec<(u32, u16)>) {
-        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-        if bound.is_empty() {
-            map.remove(task_id);
-        } else {
-            map.insert(task_id.to_string(), bound);
-        }
-    }
-
-    pub(crate) fn remove(&self, task_id: &str) {
-        self.0
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(task_id);
-    }
 }
 
 /// The running agent of one node.

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use shoal_types::mesh::IngressPorts;
 use tokio::sync::{mpsc, watch, Mutex, Notify};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -16,7 +17,7 @@ use crate::container::{LABEL_NODE_ID, LABEL_TASK_ID};
 use crate::controller::{self, Context, Controller};
 use crate::engine::Engine;
 use crate::files::TaskFiles;
-use crate::{AgentConfig, Assignment, IngressPorts, StatusUpdate};
+use crate::{AgentConfig, Assignment, StatusUpdate};
 
 /// How often the sweep runs without a new assignment.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);

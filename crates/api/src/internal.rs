@@ -9,12 +9,13 @@ use axum::routing::post;
 use axum::{Json, Router};
 use bytes::Bytes;
 use shoal_manager::cluster::logs::{LogsReq, PATH_LOGS};
-use shoal_manager::cluster::mesh::{MeshPipeReq, MeshRoutesReq, MeshRoutesResp};
 use shoal_manager::cluster::netview::{PATH_NET_ATTACH, PATH_NET_DETACH, PATH_NET_VIEW};
 use shoal_manager::internal::*;
 use shoal_manager::{Caller, Daemon};
+use shoal_net::mesh::{self, PipeError};
 use shoal_raft::{AppendResp, PreVoteResp, SnapshotResp, VoteResp};
 use shoal_store::{Request, Response};
+use shoal_types::mesh::{IngressPorts, MeshPipeReq, MeshRoutesReq, MeshRoutesResp};
 use shoal_types::netview::{NetAttachReq, NetAttachResp, NetDetachReq, NetView, NetViewReq};
 use std::sync::Arc;
 
@@ -159,11 +160,12 @@ async fn mesh_routes(
     Ok(Json(d.internal_mesh_routes(req).await?))
 }
 
-/// Another node's routing mesh opens a pipe to one of this node's tasks: the connection is
-/// upgraded into raw bytes, copied both ways to the task's loopback port.
+/// Another node's routing mesh opens a pipe to one of this node's tasks: once the task's port
+/// is reached, the connection is upgraded into raw bytes and handed to the mesh
+/// (`shoal_net::mesh`), which copies them both ways.
 async fn mesh_pipe(
     State(d): S,
-    axum::Extension(ingress): axum::Extension<shoal_agent::IngressPorts>,
+    axum::Extension(ingress): axum::Extension<IngressPorts>,
     mut request: axum::extract::Request,
 ) -> HttpResult<axum::response::Response> {
     use axum::http::{header, StatusCode};
@@ -174,38 +176,17 @@ async fn mesh_pipe(
         .map_err(|e| HttpError::bad_request(format!("cannot read the request body: {e}")))?;
     let req: MeshPipeReq = json(&body)?;
     let me = d.node_id().unwrap_or_default();
-    if req.node_id != me {
-        return Err(HttpError(
-            StatusCode::CONFLICT,
-            format!("node {} is not this node ({me})", req.node_id),
-        ));
-    }
-    let port = ingress.get(&req.task_id, req.target_port).ok_or_else(|| {
-        HttpError::not_found(format!(
-            "task {} has no running container with port {} on node {me}",
-            req.task_id, req.target_port
-        ))
+    let task = mesh::connect_task(&ingress, &me, &req).await.map_err(|e| {
+        let status = match e {
+            PipeError::NotThisNode { .. } => StatusCode::CONFLICT,
+            PipeError::NoSuchPort { .. } => StatusCode::NOT_FOUND,
+            PipeError::Unreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        HttpError(status, e.to_string())
     })?;
-    let mut task_conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| {
-            HttpError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "cannot connect to port {} of task {} (127.0.0.1:{port}): {e}",
-                    req.target_port, req.task_id
-                ),
-            )
-        })?;
-    let _ = task_conn.set_nodelay(true);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => {
-                let mut pipe = hyper_util::rt::TokioIo::new(upgraded);
-                if let Err(e) = tokio::io::copy_bidirectional(&mut pipe, &mut task_conn).await {
-                    tracing::debug!(task = %req.task_id, "mesh pipe ended: {e}");
-                }
-            }
+            Ok(upgraded) => task.join(hyper_util::rt::TokioIo::new(upgraded)).await,
             Err(e) => tracing::warn!(task = %req.task_id, "mesh pipe was not upgraded: {e}"),
         }
     });

@@ -11,6 +11,7 @@ use axum::serve::ListenerExt;
 use axum::{Router, ServiceExt};
 use http_body_util::BodyExt;
 use shoal_manager::{Binder, Daemon};
+use shoal_types::mesh::IngressPorts;
 use std::path::Path;
 use std::sync::Arc;
 use tower::Layer;
@@ -136,12 +137,12 @@ pub async fn serve_tcp(addr: &str, router: Router) -> std::io::Result<()> {
 
 /// Starts the node-to-node server on an address, for the manager crate.
 pub fn binder() -> Binder {
-    binder_with(shoal_agent::IngressPorts::default())
+    binder_with(IngressPorts::default())
 }
 
 /// Like [`binder`], serving routing-mesh pipes to the task ports in `ingress` (which the
 /// node's agent fills).
-pub fn binder_with(ingress: shoal_agent::IngressPorts) -> Binder {
+pub fn binder_with(ingress: IngressPorts) -> Binder {
     Arc::new(move |addr: String, daemon: Arc<Daemon>| {
         let ingress = ingress.clone();
         Box::pin(async move {

@@ -1,10 +1,11 @@
 //! The node's agent loop: fetches this node's tasks from the managers, hands them to the
 //! agent that runs them on the local Docker Engine, and sends back what it observed.
 
-use shoal_agent::{Agent, AgentConfig, Assignment, FileData, IngressPorts, StatusUpdate};
+use shoal_agent::{Agent, AgentConfig, Assignment, FileData, StatusUpdate};
 use shoal_manager::internal::{AssignmentMsg, FileMsg};
 use shoal_manager::Daemon;
 use shoal_store::TaskReport;
+use shoal_types::mesh::IngressPorts;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;

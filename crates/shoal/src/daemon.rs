@@ -92,7 +92,7 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
     };
     // The loopback ports of this node's tasks' ingress-mode ports: the agent records them,
     // the routing mesh (and its pipes from other nodes) connects to them.
-    let ingress = shoal_agent::IngressPorts::default();
+    let ingress = shoal_types::mesh::IngressPorts::default();
     let daemon: Arc<Daemon> = Daemon::start(cfg, shoal_api::binder_with(ingress.clone()))
         .await
         .map_err(anyhow::Error::msg)

@@ -1,14 +1,17 @@
 //! shoal's object model on the wire: the Docker Engine API's swarm types (moby
 //! `api/types/swarm`, `api/types/network`, `api/types/system`) as serde types whose JSON is
 //! what dockerd sends and accepts what the `docker` CLI sends, plus object IDs, the `filters`
-//! query parameter and the name rules. It holds data and pure rules only: no I/O, no state,
-//! no defaults applied behind the caller's back.
+//! query parameter and the name rules, and shoal's own node ↔ manager messages (`netview`,
+//! `mesh`). It holds data and pure rules only: no I/O, no state (beyond the table of task
+//! ports the agent shares with the routing mesh, `mesh::IngressPorts`), no defaults applied
+//! behind the caller's back.
 
 #![forbid(unsafe_code)]
 
 pub mod bytes_b64;
 pub mod filters;
 pub mod ids;
+pub mod mesh;
 pub mod names;
 pub mod netview;
 pub mod network;

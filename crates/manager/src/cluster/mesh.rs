@@ -3,15 +3,15 @@
 //! digest, like the dispatcher's), and the node-to-node pipe that carries one connection to a
 //! task on another node.
 //!
-//! The listening and the byte copying are the node's (`shoal::mesh`); nothing here opens a
-//! listener or talks to an engine.
+//! The messages are `shoal_types::mesh`'s; the listening and the byte copying are the node's
+//! (`shoal_net::mesh`); nothing here opens a listener or talks to an engine.
 
 use super::*;
 use crate::internal::PATH_MESH_ROUTES;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shoal_raft::transport::Pipe;
 use shoal_store::{Kind, State};
+use shoal_types::mesh::{MeshBackend, MeshPipeReq, MeshPort, MeshRoutesReq, MeshRoutesResp};
 use shoal_types::swarm::{PortConfigProtocol, PublishMode, TaskState};
 
 /// How long a node may take to accept a pipe to one of its tasks.
@@ -20,54 +20,6 @@ const PIPE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a routes call waits for a change before it answers with the same routes.
 fn long_poll(timing: &Timing) -> Duration {
     (timing.node_heartbeat * 2).min(Duration::from_secs(10))
-}
-
-/// A node asks for the mesh's routes; the answer waits until they differ from `digest`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MeshRoutesReq {
-    pub node_id: String,
-    /// The digest of the routes the node has; empty on the first call.
-    pub digest: String,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MeshRoutesResp {
-    pub digest: String,
-    pub ports: Vec<MeshPort>,
-}
-
-/// One published ingress port of a service and the tasks behind it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MeshPort {
-    pub service_id: String,
-    pub service_name: String,
-    /// `tcp` (the only protocol routed for now).
-    pub protocol: String,
-    pub published_port: u32,
-    pub target_port: u32,
-    /// Running tasks, by task ID.
-    pub backends: Vec<MeshBackend>,
-}
-
-/// A running task of the service and how to reach it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MeshBackend {
-    pub task_id: String,
-    pub node_id: String,
-    /// The node-to-node address of the task's node.
-    pub addr: String,
-    /// What to present to that node to open a pipe (`keys::mesh_credential`): it opens pipes
-    /// to that node's tasks and nothing else.
-    pub credential: String,
-}
-
-/// `/internal/mesh`: open a pipe to `target_port` of the task `task_id`, which runs on
-/// `node_id` (another node refuses).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MeshPipeReq {
-    pub node_id: String,
-    pub task_id: String,
-    pub target_port: u32,
 }
 
 /// The routes of every published ingress (TCP) port in `state`, and their digest: a task
