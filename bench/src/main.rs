@@ -1,11 +1,13 @@
 //! `shoal-bench`: runs real `shoal daemon` processes on loopback (each in its own temp dir)
 //! and measures commit latency, write throughput, leader failover, idle memory and large
 //! listings; with a Docker Engine, how fast a service's tasks converge (against Docker Swarm
-//! too). Prints a Markdown table. See `docs/benchmarks.md`.
+//! too); in the multi-host lab, overlay networks (names, DNS, VIP, throughput, many tasks).
+//! Prints a Markdown table. See `docs/benchmarks.md`.
 
 mod client;
 mod cluster;
 mod converge;
+mod overlay;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -50,7 +52,8 @@ struct Args {
     /// throughput: managers in the cluster (3 for the figure; 1 isolates the leader's path).
     #[arg(long, global = true, default_value_t = 3)]
     managers: usize,
-    /// failover: number of kill -9 runs (default 20); converge: cycles per system (default 5).
+    /// failover: number of kill -9 runs (default 20); converge: cycles per system (default 5);
+    /// overlay: scale-ups timed for name propagation (default 20).
     #[arg(long, global = true)]
     runs: Option<usize>,
     /// rss: seconds of idling before reading VmRSS.
@@ -81,11 +84,24 @@ struct Args {
     /// engine is in none, and always leaves it).
     #[arg(long, global = true)]
     compare_swarm: bool,
+    /// overlay: DNS queries from each host's client.
+    #[arg(long, global = true, default_value_t = 1000)]
+    queries: usize,
+    /// overlay: seconds of each connection-rate and bulk-throughput round.
+    #[arg(long, global = true, default_value_t = 5.0)]
+    net_seconds: f64,
+    /// overlay: concurrent connections of the connection-rate client.
+    #[arg(long, global = true, default_value_t = 16)]
+    conn_workers: usize,
+    /// overlay: tasks of the many-tasks service (0 skips that step). 300 by default: 1,000
+    /// overwhelm the lab's three engines on the 2-vCPU benchmark machine.
+    #[arg(long, global = true, default_value_t = 300)]
+    tasks: usize,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq)]
+#[derive(Subcommand, Debug, Clone, PartialEq)]
 enum Cmd {
     /// Sequential single-writer commit latency (three managers, and one for comparison).
     Commit,
@@ -102,8 +118,17 @@ enum Cmd {
     /// Tasks on a real Docker Engine: create, rolling update, kill, remove until converged
     /// (`--compare-swarm`: Docker Swarm too). Needs the engine, so not part of `all`.
     Converge,
-    /// Everything above but `converge`, in order.
+    /// Overlay networks in the multi-host lab (scripts/netlab.sh, as root): names, DNS, VIP
+    /// vs task connections, overlay vs underlay throughput, many tasks. Not part of `all`.
+    Overlay,
+    /// Everything above but `converge` and `overlay`, in order.
     All,
+    /// What `overlay` runs inside a container's or a lab host's network namespace.
+    #[command(hide = true)]
+    Probe {
+        #[command(subcommand)]
+        probe: overlay::Probe,
+    },
 }
 
 /// One line of the result table.
@@ -653,7 +678,7 @@ async fn run(a: Args) -> Result<Vec<Row>> {
     };
     say(format!("machine: {}", machine()));
     say(format!("shoal: {}", launch.shoal.display()));
-    let cmds = match a.cmd {
+    let cmds = match &a.cmd {
         Cmd::All => vec![
             Cmd::Fsync,
             Cmd::Commit,
@@ -662,7 +687,7 @@ async fn run(a: Args) -> Result<Vec<Row>> {
             Cmd::Rss,
             Cmd::List,
         ],
-        c => vec![c],
+        c => vec![c.clone()],
     };
     let mut rows = Vec::new();
     for c in cmds {
@@ -684,7 +709,18 @@ async fn run(a: Args) -> Result<Vec<Row>> {
                 };
                 converge::bench_converge(&o, &launch).await
             }
-            Cmd::All => unreachable!(),
+            Cmd::Overlay => {
+                let o = overlay::Options {
+                    runs: a.runs.unwrap_or(20).max(1),
+                    queries: a.queries.max(1),
+                    seconds: a.net_seconds,
+                    workers: a.conn_workers.max(1),
+                    tasks: a.tasks,
+                    image: a.image.clone(),
+                };
+                overlay::bench_overlay(&o, &launch).await
+            }
+            Cmd::All | Cmd::Probe { .. } => unreachable!(),
         };
         match res {
             Ok(r) => rows.extend(r),
@@ -708,6 +744,9 @@ async fn run(a: Args) -> Result<Vec<Row>> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if let Cmd::Probe { probe } = &args.cmd {
+        return overlay::run_probe(probe);
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     // Leaving the select drops the benchmark future, and with it its daemons (SIGKILL).
     let outcome = tokio::select! {

@@ -131,9 +131,17 @@ impl Lab {
 
     /// Restarts host `i`: its engine and every process in it stop (a shoal daemon in it too:
     /// restart that with `Daemon::restart`), its network namespace is made anew, as after a
-    /// reboot, and its engine starts again with the containers it had.
+    /// reboot, and its engine starts again with the containers it had. As a reboot empties
+    /// `/run`, the names of the network namespaces made in the host go too: their mounts went
+    /// with the host's mount namespace, and only empty files would be left in `/run/netns`
+    /// (which the hosts share with this machine).
     pub fn restart_host(&self, i: usize) {
-        netlab_ok(&["restart-host", &self.host(i).name()]);
+        let host = self.host(i);
+        let own = host.overlay_namespaces();
+        netlab_ok(&["restart-host", &host.name()]);
+        for name in own {
+            let _ = std::fs::remove_file(format!("/run/netns/{name}"));
+        }
     }
 }
 
@@ -297,6 +305,20 @@ impl LabHost {
 done
 exit 0"#;
         let _ = self.exec(&["sh", "-c", script]);
+    }
+
+    /// The names of the overlay network namespaces (`/run/netns/shoal-*`) mounted in the
+    /// host's mount namespace.
+    fn overlay_namespaces(&self) -> Vec<String> {
+        let script = r#"for f in /run/netns/shoal-*; do
+  [ -e "$f" ] && ip -n "${f##*/}" link show >/dev/null 2>&1 && echo "${f##*/}"
+done
+exit 0"#;
+        let out = self.exec(&["sh", "-c", script]);
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
     }
 
     /// Whether a `shoal` process runs in the host's network namespace.
