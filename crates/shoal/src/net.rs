@@ -74,13 +74,28 @@ pub async fn run(daemon: Arc<Daemon>, plugin_dir: PathBuf) -> anyhow::Result<()>
 
 async fn follow_view(daemon: Arc<Daemon>, overlay: Arc<NodeOverlay>, engine: Engine) {
     let mut digest = String::new();
+    // Engine calls never hold up the view: the engine may be waiting on this node's plugin
+    // (an IPAM request that waits for the view to show its task), so the engine networks
+    // are tended on the side, one pass at a time, with the latest view.
+    let (tend, mut wanted) = tokio::sync::watch::channel(None::<Vec<NetInfo>>);
+    tokio::spawn({
+        let overlay = overlay.clone();
+        async move {
+            while wanted.changed().await.is_ok() {
+                let networks = wanted.borrow_and_update().clone();
+                if let Some(networks) = networks {
+                    engine_networks(&engine, &overlay, &networks).await;
+                }
+            }
+        }
+    });
     loop {
         let Some(node_id) = daemon.node_id() else {
             if !digest.is_empty() {
                 // The node left the swarm: its networks go (their tasks have stopped).
                 tracing::info!("this node left the swarm: removing its overlay networks");
                 overlay.apply_view("", NetView::default()).await;
-                engine_networks(&engine, &overlay, &[]).await;
+                tend.send_replace(Some(Vec::new()));
                 digest.clear();
             }
             tokio::time::sleep(RETRY).await;
@@ -91,7 +106,7 @@ async fn follow_view(daemon: Arc<Daemon>, overlay: Arc<NodeOverlay>, engine: Eng
                 digest = view.digest.clone();
                 let networks = view.networks.clone();
                 overlay.apply_view(&node_id, view).await;
-                engine_networks(&engine, &overlay, &networks).await;
+                tend.send_replace(Some(networks));
             }
             Ok(_) => {}
             Err(e) => {
