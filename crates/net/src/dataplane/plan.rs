@@ -19,6 +19,9 @@ pub(super) struct Link {
     /// Empty on the `{}` entries old iproute2 prints for filtered-out links.
     #[serde(default)]
     pub ifname: String,
+    /// The link's MAC address (`ip -j` calls it `address`).
+    #[serde(default)]
+    pub address: String,
     #[serde(default)]
     pub flags: Vec<String>,
     #[serde(default)]
@@ -140,8 +143,15 @@ pub(super) fn ensure(net: &NetSpec, names: &Names, links: &[Link]) -> EnsurePlan
     if bridge.is_some() && !bridge_ok {
         plan.lines.push(format!("link del {BRIDGE}"));
     }
+    // The bridge's MAC is fixed (derived from the gateway): a bridge left to choose takes
+    // the lowest of its ports', which changes as containers come and go, and containers'
+    // neighbour entries for the gateway (the name server) and the VIPs would go stale.
+    let mac = super::mac_for(net.gateway);
     if !bridge_ok {
-        plan.lines.push(format!("link add {BRIDGE} type bridge"));
+        plan.lines
+            .push(format!("link add {BRIDGE} address {mac} type bridge"));
+    } else if bridge.is_some_and(|b| !b.address.eq_ignore_ascii_case(&mac)) {
+        plan.lines.push(format!("link set {BRIDGE} address {mac}"));
     }
     let bridge = bridge.filter(|_| bridge_ok);
     let has_gateway = bridge.is_some_and(|b| {
@@ -520,7 +530,7 @@ mod tests {
                    "info_slave_kind":"bridge","info_slave_data":{"state":"forwarding","hairpin":false,"id":"0x8001"}},
        "addr_info":[{"family":"inet6","local":"fe80::9072:34ff:fefb:8367","prefixlen":64}]},
       {"ifindex":3,"ifname":"br0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],
-       "linkinfo":{"info_kind":"bridge","info_data":{"forward_delay":1500,"bridge_id":"8000.2a:b2:49:1a:cd:5d"}},
+       "address":"02:42:0a:00:01:01","linkinfo":{"info_kind":"bridge","info_data":{"forward_delay":1500,"bridge_id":"8000.2a:b2:49:1a:cd:5d"}},
        "addr_info":[{"family":"inet","local":"10.0.1.1","prefixlen":24},{"family":"inet","local":"10.0.1.100","prefixlen":32}]},
       {}
     ]"#;
@@ -543,7 +553,7 @@ mod tests {
             plan.lines,
             [
                 "link set lo up",
-                "link add br0 type bridge",
+                "link add br0 address 02:42:0a:00:01:01 type bridge",
                 "addr replace 10.0.1.1/24 dev br0",
                 "link set br0 up",
                 "link set vx-n1aaaaaaaaaa master br0",
