@@ -42,7 +42,9 @@ const TEST_LOCK: &str = "/run/lock/shoal-lab.tests.lock";
 const UNDERLAY: &str = "198.51.100";
 const HOSTS: usize = 3;
 /// The network plugin name the benchmark's daemons serve, so nothing else's is touched.
-const PLUGIN: &str = "shoal-bench";
+/// Neither it nor any path the benchmark makes says `shoal`: other users of the machine
+/// clean up after themselves by name, and must not take the benchmark's processes along.
+const PLUGIN: &str = "q7net";
 const NETWORK: &str = "bench-overlay";
 const SUBNET: &str = "10.231.0.0/24";
 /// The many-tasks step's network: internal, because every task on a network with egress
@@ -309,8 +311,11 @@ fn dns_watch(server: SocketAddr, name: &str, interval: Duration) -> Result<()> {
     }
 }
 
-/// One connection: connect, `GET /`, read the answer to its end (busybox httpd closes first,
-/// so the TIME_WAIT state stays with the server and the client's ports do not run out).
+/// One connection: connect, `GET /`, read the answer to its end, then close with a reset
+/// (SO_LINGER 0). A normal close would leave a TIME_WAIT socket (and conntrack entry) per
+/// connection for a minute: past ~28,000 connections to one address the client's ephemeral
+/// ports come round again while those still exist, SYNs get lost, and whichever target is
+/// measured later looks slower.
 fn one_request(addr: SocketAddr) -> std::io::Result<()> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
@@ -330,6 +335,12 @@ fn one_request(addr: SocketAddr) -> std::io::Result<()> {
     if !head.starts_with(b"HTTP/1.") {
         return Err(std::io::Error::other("not an HTTP answer"));
     }
+    let reset = nix::libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::Linger, &reset)
+        .map_err(std::io::Error::from)?;
     Ok(())
 }
 
@@ -463,17 +474,38 @@ fn dataplane(netns: &str, vip: Ipv4Addr, ip: Option<Ipv4Addr>, interval: Duratio
 // ----- the lab -----
 
 /// The lab's test lock: a `flock` process that holds it until its stdin closes, so the lock
-/// goes with this process however it ends (as the integration tests' support does).
+/// goes with this process however it ends (as the integration tests' support does). It runs
+/// under a shell of its own rather than as this process's child: a process that kills the
+/// lock's holder and its parent then takes the lock only, and the benchmark notices
+/// ([`lock_held`]) and stops, cleaning up, instead of dying with the lab half-used.
 struct LabLock {
     child: std::process::Child,
-    _stdout: std::process::ChildStdout,
+}
+
+/// Set once the lock's holder is gone: from then on the lab is not the benchmark's.
+static LOCK_LOST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Fails once the lab's lock was taken from the benchmark: its figures would be mixed with
+/// someone else's use of the lab.
+fn lock_held() -> Result<()> {
+    if LOCK_LOST.load(std::sync::atomic::Ordering::SeqCst) {
+        bail!("the lab's test lock was taken from the benchmark (its flock process was killed): stopping, the figures would not be the benchmark's alone");
+    }
+    Ok(())
 }
 
 impl LabLock {
-    fn take() -> Result<LabLock> {
-        let mut child = std::process::Command::new("flock")
-            .arg(TEST_LOCK)
-            .args(["sh", "-c", "echo locked; exec cat >/dev/null"])
+    /// Takes the lock through `link`, a symlink to it (see [`PLUGIN`] for why).
+    fn take(link: &Path) -> Result<LabLock> {
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(TEST_LOCK, link)
+            .with_context(|| format!("cannot link {} to {TEST_LOCK}", link.display()))?;
+        // fd 3: an asynchronous list's stdin would otherwise be /dev/null.
+        let script =
+            r#"exec 3<&0; flock "$0" sh -c 'echo locked; exec cat >/dev/null' <&3 3<&- & wait"#;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", script])
+            .arg(link)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -485,10 +517,13 @@ impl LabLock {
         if line.trim() != "locked" {
             bail!("flock {TEST_LOCK} failed");
         }
-        Ok(LabLock {
-            child,
-            _stdout: stdout.into_inner(),
-        })
+        LOCK_LOST.store(false, std::sync::atomic::Ordering::SeqCst);
+        // The pipe ends once the holder is gone.
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+            LOCK_LOST.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        Ok(LabLock { child })
     }
 }
 
@@ -609,6 +644,8 @@ exit 0"#;
 /// One `shoal daemon` inside a lab host.
 struct Node {
     host: usize,
+    /// The daemon's executable, to tell it from `netlab.sh exec` (which execs it).
+    exe: PathBuf,
     dir: PathBuf,
     child: Option<Child>,
     node_id: String,
@@ -623,7 +660,12 @@ impl Node {
             .create(true)
             .append(true)
             .open(dir.join("daemon.log"))?;
+        // The daemon reaches its engine through a link: see `PLUGIN` for why.
+        let engine_link = dir.join("engine.sock");
+        let _ = std::fs::remove_file(&engine_link);
+        std::os::unix::fs::symlink(engine_socket(host), &engine_link)?;
         let mut node = Node {
+            exe: launch.shoal.clone(),
             host,
             dir,
             child: None,
@@ -640,7 +682,7 @@ impl Node {
             .arg("--listen-addr")
             .arg(format!("{}:{SWARM_PORT}", host_addr(host)))
             .arg("--engine-socket")
-            .arg(engine_socket(host))
+            .arg(&engine_link)
             .arg("--mesh-listen-ip")
             .arg(host_addr(host))
             .arg("--network-plugin")
@@ -681,7 +723,7 @@ impl Node {
     }
 
     fn socket(&self) -> PathBuf {
-        self.dir.join("shoal.sock")
+        self.dir.join("api.sock")
     }
 
     fn conn(&self) -> Conn {
@@ -701,10 +743,11 @@ impl Node {
             .as_ref()
             .and_then(|c| c.id())
             .context("the daemon is not running")?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        if !status.starts_with("Name:\tshoal") {
-            bail!("process {pid} is not the shoal daemon");
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))?;
+        if exe != self.exe {
+            bail!("process {pid} is {}, not the daemon", exe.display());
         }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         let field = |name: &str| -> Result<u64> {
             status
                 .lines()
@@ -877,7 +920,10 @@ async fn start_cluster(launch: &Launch, image: &str) -> Result<LabCluster> {
     say(format!(
         "overlay: waiting for the lab's test lock ({TEST_LOCK})"
     ));
-    let lock = tokio::task::spawn_blocking(LabLock::take).await??;
+    let base = launch.tmp_dir.join(format!("q7run-{}", std::process::id()));
+    std::fs::create_dir_all(&base).with_context(|| format!("cannot create {}", base.display()))?;
+    let link = base.join("lab.lock");
+    let lock = tokio::task::spawn_blocking(move || LabLock::take(&link)).await??;
     say(format!(
         "overlay: scripts/netlab.sh up {HOSTS} (load average {})",
         crate::loadavg()
@@ -918,9 +964,6 @@ async fn start_cluster(launch: &Launch, image: &str) -> Result<LabCluster> {
         }
         netns_before.push(overlay_namespaces(h));
     }
-    let base = launch
-        .tmp_dir
-        .join(format!("shoal-bench-overlay-{}", std::process::id()));
     let mut cl = LabCluster {
         nodes: Vec::new(),
         base: base.clone(),
@@ -1403,6 +1446,7 @@ async fn bench_names(cl: &LabCluster, ctx: &Ctx, o: &Options, rows: &mut Vec<Row
         .collect();
     let (mut from_start, mut from_running) = (Vec::new(), Vec::new());
     for run in 0..o.runs {
+        lock_held()?;
         let replicas = known.len() + 1;
         scale(&mut m, &web, replicas).await?;
         let t0 = Instant::now();
@@ -1785,6 +1829,7 @@ async fn bench_scale(cl: &LabCluster, ctx: &Ctx, o: &Options, rows: &mut Vec<Row
         if running >= n {
             break t0.elapsed();
         }
+        lock_held()?;
         if t0.elapsed() > limit {
             bail!("{running} of {n} tasks of `big` running after {limit:?}");
         }
@@ -2097,10 +2142,15 @@ async fn measure(cl: &LabCluster, exe: PathBuf, o: &Options) -> Result<Vec<Row>>
         clients,
     };
     let mut rows = Vec::new();
+    lock_held()?;
     bench_names(cl, &ctx, o, &mut rows).await?;
+    lock_held()?;
     bench_dns(&ctx, o, &mut rows).await?;
+    lock_held()?;
     bench_connrate(cl, &ctx, o, &mut rows).await?;
+    lock_held()?;
     bench_bulk(&ctx, o, &mut rows).await?;
+    lock_held()?;
     if o.tasks > 0 {
         let net = create_network(cl, MANY_NETWORK, MANY_SUBNET, true).await?;
         say(format!(
@@ -2109,6 +2159,7 @@ async fn measure(cl: &LabCluster, exe: PathBuf, o: &Options) -> Result<Vec<Row>>
         let clients = start_clients(cl, "client-many", &net, &o.image).await?;
         let many = Ctx { exe, net, clients };
         bench_scale(cl, &many, o, &mut rows).await?;
+        lock_held()?;
     }
     Ok(rows)
 }
