@@ -1156,9 +1156,32 @@ async fn running_tasks(c: &mut Conn, id: &str, n: usize, limit: Duration) -> Res
             return Ok(ts);
         }
         if t0.elapsed() > limit {
+            // What the others are doing, and why, for the report.
+            let f = json!({"service": [id]});
+            let all = get(
+                c,
+                &format!("/v1.41/tasks?filters={}", encode(&f.to_string())),
+            )
+            .await?;
+            let others: Vec<String> = all
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| state(t) != "running")
+                .map(|t| {
+                    format!(
+                        "{} on node {}: {} {}",
+                        t["ID"].as_str().unwrap_or_default(),
+                        t["NodeID"].as_str().unwrap_or_default(),
+                        state(t),
+                        t["Status"]["Err"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
             bail!(
-                "{} of {n} tasks of service {id} running after {limit:?}",
-                ts.len()
+                "{} of {n} tasks of service {id} running after {limit:?}; the others: {}",
+                ts.len(),
+                others.join("; ")
             );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
