@@ -94,7 +94,7 @@ images() {
   if [ -n "${NETLAB_IMAGES:-}" ]; then
     tr ' ' '\n' <<<"$NETLAB_IMAGES" | sed '/^$/d'
   else
-    sed -n 's/^build \([^ ]*\) <<.*/\1/p' "$here/test-images.sh"
+    sed -n -e 's/^build \([^ ]*\) <<.*/\1/p' -e 's/.*| build \([^ ]*\)$/\1/p' "$here/test-images.sh"
   fi
 }
 
