@@ -277,8 +277,14 @@ exec dockerd --data-root $d/data --exec-root $d/exec --pidfile $d/dockerd.pid \
   --cgroup-parent /$(cgroup_parent "$i") --shutdown-timeout 3 --log-level warn"
   say "h$i: starting dockerd"
   echo "--- $(date -Is) dockerd starts" >>"$d/dockerd.log"
-  # Own session and no inherited lock fd: the lab outlives this script and its caller.
-  setsid -w ip netns exec "$ns" sh -c "$inner" >>"$d/dockerd.log" 2>&1 </dev/null 9>&- &
+  # Own session and no inherited descriptor (a caller's lock, say: `flock LOCK cargo test`
+  # would stay locked for as long as the lab runs): the lab outlives this script and its caller.
+  (
+    for fd in $(ls "/proc/$BASHPID/fd"); do
+      [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+    done
+    exec setsid -w ip netns exec "$ns" sh -c "$inner"
+  ) >>"$d/dockerd.log" 2>&1 </dev/null &
   echo $! >"$d/starting.pid"
 }
 
