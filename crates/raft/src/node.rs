@@ -2,6 +2,7 @@
 //! together and stopped together.
 
 use crate::batch::{Batcher, WriteError};
+use crate::chunks::Chunks;
 use crate::election::{self, LastContact, PreVoteResp};
 use crate::log_store::LogStore;
 use crate::network::{
@@ -46,6 +47,9 @@ pub struct RaftNode {
     pub replica: Arc<Replica>,
     contact: LastContact,
     driver: tokio::task::JoinHandle<()>,
+    /// What arrived of the snapshot being received; held while a chunk is handed to
+    /// openraft, so that chunks are checked and written one at a time.
+    chunks: tokio::sync::Mutex<Chunks>,
 }
 
 impl RaftNode {
@@ -101,6 +105,7 @@ impl RaftNode {
             replica,
             contact,
             driver,
+            chunks: Default::default(),
         })
     }
 
@@ -125,9 +130,27 @@ impl RaftNode {
         self.raft.vote(req).await
     }
 
+    /// A chunk of a snapshot from the leader. Only a chunk that continues (or repeats) what
+    /// arrived is handed to openraft (see [`Chunks`]).
     pub async fn snapshot(&self, req: SnapshotReq) -> SnapshotResp {
         self.contact.touch();
-        self.raft.install_snapshot(req).await
+        let mut chunks = self.chunks.lock().await;
+        let (id, offset, len, done) = (
+            req.meta.snapshot_id.clone(),
+            req.offset,
+            req.data.len(),
+            req.done,
+        );
+        chunks
+            .check(&id, offset, len)
+            .map_err(openraft::error::RaftError::APIError)?;
+        let vote = req.vote;
+        let resp = self.raft.install_snapshot(req).await?;
+        // A chunk under an older leader's vote (lower than this member's) was not taken.
+        if resp.vote <= vote {
+            chunks.written(&id, offset, len, done);
+        }
+        Ok(resp)
     }
 
     /// The current leader, if this member knows one.
@@ -169,5 +192,67 @@ async fn snapshot_by_size(raft: Raft, log: LogStore, limit: usize) {
             return;
         }
         last = Some(tokio::time::Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::{SnapshotMeta, Vote};
+
+    async fn member(dir: &Path) -> RaftNode {
+        let db = open_database(dir).unwrap();
+        RaftNode::start(db, 1, &Timing::fast(), Transport::new())
+            .await
+            .unwrap()
+    }
+
+    fn chunk(offset: u64, data: Vec<u8>, done: bool) -> SnapshotReq {
+        SnapshotReq {
+            vote: Vote::new_committed(1, 2),
+            meta: SnapshotMeta {
+                last_log_id: Some(openraft::LogId::new(
+                    openraft::CommittedLeaderId::new(1, 2),
+                    7,
+                )),
+                last_membership: Default::default(),
+                snapshot_id: "7-0".into(),
+            },
+            offset,
+            data,
+            done,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_chunk_at_a_huge_offset_is_refused_and_the_member_lives_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = member(dir.path()).await;
+        let state = serde_json::to_vec(&shoal_store::State::default()).unwrap();
+        let (head, tail) = state.split_at(5);
+        node.snapshot(chunk(0, head.to_vec(), false))
+            .await
+            .expect("the first chunk is taken");
+        for offset in [u64::MAX - 2, 1 << 40, 6] {
+            let refused = node.snapshot(chunk(offset, vec![0; 3], false)).await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(openraft::error::RaftError::APIError(
+                        openraft::error::InstallSnapshotError::SnapshotMismatch(_)
+                    ))
+                ),
+                "offset {offset}: {refused:?}"
+            );
+        }
+        // The member still works: the snapshot goes on where it stopped and installs.
+        node.snapshot(chunk(5, tail.to_vec(), true))
+            .await
+            .expect("the next chunk is taken");
+        assert!(
+            node.replica.wait_applied(7, Duration::from_secs(5)).await,
+            "the snapshot was installed"
+        );
+        node.shutdown().await;
     }
 }
