@@ -67,7 +67,10 @@ pub fn routes() -> Router<Arc<Daemon>> {
 }
 
 /// A route whose body may hold at most `max` bytes.
-fn limited(route: MethodRouter<Arc<Daemon>>, max: usize) -> MethodRouter<Arc<Daemon>> {
+fn limited<St>(route: MethodRouter<St>, max: usize) -> MethodRouter<St>
+where
+    St: Clone + Send + Sync + 'static,
+{
     route.layer(middleware::from_fn(move |req: Request, next: Next| {
         limit_body(max, req, next)
     }))
@@ -284,4 +287,129 @@ async fn mesh_pipe(
         .header(header::UPGRADE, shoal_raft::transport::PIPE_PROTOCOL)
         .body(axum::body::Body::empty())
         .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use tower::ServiceExt;
+
+    /// A route like the node port's: limited, reading JSON.
+    fn echo(max: usize) -> Router {
+        async fn h(body: Body) -> HttpResult<Json<serde_json::Value>> {
+            Ok(Json(read_json(body).await?))
+        }
+        Router::new().route("/x", limited(post(h), max))
+    }
+
+    async fn call(router: Router, length: Option<String>, chunks: Vec<Vec<u8>>) -> StatusCode {
+        let stream = futures::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::from(c))),
+        );
+        let mut req = http::Request::post("/x");
+        if let Some(l) = length {
+            req = req.header(header::CONTENT_LENGTH, l);
+        }
+        let req = req.body(Body::from_stream(stream)).unwrap();
+        router.oneshot(req).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_limit_is_refused_with_413_announced_or_not() {
+        let big = vec![b' '; 100];
+        let status = call(echo(64), Some("100".into()), vec![big.clone()]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        let status = call(echo(64), None, vec![big[..50].to_vec(), big[50..].to_vec()]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        let status = call(echo(64), None, vec![b"{\"a\": 1}".to_vec()]).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    /// Every message type the node port decodes, fed the same bytes.
+    fn decode_every_message(bytes: &[u8]) {
+        let b = bytes::Bytes::copy_from_slice(bytes);
+        let _ = json::<shoal_raft::AppendReq>(&b);
+        let _ = json::<shoal_raft::VoteReq>(&b);
+        let _ = json::<shoal_raft::SnapshotReq>(&b);
+        let _ = json::<JoinReq>(&b);
+        let _ = json::<HeartbeatReq>(&b);
+        let _ = json::<LeaveReq>(&b);
+        let _ = json::<Proposal>(&b);
+        let _ = json::<AssignmentsReq>(&b);
+        let _ = json::<TaskStatusReq>(&b);
+        let _ = json::<LogsReq>(&b);
+        let _ = json::<MeshRoutesReq>(&b);
+        let _ = json::<MeshPipeReq>(&b);
+        let _ = json::<NetViewReq>(&b);
+        let _ = json::<NetAttachReq>(&b);
+        let _ = json::<NetDetachReq>(&b);
+    }
+
+    fn any_json() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("node_id".to_string()),
+                        Just("offset".to_string()),
+                        Just("data".to_string()),
+                        Just("meta".to_string()),
+                        Just("vote".to_string()),
+                        Just("entries".to_string()),
+                        Just("token".to_string()),
+                        "[a-z_]{1,8}",
+                    ],
+                    inner,
+                    0..8
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Any bytes in any route's body get an answer: the JSON decodes or is a 400.
+        #[test]
+        fn any_bytes_decode_or_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            decode_every_message(&bytes);
+        }
+
+        #[test]
+        fn any_json_decodes_or_is_refused(v in any_json()) {
+            decode_every_message(&serde_json::to_vec(&v).unwrap());
+        }
+
+        /// Whatever length is announced and whatever is sent, a limited route answers 200,
+        /// 400 or 413, never a server error.
+        #[test]
+        fn a_limited_route_answers_any_body_with_ok_400_or_413(
+            length in proptest::option::of(prop_oneof![
+                any::<u64>().prop_map(|n| n.to_string()),
+                (0u64..200).prop_map(|n| n.to_string()),
+                "\\PC{0,10}",
+            ]),
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..6),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let status = rt.block_on(call(echo(64), length, chunks));
+            prop_assert!(
+                [StatusCode::OK, StatusCode::BAD_REQUEST, StatusCode::PAYLOAD_TOO_LARGE]
+                    .contains(&status),
+                "{status}"
+            );
+        }
+    }
 }
