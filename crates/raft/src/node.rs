@@ -255,4 +255,57 @@ mod tests {
         );
         node.shutdown().await;
     }
+
+    async fn leader(dir: &Path) -> RaftNode {
+        let node = member(dir).await;
+        let members = std::collections::BTreeMap::from([(
+            1,
+            openraft::BasicNode {
+                addr: "127.0.0.1:1".into(),
+            },
+        )]);
+        node.raft.initialize(members).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !node.is_leader() {
+            assert!(tokio::time::Instant::now() < deadline, "no leader");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        node
+    }
+
+    fn init_cluster() -> Request {
+        use shoal_store::{Command, Member};
+        Request::now(Command::InitCluster {
+            cluster: Box::default(),
+            node: Box::new(shoal_types::swarm::Node {
+                id: "n1".into(),
+                ..Default::default()
+            }),
+            member: Member {
+                raft_id: 1,
+                addr: "127.0.0.1:1".into(),
+            },
+            ingress: Box::new(shoal_types::swarm::Network {
+                id: "ingress".into(),
+                ..Default::default()
+            }),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_proposal_retried_with_its_request_id_commits_twice_but_applies_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = leader(dir.path()).await;
+        let req = init_cluster();
+        let first = node.write(req.clone()).await.unwrap();
+        assert!(first.is_ok(), "{first:?}");
+        // The retry commits as a new entry and is answered as the first one was.
+        let again = node.write(req.clone()).await.unwrap();
+        assert_eq!(again, first);
+        assert_eq!(node.replica.read().nodes.len(), 1);
+        // A different request with the same content is a new write: refused.
+        let other = node.write(init_cluster()).await.unwrap();
+        assert!(other.is_err(), "{other:?}");
+        node.shutdown().await;
+    }
 }

@@ -568,7 +568,14 @@ mod tests {
 
     fn run(state: &mut State, index: u64, cmd: Command) -> crate::Response {
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        state.apply(index, &Request { at, cmd })
+        state.apply(
+            index,
+            &Request {
+                at,
+                cmd,
+                id: String::new(),
+            },
+        )
     }
 
     fn cluster() -> State {

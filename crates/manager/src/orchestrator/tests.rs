@@ -45,7 +45,11 @@ impl World {
 
     fn apply(&mut self, cmd: Command) {
         self.index += 1;
-        let req = Request { at: self.now, cmd };
+        let req = Request {
+            at: self.now,
+            cmd,
+            id: String::new(),
+        };
         self.state.apply(self.index, &req).expect("command applies");
     }
 
