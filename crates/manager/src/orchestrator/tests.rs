@@ -157,6 +157,24 @@ fn replicated_services_fill_their_slots_and_spread() {
 }
 
 #[test]
+fn a_large_service_is_created_in_commands_of_at_most_so_many_tasks() {
+    let mut w = World::new(&["a"]);
+    w.service("web", replicated(450));
+    let plan = reconcile(&w.state, w.now);
+    let sizes: Vec<usize> = plan
+        .into_commands(&w.state)
+        .iter()
+        .map(|c| match c {
+            Command::CreateTasks { tasks } => tasks.len(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(sizes, vec![TASKS_PER_COMMAND, TASKS_PER_COMMAND, 50]);
+    w.settle();
+    assert_eq!(w.live("web").len(), 450);
+}
+
+#[test]
 fn scaling_down_removes_the_highest_slots() {
     let mut w = World::new(&["a"]);
     w.service("web", replicated(3));
