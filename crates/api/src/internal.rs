@@ -3,65 +3,126 @@
 
 use crate::error::{HttpError, HttpResult};
 use crate::query::json;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::post;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::routing::{post, MethodRouter};
 use axum::{Json, Router};
-use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
 use shoal_manager::cluster::logs::{LogsReq, PATH_LOGS};
 use shoal_manager::cluster::netview::{PATH_NET_ATTACH, PATH_NET_DETACH, PATH_NET_VIEW};
 use shoal_manager::internal::*;
 use shoal_manager::{Caller, Daemon};
 use shoal_net::mesh::{self, PipeError};
+use shoal_raft::limits::{MAX_APPEND_BYTES, MAX_PROPOSAL_BYTES, MAX_SNAPSHOT_BYTES};
 use shoal_raft::{AppendResp, PreVoteResp, SnapshotResp, VoteResp};
-use shoal_store::{Request, Response};
+use shoal_store::{Request as Proposal, Response};
 use shoal_types::mesh::{IngressPorts, MeshPipeReq, MeshRoutesReq, MeshRoutesResp};
 use shoal_types::netview::{NetAttachReq, NetAttachResp, NetDetachReq, NetView, NetViewReq};
 use std::sync::Arc;
 
 type S = State<Arc<Daemon>>;
 
+/// What anyone may send before proving who they are (a join), and small Raft messages.
+pub(crate) const SMALL_BODY: usize = 64 << 10;
+/// A node's own messages: heartbeats with its description, long polls, attachments.
+const NODE_BODY: usize = 256 << 10;
+/// A node's report of its tasks' states (a few hundred bytes a task).
+const TASK_STATUS_BODY: usize = 8 << 20;
+
+/// Every route names the largest body it reads: a larger one is refused with 413 before it
+/// is read (or as soon as it passes the limit, when its length is not announced).
 pub fn routes() -> Router<Arc<Daemon>> {
     Router::new()
-        .route("/internal/raft/append", post(append))
-        .route("/internal/raft/vote", post(vote))
-        .route("/internal/raft/snapshot", post(snapshot))
-        .route("/internal/raft/prevote", post(pre_vote))
-        .route(PATH_JOIN, post(join))
-        .route(PATH_HEARTBEAT, post(heartbeat))
-        .route(PATH_LEAVE, post(leave))
-        .route(PATH_PROPOSE, post(propose))
-        .route(PATH_ASSIGNMENTS, post(assignments))
-        .route(PATH_TASK_STATUS, post(task_status))
-        .route(PATH_LOGS, post(logs))
-        .route(PATH_MESH_ROUTES, post(mesh_routes))
-        .route(PATH_MESH, post(mesh_pipe))
-        .route(PATH_NET_VIEW, post(net_view))
-        .route(PATH_NET_ATTACH, post(net_attach))
-        .route(PATH_NET_DETACH, post(net_detach))
+        .route(
+            "/internal/raft/append",
+            limited(post(append), MAX_APPEND_BYTES),
+        )
+        .route("/internal/raft/vote", limited(post(vote), SMALL_BODY))
+        .route(
+            "/internal/raft/snapshot",
+            limited(post(snapshot), MAX_SNAPSHOT_BYTES),
+        )
+        .route(
+            "/internal/raft/prevote",
+            limited(post(pre_vote), SMALL_BODY),
+        )
+        .route(PATH_JOIN, limited(post(join), SMALL_BODY))
+        .route(PATH_HEARTBEAT, limited(post(heartbeat), NODE_BODY))
+        .route(PATH_LEAVE, limited(post(leave), NODE_BODY))
+        .route(PATH_PROPOSE, limited(post(propose), MAX_PROPOSAL_BYTES))
+        .route(PATH_ASSIGNMENTS, limited(post(assignments), NODE_BODY))
+        .route(
+            PATH_TASK_STATUS,
+            limited(post(task_status), TASK_STATUS_BODY),
+        )
+        .route(PATH_LOGS, limited(post(logs), NODE_BODY))
+        .route(PATH_MESH_ROUTES, limited(post(mesh_routes), NODE_BODY))
+        .route(PATH_MESH, limited(post(mesh_pipe), SMALL_BODY))
+        .route(PATH_NET_VIEW, limited(post(net_view), NODE_BODY))
+        .route(PATH_NET_ATTACH, limited(post(net_attach), NODE_BODY))
+        .route(PATH_NET_DETACH, limited(post(net_detach), NODE_BODY))
 }
 
-async fn net_view(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<NetView>> {
-    let req: NetViewReq = json(&body)?;
-    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
-    Ok(Json(d.internal_net_view(req).await?))
+/// A route whose body may hold at most `max` bytes.
+fn limited<St>(route: MethodRouter<St>, max: usize) -> MethodRouter<St>
+where
+    St: Clone + Send + Sync + 'static,
+{
+    route.layer(middleware::from_fn(move |req: Request, next: Next| {
+        limit_body(max, req, next)
+    }))
 }
 
-async fn net_attach(
-    State(d): S,
-    headers: HeaderMap,
-    body: Bytes,
-) -> HttpResult<Json<NetAttachResp>> {
-    let req: NetAttachReq = json(&body)?;
-    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
-    Ok(Json(d.internal_net_attach(req).await?))
+async fn limit_body(max: usize, req: Request, next: Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max as u64) {
+        return too_large(max).into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let body = http_body_util::Limited::new(body, max).map_err(move |e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            Box::new(TooLarge(max)) as axum::BoxError
+        } else {
+            e
+        }
+    });
+    next.run(Request::from_parts(parts, Body::new(body))).await
 }
 
-async fn net_detach(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<()>> {
-    let req: NetDetachReq = json(&body)?;
-    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
-    d.internal_net_detach(req).await?;
-    Ok(Json(()))
+/// A body past its route's limit.
+#[derive(Debug, thiserror::Error)]
+#[error("request body is larger than {0} bytes, the most this route takes")]
+struct TooLarge(usize);
+
+fn too_large(max: usize) -> HttpError {
+    HttpError(StatusCode::PAYLOAD_TOO_LARGE, TooLarge(max).to_string())
+}
+
+/// Reads a (limited) body and decodes its JSON.
+async fn read_json<T: DeserializeOwned>(body: Body) -> HttpResult<T> {
+    match body.collect().await {
+        Ok(b) => json(&b.to_bytes()),
+        Err(e) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = source {
+                if let Some(l) = s.downcast_ref::<TooLarge>() {
+                    return Err(too_large(l.0));
+                }
+                source = s.source();
+            }
+            Err(HttpError::bad_request(format!(
+                "cannot read the request body: {e}"
+            )))
+        }
+    }
 }
 
 /// The bearer credential of a node-to-node call.
@@ -72,22 +133,68 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.strip_prefix("Bearer "))
 }
 
-async fn append(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<AppendResp>> {
-    d.authorize(bearer(&headers), Caller::Manager)?;
-    let r = d.raft_node()?;
-    Ok(Json(r.append(json(&body)?).await))
+/// What the headers alone tell of a call about a node, before its body is read: a node's
+/// `ID:SECRET` must be that node's, anything else a manager's. The body's node is checked
+/// once it is read.
+fn authorize_node_headers(d: &Daemon, headers: &HeaderMap) -> HttpResult<()> {
+    let b = bearer(headers);
+    match b.and_then(|b| b.split_once(':')) {
+        Some((who, _)) => d.authorize(b, Caller::Node(who))?,
+        None => d.authorize(b, Caller::Manager)?,
+    }
+    Ok(())
 }
 
-async fn vote(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<VoteResp>> {
-    d.authorize(bearer(&headers), Caller::Manager)?;
-    let r = d.raft_node()?;
-    Ok(Json(r.vote(json(&body)?).await))
+/// Reads the body of a call about a node (after [`authorize_node_headers`]) and checks the
+/// credential against the node it names.
+async fn read_node_call<T: DeserializeOwned>(
+    d: &Daemon,
+    headers: &HeaderMap,
+    body: Body,
+    node_of: impl Fn(&T) -> &str,
+) -> HttpResult<T> {
+    authorize_node_headers(d, headers)?;
+    let req: T = read_json(body).await?;
+    d.authorize(bearer(headers), Caller::Node(node_of(&req)))?;
+    Ok(req)
 }
 
-async fn snapshot(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<SnapshotResp>> {
+async fn net_view(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<NetView>> {
+    let req: NetViewReq = read_node_call(&d, &headers, body, |r: &NetViewReq| &r.node_id).await?;
+    Ok(Json(d.internal_net_view(req).await?))
+}
+
+async fn net_attach(
+    State(d): S,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<NetAttachResp>> {
+    let req = read_node_call(&d, &headers, body, |r: &NetAttachReq| &r.node_id).await?;
+    Ok(Json(d.internal_net_attach(req).await?))
+}
+
+async fn net_detach(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<()>> {
+    let req = read_node_call(&d, &headers, body, |r: &NetDetachReq| &r.node_id).await?;
+    d.internal_net_detach(req).await?;
+    Ok(Json(()))
+}
+
+async fn append(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<AppendResp>> {
     d.authorize(bearer(&headers), Caller::Manager)?;
     let r = d.raft_node()?;
-    Ok(Json(r.snapshot(json(&body)?).await))
+    Ok(Json(r.append(read_json(body).await?).await))
+}
+
+async fn vote(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<VoteResp>> {
+    d.authorize(bearer(&headers), Caller::Manager)?;
+    let r = d.raft_node()?;
+    Ok(Json(r.vote(read_json(body).await?).await))
+}
+
+async fn snapshot(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<SnapshotResp>> {
+    d.authorize(bearer(&headers), Caller::Manager)?;
+    let r = d.raft_node()?;
+    Ok(Json(r.snapshot(read_json(body).await?).await))
 }
 
 async fn pre_vote(State(d): S, headers: HeaderMap) -> HttpResult<Json<PreVoteResp>> {
@@ -95,68 +202,56 @@ async fn pre_vote(State(d): S, headers: HeaderMap) -> HttpResult<Json<PreVoteRes
     Ok(Json(d.raft_node()?.pre_vote()))
 }
 
-async fn join(State(d): S, body: Bytes) -> HttpResult<Json<JoinResp>> {
-    Ok(Json(d.internal_join(json(&body)?).await?))
+/// A join proves itself with its token, inside the body: the body is small.
+async fn join(State(d): S, body: Body) -> HttpResult<Json<JoinResp>> {
+    Ok(Json(d.internal_join(read_json(body).await?).await?))
 }
 
-async fn heartbeat(
-    State(d): S,
-    headers: HeaderMap,
-    body: Bytes,
-) -> HttpResult<Json<HeartbeatResp>> {
-    let req: HeartbeatReq = json(&body)?;
-    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+async fn heartbeat(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<HeartbeatResp>> {
+    let req = read_node_call(&d, &headers, body, |r: &HeartbeatReq| &r.node_id).await?;
     Ok(Json(d.internal_heartbeat(req).await?))
 }
 
-async fn leave(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<()>> {
-    let req: LeaveReq = json(&body)?;
-    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+async fn leave(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<()>> {
+    let req = read_node_call(&d, &headers, body, |r: &LeaveReq| &r.node_id).await?;
     d.internal_leave(req).await?;
     Ok(Json(()))
 }
 
-async fn propose(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<Response>> {
+async fn propose(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<Response>> {
     d.authorize(bearer(&headers), Caller::Manager)?;
-    let req: Request = json(&body)?;
+    let req: Proposal = read_json(body).await?;
     Ok(Json(d.internal_propose(req).await?))
 }
 
 async fn assignments(
     State(d): S,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> HttpResult<Json<AssignmentsResp>> {
-    let req: AssignmentsReq = json(&body)?;
-    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+    let req = read_node_call(&d, &headers, body, |r: &AssignmentsReq| &r.node_id).await?;
     Ok(Json(d.internal_assignments(req).await?))
 }
 
-async fn task_status(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<()>> {
-    let req: TaskStatusReq = json(&body)?;
-    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+async fn task_status(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<()>> {
+    let req = read_node_call(&d, &headers, body, |r: &TaskStatusReq| &r.node_id).await?;
     d.internal_task_status(req).await?;
     Ok(Json(()))
 }
 
 /// A manager asks this node (manager or worker) for the log of a task it ran.
-async fn logs(
-    State(d): S,
-    headers: HeaderMap,
-    body: Bytes,
-) -> HttpResult<axum::response::Response> {
+async fn logs(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<axum::response::Response> {
     d.authorize(bearer(&headers), Caller::Manager)?;
-    let req: LogsReq = json(&body)?;
+    let req: LogsReq = read_json(body).await?;
     crate::docker::logs::node_logs(&d, req).await
 }
 
 async fn mesh_routes(
     State(d): S,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> HttpResult<Json<MeshRoutesResp>> {
-    let req: MeshRoutesReq = json(&body)?;
-    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+    let req = read_node_call(&d, &headers, body, |r: &MeshRoutesReq| &r.node_id).await?;
     Ok(Json(d.internal_mesh_routes(req).await?))
 }
 
@@ -166,15 +261,11 @@ async fn mesh_routes(
 async fn mesh_pipe(
     State(d): S,
     axum::Extension(ingress): axum::Extension<IngressPorts>,
-    mut request: axum::extract::Request,
+    mut request: Request,
 ) -> HttpResult<axum::response::Response> {
-    use axum::http::{header, StatusCode};
     d.authorize(bearer(request.headers()), Caller::Mesh)?;
     let on_upgrade = hyper::upgrade::on(&mut request);
-    let body = axum::body::to_bytes(request.into_body(), 64 * 1024)
-        .await
-        .map_err(|e| HttpError::bad_request(format!("cannot read the request body: {e}")))?;
-    let req: MeshPipeReq = json(&body)?;
+    let req: MeshPipeReq = read_json(request.into_body()).await?;
     let me = d.node_id().unwrap_or_default();
     let task = mesh::connect_task(&ingress, &me, &req).await.map_err(|e| {
         let status = match e {
@@ -196,4 +287,129 @@ async fn mesh_pipe(
         .header(header::UPGRADE, shoal_raft::transport::PIPE_PROTOCOL)
         .body(axum::body::Body::empty())
         .map_err(|e| HttpError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use tower::ServiceExt;
+
+    /// A route like the node port's: limited, reading JSON.
+    fn echo(max: usize) -> Router {
+        async fn h(body: Body) -> HttpResult<Json<serde_json::Value>> {
+            Ok(Json(read_json(body).await?))
+        }
+        Router::new().route("/x", limited(post(h), max))
+    }
+
+    async fn call(router: Router, length: Option<String>, chunks: Vec<Vec<u8>>) -> StatusCode {
+        let stream = futures::stream::iter(
+            chunks
+                .into_iter()
+                .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::from(c))),
+        );
+        let mut req = http::Request::post("/x");
+        if let Some(l) = length {
+            req = req.header(header::CONTENT_LENGTH, l);
+        }
+        let req = req.body(Body::from_stream(stream)).unwrap();
+        router.oneshot(req).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_limit_is_refused_with_413_announced_or_not() {
+        let big = vec![b' '; 100];
+        let status = call(echo(64), Some("100".into()), vec![big.clone()]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        let status = call(echo(64), None, vec![big[..50].to_vec(), big[50..].to_vec()]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        let status = call(echo(64), None, vec![b"{\"a\": 1}".to_vec()]).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    /// Every message type the node port decodes, fed the same bytes.
+    fn decode_every_message(bytes: &[u8]) {
+        let b = bytes::Bytes::copy_from_slice(bytes);
+        let _ = json::<shoal_raft::AppendReq>(&b);
+        let _ = json::<shoal_raft::VoteReq>(&b);
+        let _ = json::<shoal_raft::SnapshotReq>(&b);
+        let _ = json::<JoinReq>(&b);
+        let _ = json::<HeartbeatReq>(&b);
+        let _ = json::<LeaveReq>(&b);
+        let _ = json::<Proposal>(&b);
+        let _ = json::<AssignmentsReq>(&b);
+        let _ = json::<TaskStatusReq>(&b);
+        let _ = json::<LogsReq>(&b);
+        let _ = json::<MeshRoutesReq>(&b);
+        let _ = json::<MeshPipeReq>(&b);
+        let _ = json::<NetViewReq>(&b);
+        let _ = json::<NetAttachReq>(&b);
+        let _ = json::<NetDetachReq>(&b);
+    }
+
+    fn any_json() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<u64>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("node_id".to_string()),
+                        Just("offset".to_string()),
+                        Just("data".to_string()),
+                        Just("meta".to_string()),
+                        Just("vote".to_string()),
+                        Just("entries".to_string()),
+                        Just("token".to_string()),
+                        "[a-z_]{1,8}",
+                    ],
+                    inner,
+                    0..8
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Any bytes in any route's body get an answer: the JSON decodes or is a 400.
+        #[test]
+        fn any_bytes_decode_or_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            decode_every_message(&bytes);
+        }
+
+        #[test]
+        fn any_json_decodes_or_is_refused(v in any_json()) {
+            decode_every_message(&serde_json::to_vec(&v).unwrap());
+        }
+
+        /// Whatever length is announced and whatever is sent, a limited route answers 200,
+        /// 400 or 413, never a server error.
+        #[test]
+        fn a_limited_route_answers_any_body_with_ok_400_or_413(
+            length in proptest::option::of(prop_oneof![
+                any::<u64>().prop_map(|n| n.to_string()),
+                (0u64..200).prop_map(|n| n.to_string()),
+                "\\PC{0,10}",
+            ]),
+            chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..6),
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let status = rt.block_on(call(echo(64), length, chunks));
+            prop_assert!(
+                [StatusCode::OK, StatusCode::BAD_REQUEST, StatusCode::PAYLOAD_TOO_LARGE]
+                    .contains(&status),
+                "{status}"
+            );
+        }
+    }
 }

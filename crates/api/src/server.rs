@@ -156,7 +156,9 @@ pub fn binder_with(ingress: IngressPorts) -> Binder {
                 });
             let router = internal::routes()
                 .layer(axum::Extension(ingress))
-                .layer(axum::extract::DefaultBodyLimit::disable())
+                // Each route limits its own body (see `internal::routes`); the rest of the
+                // port (unknown paths) reads none.
+                .layer(axum::extract::DefaultBodyLimit::max(internal::SMALL_BODY))
                 .layer(middleware::from_fn(json_errors))
                 .with_state(daemon);
             let task = tokio::spawn(async move {

@@ -19,6 +19,8 @@ const MAGIC: &[u8; 4] = b"SHS1";
 pub enum KeyError {
     #[error("sealed data is damaged or was sealed with another key")]
     Open,
+    #[error("a key is 64 hex digits")]
+    Malformed,
     #[error("cannot read or write {path}: {msg}")]
     Io { path: String, msg: String },
 }
@@ -39,15 +41,23 @@ mod hexkey {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let s = String::deserialize(d)?;
-        let mut out = [0u8; 32];
-        if s.len() != 64 {
-            return Err(serde::de::Error::custom("a key is 64 hex digits"));
-        }
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(serde::de::Error::custom)?;
-        }
-        Ok(out)
+        super::parse_key(&s).map_err(serde::de::Error::custom)
     }
+}
+
+/// A key written as 64 hex digits. Works on bytes, never on string slices, so that any
+/// text (another node's, a damaged file's) gets an error, not a panic.
+fn parse_key(s: &str) -> Result<[u8; 32], KeyError> {
+    let digits = s.as_bytes();
+    if digits.len() != 64 {
+        return Err(KeyError::Malformed);
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).ok_or(KeyError::Malformed);
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *o = (nibble(pair[0])? << 4 | nibble(pair[1])?) as u8;
+    }
+    Ok(out)
 }
 
 impl DataKey {
@@ -207,6 +217,47 @@ mod tests {
             DataKey::generate().manager_credential(),
             k.manager_credential()
         );
+    }
+
+    #[test]
+    fn a_malformed_key_is_an_error_not_a_panic() {
+        // 64 bytes whose pairs straddle a multi-byte character: slicing by index panicked.
+        let straddling = format!("a{}", "é".repeat(31)) + "b";
+        assert_eq!(straddling.len(), 64);
+        for bad in [
+            straddling.as_str(),
+            "",
+            "00",
+            &"g".repeat(64),
+            &"+f".repeat(32),
+            &"0".repeat(65),
+        ] {
+            let json = serde_json::to_string(bad).unwrap();
+            assert!(serde_json::from_str::<DataKey>(&json).is_err(), "{bad:?}");
+        }
+        let k: DataKey = serde_json::from_str(&format!("\"{}\"", "aB".repeat(32))).unwrap();
+        assert_eq!(k.0, [0xab; 32]);
+    }
+
+    proptest::proptest! {
+        /// Whatever text stands where a key should, decoding it gives a key or an error.
+        #[test]
+        fn any_text_decodes_to_a_key_or_an_error(s in "\\PC{0,70}|[0-9a-fA-F+-]{62,66}") {
+            let json = serde_json::to_string(&s).unwrap();
+            let decoded = serde_json::from_str::<DataKey>(&json);
+            let hex = s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+            proptest::prop_assert_eq!(decoded.is_ok(), hex);
+        }
+
+        /// Opening arbitrary bytes gives an error (or, by chance, data), never a panic.
+        #[test]
+        fn opening_any_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..128)) {
+            let k = DataKey::generate();
+            let mut sealed = MAGIC.to_vec();
+            sealed.extend_from_slice(&bytes);
+            proptest::prop_assert!(k.open(&sealed).is_err());
+            proptest::prop_assert!(k.open(&bytes).is_err());
+        }
     }
 
     #[test]

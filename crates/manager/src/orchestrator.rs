@@ -31,6 +31,20 @@ pub const DEFAULT_MONITOR: Duration = Duration::seconds(5);
 /// Swarm's default number of old tasks kept per slot.
 pub const DEFAULT_HISTORY: usize = 5;
 
+/// The most task changes in one command: SwarmKit's `MaxChangesPerTransaction`. A task
+/// carries its spec (a few KB at most), so a command stays far below the proposal limit.
+pub const TASKS_PER_COMMAND: usize = 200;
+
+/// `items` in chunks of [`TASKS_PER_COMMAND`], in order.
+pub(crate) fn in_chunks<T>(items: Vec<T>) -> Vec<Vec<T>> {
+    let mut out = Vec::new();
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        out.push(items.by_ref().take(TASKS_PER_COMMAND).collect());
+    }
+    out
+}
+
 /// What the orchestrators want changed.
 #[derive(Debug, Default)]
 pub struct Plan {
@@ -56,19 +70,19 @@ impl Plan {
             && self.rollback.is_empty()
     }
 
-    /// The plan as Raft commands, in the order they should be proposed.
+    /// The plan as Raft commands, in the order they should be proposed. Task changes go
+    /// [`TASKS_PER_COMMAND`] at a time, so that a large service never makes a proposal larger
+    /// than one may be (`shoal_raft::limits`).
     pub fn into_commands(self, state: &State) -> Vec<Command> {
         let mut cmds = Vec::new();
-        if !self.updates.is_empty() {
-            cmds.push(Command::UpdateTasks {
-                updates: self.updates,
-            });
+        for updates in in_chunks(self.updates) {
+            cmds.push(Command::UpdateTasks { updates });
         }
-        if !self.create.is_empty() {
-            cmds.push(Command::CreateTasks { tasks: self.create });
+        for tasks in in_chunks(self.create) {
+            cmds.push(Command::CreateTasks { tasks });
         }
-        if !self.remove.is_empty() {
-            cmds.push(Command::RemoveTasks { ids: self.remove });
+        for ids in in_chunks(self.remove) {
+            cmds.push(Command::RemoveTasks { ids });
         }
         for (id, st) in self.update_status {
             cmds.push(Command::SetServiceUpdateStatus {

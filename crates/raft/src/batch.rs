@@ -4,6 +4,7 @@
 //! previous batch leaves into one Raft entry; all of them commit with one flush and one
 //! replication round, at the same log index.
 
+use crate::limits::{json_size, MAX_BATCH_BYTES, MAX_PROPOSAL_BYTES};
 use crate::{ClientWriteError, Raft, RaftError};
 use openraft::BasicNode;
 use serde::{Deserialize, Serialize};
@@ -26,11 +27,21 @@ pub enum WriteError {
         leader_id: Option<u64>,
         leader_node: Option<BasicNode>,
     },
+    /// The proposal is larger than one may be (see [`crate::limits`]).
+    #[error(
+        "the change is {size} bytes as JSON, more than the {max} bytes a change may hold: split it"
+    )]
+    TooLarge { size: usize, max: usize },
     #[error("{0}")]
     Other(String),
 }
 
-type Waiter = (Request, oneshot::Sender<Result<Response, WriteError>>);
+/// A proposal waiting to be batched: the request, its size as JSON, who waits for it.
+type Waiter = (
+    Request,
+    usize,
+    oneshot::Sender<Result<Response, WriteError>>,
+);
 
 /// Largest number of proposals in one entry.
 const MAX_BATCH: usize = 256;
@@ -50,9 +61,16 @@ impl Batcher {
     }
 
     pub(crate) async fn write(&self, req: Request) -> Result<Response, WriteError> {
+        let size = json_size(&req);
+        if size > MAX_PROPOSAL_BYTES {
+            return Err(WriteError::TooLarge {
+                size,
+                max: MAX_PROPOSAL_BYTES,
+            });
+        }
         let (tx, rx) = oneshot::channel();
         self.tx
-            .send((req, tx))
+            .send((req, size, tx))
             .map_err(|_| WriteError::Other("raft has shut down".into()))?;
         rx.await
             .map_err(|_| WriteError::Other("raft has shut down".into()))?
@@ -61,21 +79,39 @@ impl Batcher {
 
 async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Waiter>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
+    // A proposal that did not fit in the previous batch starts the next one.
+    let mut held: Option<Waiter> = None;
+    loop {
+        let first = match held.take() {
+            Some(w) => w,
+            None => match rx.recv().await {
+                Some(w) => w,
+                None => return,
+            },
+        };
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
-        // Whatever queued while we waited for a slot goes into this batch.
+        // Whatever queued while we waited for a slot goes into this batch, up to its size.
+        let mut bytes = first.1;
         let mut waiters = vec![first];
         while waiters.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(w) => waiters.push(w),
+                Ok(w) if bytes + w.1 > MAX_BATCH_BYTES => {
+                    held = Some(w);
+                    break;
+                }
+                Ok(w) => {
+                    bytes += w.1;
+                    waiters.push(w);
+                }
                 Err(_) => break,
             }
         }
         let raft = raft.clone();
         tokio::spawn(async move {
-            let (requests, txs): (Vec<_>, Vec<_>) = waiters.into_iter().unzip();
+            let (requests, txs): (Vec<_>, Vec<_>) =
+                waiters.into_iter().map(|(r, _, tx)| (r, tx)).unzip();
             let n = requests.len();
             match raft.client_write(Batch { requests }).await {
                 Ok(resp) => {

@@ -65,7 +65,13 @@ async fn pre_vote(raft: &Raft, me: u64, timing: &Timing, transport: &Transport) 
         let timeout = timing.raft_heartbeat * 2;
         Some(async move {
             transport
-                .post::<_, PreVoteResp>(&addr, PATH_PREVOTE, &(), timeout)
+                .post_json::<PreVoteResp>(
+                    &addr,
+                    PATH_PREVOTE,
+                    bytes::Bytes::from_static(b"null"),
+                    timeout,
+                    crate::limits::MAX_RAFT_ANSWER_BYTES,
+                )
                 .await
                 .is_ok_and(|r| Duration::from_millis(r.since_leader_ms) >= quiet)
         })

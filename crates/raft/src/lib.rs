@@ -11,7 +11,9 @@
 #![allow(clippy::result_large_err)]
 
 mod batch;
+mod chunks;
 mod election;
+pub mod limits;
 mod log_store;
 mod network;
 mod node;

@@ -1,7 +1,9 @@
 //! openraft's network: Raft RPCs to other managers through the [`Transport`].
 
+use crate::limits::{MAX_APPEND_BYTES, MAX_RAFT_ANSWER_BYTES};
 use crate::transport::{Transport, TransportError};
 use crate::{NodeId, RaftError, TypeConfig};
+use bytes::Bytes;
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -65,12 +67,46 @@ impl Conn {
         Resp: serde::de::DeserializeOwned,
         E: std::error::Error + serde::de::DeserializeOwned,
     {
+        let json = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        self.call_json(path, Bytes::from(json), option).await
+    }
+
+    async fn call_json<Resp, E>(
+        &self,
+        path: &str,
+        json: Bytes,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<E>>>
+    where
+        Resp: serde::de::DeserializeOwned,
+        E: std::error::Error + serde::de::DeserializeOwned,
+    {
         let resp: Result<Resp, RaftError<E>> = self
             .transport
-            .post(&self.addr, path, req, option.hard_ttl())
+            .post_json(
+                &self.addr,
+                path,
+                json,
+                option.hard_ttl(),
+                MAX_RAFT_ANSWER_BYTES,
+            )
             .await
             .map_err(rpc_err)?;
         resp.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+/// Serializes an append request that the receiver takes: while it is larger than `max`
+/// ([`MAX_APPEND_BYTES`]), only the first half of its entries go (openraft sends the rest
+/// next). One entry always fits, since proposals and batches are bounded.
+fn fit_append(rpc: &mut AppendReq, max: usize) -> Result<Bytes, serde_json::Error> {
+    loop {
+        let json = serde_json::to_vec(&*rpc)?;
+        if json.len() <= max || rpc.entries.len() <= 1 {
+            return Ok(Bytes::from(json));
+        }
+        let keep = rpc.entries.len() / 2;
+        rpc.entries.truncate(keep);
     }
 }
 
@@ -80,7 +116,20 @@ impl RaftNetwork<TypeConfig> for Conn {
         rpc: AppendReq,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError>> {
-        self.call(PATH_APPEND, &rpc, &option).await
+        let mut rpc = rpc;
+        let all = rpc.entries.len();
+        let json = fit_append(&mut rpc, MAX_APPEND_BYTES)
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let resp: AppendEntriesResponse<NodeId> =
+            self.call_json(PATH_APPEND, json, &option).await?;
+        match resp {
+            // What did not fit was not sent: the follower has the entries up to the last one
+            // that went.
+            AppendEntriesResponse::Success if rpc.entries.len() < all => Ok(
+                AppendEntriesResponse::PartialSuccess(rpc.entries.last().map(|e| e.log_id)),
+            ),
+            other => Ok(other),
+        }
     }
 
     async fn install_snapshot(
@@ -100,5 +149,41 @@ impl RaftNetwork<TypeConfig> for Conn {
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError>> {
         self.call(PATH_VOTE, &rpc, &option).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Batch, Entry};
+    use openraft::{CommittedLeaderId, EntryPayload, LogId, Vote};
+    use shoal_store::{Command, Request};
+
+    fn entry(index: u64) -> Entry {
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(Batch {
+                requests: vec![Request::now(Command::Noop); 10],
+            }),
+        }
+    }
+
+    #[test]
+    fn an_append_larger_than_the_limit_carries_only_its_first_entries() {
+        let mut rpc = AppendReq {
+            vote: Vote::new_committed(1, 1),
+            prev_log_id: None,
+            leader_commit: None,
+            entries: (1..=16).map(entry).collect(),
+        };
+        let whole = serde_json::to_vec(&rpc).unwrap().len();
+        let json = fit_append(&mut rpc, whole / 3).unwrap();
+        assert!(json.len() <= whole / 3);
+        assert_eq!(rpc.entries.len(), 4, "halved until it fits");
+        assert_eq!(rpc.entries.last().map(|e| e.log_id.index), Some(4));
+        // One entry goes even when it alone is larger than the limit.
+        let json = fit_append(&mut rpc, 10).unwrap();
+        assert_eq!(rpc.entries.len(), 1);
+        assert!(json.len() > 10);
     }
 }

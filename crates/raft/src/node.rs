@@ -2,6 +2,7 @@
 //! together and stopped together.
 
 use crate::batch::{Batcher, WriteError};
+use crate::chunks::Chunks;
 use crate::election::{self, LastContact, PreVoteResp};
 use crate::log_store::LogStore;
 use crate::network::{
@@ -46,6 +47,9 @@ pub struct RaftNode {
     pub replica: Arc<Replica>,
     contact: LastContact,
     driver: tokio::task::JoinHandle<()>,
+    /// What arrived of the snapshot being received; held while a chunk is handed to
+    /// openraft, so that chunks are checked and written one at a time.
+    chunks: tokio::sync::Mutex<Chunks>,
 }
 
 impl RaftNode {
@@ -101,6 +105,7 @@ impl RaftNode {
             replica,
             contact,
             driver,
+            chunks: Default::default(),
         })
     }
 
@@ -125,9 +130,27 @@ impl RaftNode {
         self.raft.vote(req).await
     }
 
+    /// A chunk of a snapshot from the leader. Only a chunk that continues (or repeats) what
+    /// arrived is handed to openraft (see [`Chunks`]).
     pub async fn snapshot(&self, req: SnapshotReq) -> SnapshotResp {
         self.contact.touch();
-        self.raft.install_snapshot(req).await
+        let mut chunks = self.chunks.lock().await;
+        let (id, offset, len, done) = (
+            req.meta.snapshot_id.clone(),
+            req.offset,
+            req.data.len(),
+            req.done,
+        );
+        chunks
+            .check(&id, offset, len)
+            .map_err(openraft::error::RaftError::APIError)?;
+        let vote = req.vote;
+        let resp = self.raft.install_snapshot(req).await?;
+        // A chunk under an older leader's vote (lower than this member's) was not taken.
+        if resp.vote <= vote {
+            chunks.written(&id, offset, len, done);
+        }
+        Ok(resp)
     }
 
     /// The current leader, if this member knows one.
@@ -169,5 +192,120 @@ async fn snapshot_by_size(raft: Raft, log: LogStore, limit: usize) {
             return;
         }
         last = Some(tokio::time::Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::{SnapshotMeta, Vote};
+
+    async fn member(dir: &Path) -> RaftNode {
+        let db = open_database(dir).unwrap();
+        RaftNode::start(db, 1, &Timing::fast(), Transport::new())
+            .await
+            .unwrap()
+    }
+
+    fn chunk(offset: u64, data: Vec<u8>, done: bool) -> SnapshotReq {
+        SnapshotReq {
+            vote: Vote::new_committed(1, 2),
+            meta: SnapshotMeta {
+                last_log_id: Some(openraft::LogId::new(
+                    openraft::CommittedLeaderId::new(1, 2),
+                    7,
+                )),
+                last_membership: Default::default(),
+                snapshot_id: "7-0".into(),
+            },
+            offset,
+            data,
+            done,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_chunk_at_a_huge_offset_is_refused_and_the_member_lives_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = member(dir.path()).await;
+        let state = serde_json::to_vec(&shoal_store::State::default()).unwrap();
+        let (head, tail) = state.split_at(5);
+        node.snapshot(chunk(0, head.to_vec(), false))
+            .await
+            .expect("the first chunk is taken");
+        for offset in [u64::MAX - 2, 1 << 40, 6] {
+            let refused = node.snapshot(chunk(offset, vec![0; 3], false)).await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(openraft::error::RaftError::APIError(
+                        openraft::error::InstallSnapshotError::SnapshotMismatch(_)
+                    ))
+                ),
+                "offset {offset}: {refused:?}"
+            );
+        }
+        // The member still works: the snapshot goes on where it stopped and installs.
+        node.snapshot(chunk(5, tail.to_vec(), true))
+            .await
+            .expect("the next chunk is taken");
+        assert!(
+            node.replica.wait_applied(7, Duration::from_secs(5)).await,
+            "the snapshot was installed"
+        );
+        node.shutdown().await;
+    }
+
+    async fn leader(dir: &Path) -> RaftNode {
+        let node = member(dir).await;
+        let members = std::collections::BTreeMap::from([(
+            1,
+            openraft::BasicNode {
+                addr: "127.0.0.1:1".into(),
+            },
+        )]);
+        node.raft.initialize(members).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !node.is_leader() {
+            assert!(tokio::time::Instant::now() < deadline, "no leader");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        node
+    }
+
+    fn init_cluster() -> Request {
+        use shoal_store::{Command, Member};
+        Request::now(Command::InitCluster {
+            cluster: Box::default(),
+            node: Box::new(shoal_types::swarm::Node {
+                id: "n1".into(),
+                ..Default::default()
+            }),
+            member: Member {
+                raft_id: 1,
+                addr: "127.0.0.1:1".into(),
+            },
+            ingress: Box::new(shoal_types::swarm::Network {
+                id: "ingress".into(),
+                ..Default::default()
+            }),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_proposal_retried_with_its_request_id_commits_twice_but_applies_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = leader(dir.path()).await;
+        let req = init_cluster();
+        let first = node.write(req.clone()).await.unwrap();
+        assert!(first.is_ok(), "{first:?}");
+        // The retry commits as a new entry and is answered as the first one was.
+        let again = node.write(req.clone()).await.unwrap();
+        assert_eq!(again, first);
+        assert_eq!(node.replica.read().nodes.len(), 1);
+        // A different request with the same content is a new write: refused.
+        let other = node.write(init_cluster()).await.unwrap();
+        assert!(other.is_err(), "{other:?}");
+        node.shutdown().await;
     }
 }

@@ -66,6 +66,8 @@ impl Timing {
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every),
             max_in_snapshot_log_to_keep: self.snapshot_keep,
             max_payload_entries: 1000,
+            // The node port refuses larger snapshot requests (see `limits`).
+            snapshot_max_chunk_size: crate::limits::SNAPSHOT_CHUNK_BYTES as u64,
             ..Default::default()
         }
     }

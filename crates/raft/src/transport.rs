@@ -4,6 +4,7 @@
 //! through [`Transport`], so that mutual TLS can be slotted in here without touching the
 //! callers.
 
+use crate::limits::{MAX_ANSWER_BYTES, MAX_ERROR_BYTES};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -97,6 +98,17 @@ impl Transport {
             addr: addr.to_string(),
             msg: e.to_string(),
         })?;
+        self.request_json(addr, path, Bytes::from(bytes), bearer)
+    }
+
+    /// A POST of JSON the caller already serialized.
+    fn request_json(
+        &self,
+        addr: &str,
+        path: &str,
+        json: Bytes,
+        bearer: Option<&str>,
+    ) -> Result<http::Request<Full<Bytes>>, TransportError> {
         let mut req = http::Request::post(format!("http://{addr}{path}"))
             .header(http::header::CONTENT_TYPE, "application/json");
         let own = self
@@ -107,7 +119,7 @@ impl Transport {
         if let Some(c) = bearer.map(str::to_string).or(own) {
             req = req.header(http::header::AUTHORIZATION, format!("Bearer {c}"));
         }
-        req.body(Full::new(Bytes::from(bytes)))
+        req.body(Full::new(json))
             .map_err(|e| TransportError::Unreachable {
                 addr: addr.to_string(),
                 msg: e.to_string(),
@@ -136,7 +148,8 @@ impl Transport {
     }
 
     /// POSTs `body` as JSON to `http://addr/path` and decodes the JSON answer. A non-2xx
-    /// answer carries Docker's `{"message": ...}` body.
+    /// answer carries Docker's `{"message": ...}` body. An answer larger than
+    /// [`MAX_ANSWER_BYTES`] is refused unread.
     pub async fn post<Req, Resp>(
         &self,
         addr: &str,
@@ -149,17 +162,45 @@ impl Transport {
         Resp: DeserializeOwned,
     {
         let req = self.request(addr, path, body, None)?;
+        self.call(addr, req, timeout, MAX_ANSWER_BYTES).await
+    }
+
+    /// POSTs JSON the caller already serialized (and measured), reading an answer of at most
+    /// `max_answer` bytes.
+    pub async fn post_json<Resp>(
+        &self,
+        addr: &str,
+        path: &str,
+        json: Bytes,
+        timeout: Duration,
+        max_answer: usize,
+    ) -> Result<Resp, TransportError>
+    where
+        Resp: DeserializeOwned,
+    {
+        let req = self.request_json(addr, path, json, None)?;
+        self.call(addr, req, timeout, max_answer).await
+    }
+
+    async fn call<Resp>(
+        &self,
+        addr: &str,
+        req: http::Request<Full<Bytes>>,
+        timeout: Duration,
+        max_answer: usize,
+    ) -> Result<Resp, TransportError>
+    where
+        Resp: DeserializeOwned,
+    {
         let call = async {
             let resp = self.send(addr, req).await?;
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| TransportError::Decode {
-                    addr: addr.to_string(),
-                    msg: e.to_string(),
-                })?
-                .to_bytes();
+            let body =
+                read_bounded(resp, max_answer)
+                    .await
+                    .map_err(|msg| TransportError::Decode {
+                        addr: addr.to_string(),
+                        msg,
+                    })?;
             serde_json::from_slice(&body).map_err(|e| TransportError::Decode {
                 addr: addr.to_string(),
                 msg: e.to_string(),
@@ -277,15 +318,37 @@ impl Transport {
     }
 }
 
+/// The body of an answer, read up to `max` bytes: a longer one (announced or sent) is
+/// refused without reading the rest.
+async fn read_bounded(
+    resp: http::Response<hyper::body::Incoming>,
+    max: usize,
+) -> Result<Bytes, String> {
+    let too_large = || format!("the answer is larger than {max} bytes");
+    let announced = resp
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    match http_body_util::Limited::new(resp.into_body(), max)
+        .collect()
+        .await
+    {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// A refusal from the other node: its status and Docker-style `{"message"}` (or its body).
 async fn remote_error(addr: &str, resp: http::Response<hyper::body::Incoming>) -> TransportError {
     let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
+    let body = read_bounded(resp, MAX_ERROR_BYTES)
         .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+        .unwrap_or_else(|e| Bytes::from(e.into_bytes()));
     let message = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))

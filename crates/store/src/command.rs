@@ -24,18 +24,27 @@ pub struct Member {
     pub addr: String,
 }
 
-/// One Raft log payload: a command and the moment its proposer chose for it.
+/// One Raft log payload: a command, the moment its proposer chose for it, and the ID that
+/// makes a retried proposal apply once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     pub at: DateTime<Utc>,
     pub cmd: Command,
+    /// Chosen once by the proposer and kept when it retries (after a lost answer, a timeout,
+    /// a leader change): a request whose ID was applied recently is answered as it was then
+    /// and changes nothing (see [`crate::RecentRequests`]). Empty: no such protection
+    /// (entries written before request IDs).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
 }
 
 impl Request {
+    /// A new request with a fresh ID.
     pub fn now(cmd: Command) -> Self {
         Self {
             at: Utc::now(),
             cmd,
+            id: shoal_types::ids::new_id(),
         }
     }
 }

@@ -13,6 +13,7 @@
 mod command;
 mod error;
 mod networks;
+mod recent;
 mod state;
 mod table;
 
@@ -21,5 +22,6 @@ pub use command::{
 };
 pub use error::{Kind, StoreError};
 pub use networks::{addr_of, network_targets, Cidr, Pool, VNI_OPTION};
+pub use recent::{RecentRequests, REMEMBER_AT_MOST, REMEMBER_FOR};
 pub use state::{Event, EventAction, State};
 pub use table::{Object, Table};

@@ -97,7 +97,10 @@ impl Pool {
 
     fn from_config(c: &IPAMConfig) -> Option<Pool> {
         let subnet = Cidr::parse(&c.subnet)?;
-        let (mut first, mut last) = (subnet.base + 1, subnet.last().saturating_sub(1));
+        let (mut first, mut last) = (
+            subnet.base.saturating_add(1),
+            subnet.last().saturating_sub(1),
+        );
         if subnet.prefix >= 31 {
             (first, last) = (subnet.base, subnet.last());
         }
@@ -107,7 +110,7 @@ impl Pool {
             last = last.min(r.last());
         }
         let gateway = if c.gateway.is_empty() {
-            subnet.base + 1
+            subnet.base.saturating_add(1)
         } else {
             u32::from(c.gateway.parse::<Ipv4Addr>().ok()?)
         };
@@ -267,7 +270,7 @@ impl State {
             ipam.configs.push(IPAMConfig {
                 subnet: subnet.to_string(),
                 range: String::new(),
-                gateway: Ipv4Addr::from(subnet.base + 1).to_string(),
+                gateway: Ipv4Addr::from(subnet.base.saturating_add(1)).to_string(),
             });
         }
         for c in ipam.configs.iter_mut() {
@@ -280,7 +283,7 @@ impl State {
                 )));
             }
             if c.gateway.is_empty() {
-                c.gateway = Ipv4Addr::from(subnet.base + 1).to_string();
+                c.gateway = Ipv4Addr::from(subnet.base.saturating_add(1)).to_string();
             }
         }
         // The spec keeps what the user asked for; the allocated form is the network's own.
@@ -565,7 +568,14 @@ mod tests {
 
     fn run(state: &mut State, index: u64, cmd: Command) -> crate::Response {
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        state.apply(index, &Request { at, cmd })
+        state.apply(
+            index,
+            &Request {
+                at,
+                cmd,
+                id: String::new(),
+            },
+        )
     }
 
     fn cluster() -> State {
@@ -815,5 +825,60 @@ mod tests {
         assert_eq!(Ipv4Addr::from(p.first), Ipv4Addr::new(10, 6, 0, 1));
         assert_eq!(Ipv4Addr::from(p.last), Ipv4Addr::new(10, 6, 0, 254));
         assert_eq!(Ipv4Addr::from(p.gateway), Ipv4Addr::new(10, 6, 0, 1));
+    }
+
+    /// Text where an address or subnet should be: sometimes well-formed, often not.
+    fn addr_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "\\PC{0,24}",
+            (any::<[u8; 4]>(), 0u8..40)
+                .prop_map(|(ip, p)| format!("{}.{}.{}.{}/{p}", ip[0], ip[1], ip[2], ip[3])),
+            any::<[u8; 4]>().prop_map(|ip| format!("{}.{}.{}.{}", ip[0], ip[1], ip[2], ip[3])),
+            Just("255.255.255.255/32".to_string()),
+            Just("255.255.255.254/31".to_string()),
+            Just("0.0.0.0/0".to_string()),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever subnets, ranges, gateways and addresses a proposal carries (a manager's
+        /// forwarded write, a node's attachment), applying it answers, never panics.
+        #[test]
+        fn network_commands_with_any_addresses_apply_or_fail_without_panicking(
+            nets in proptest::collection::vec((addr_text(), addr_text(), addr_text()), 1..4),
+            attaches in proptest::collection::vec(proptest::option::of(addr_text()), 0..6),
+        ) {
+            let mut s = cluster();
+            let mut index = 2;
+            for (i, (subnet, range, gateway)) in nets.iter().enumerate() {
+                let Command::CreateNetwork { mut network } = network(&format!("net{i}"), "")
+                else { unreachable!() };
+                network.ipam_options = Some(shoal_types::swarm::IPAMOptions {
+                    configs: vec![IPAMConfig {
+                        subnet: subnet.clone(),
+                        range: range.clone(),
+                        gateway: gateway.clone(),
+                    }],
+                    ..Default::default()
+                });
+                let _ = run(&mut s, index, Command::CreateNetwork { network });
+                index += 1;
+                for addr in &attaches {
+                    let _ = run(&mut s, index, Command::AttachContainer {
+                        network_id: format!("net{i}"),
+                        node_id: "n1".into(),
+                        addr: addr.clone(),
+                    });
+                    index += 1;
+                }
+                let _ = run(&mut s, index, service(&format!("svc{i}"), &[&format!("net{i}")], ResolutionMode::Vip));
+                index += 1;
+                let _ = run(&mut s, index, Command::CreateTasks {
+                    tasks: vec![task(&format!("t{i}"), &format!("svc{i}"), &[&format!("net{i}")])],
+                });
+                index += 1;
+            }
+        }
     }
 }

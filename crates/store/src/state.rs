@@ -2,6 +2,7 @@
 
 use crate::command::{Applied, Attachment, Cluster, Command, Member, Request, Response};
 use crate::error::{Kind, StoreError};
+use crate::recent::RecentRequests;
 use crate::table::{Object, Table};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -80,6 +81,9 @@ pub struct State {
     /// Per network, the last address handed out (allocation goes round from there).
     #[serde(default)]
     pub ip_cursors: BTreeMap<String, u32>,
+    /// The requests applied recently and their answers, so that a retried one applies once.
+    #[serde(default)]
+    pub recent_requests: RecentRequests,
     #[serde(skip)]
     events: Vec<Event>,
 }
@@ -107,7 +111,12 @@ fn check_version(kind: Kind, id: &str, current: &Version, sent: u64) -> Result<(
 
 impl State {
     /// Applies one committed command at log `index`. A refused command changes nothing.
+    /// A request whose ID was applied recently is not applied again: it gets the answer it
+    /// got then.
     pub fn apply(&mut self, index: u64, req: &Request) -> Response {
+        if let Some(first) = self.recent_requests.answer(&req.id) {
+            return first.clone();
+        }
         let at = req.at;
         let events_before = self.events.len();
         let res = self.apply_cmd(index, at, &req.cmd);
@@ -115,7 +124,12 @@ impl State {
             // Keep the events of commands applied before this one in the same batch.
             self.events.truncate(events_before);
         }
-        res.map(|id| Applied { index, id })
+        let res = res.map(|id| Applied { index, id });
+        // A no-op changes nothing, applied once or twice: no need to remember it.
+        if !req.id.is_empty() && req.cmd != Command::Noop {
+            self.recent_requests.remember(&req.id, at, res.clone());
+        }
+        res
     }
 
     /// Takes the events recorded by the commands applied since the last call.
@@ -859,7 +873,14 @@ mod tests {
     }
 
     fn run(state: &mut State, index: u64, cmd: Command) -> Response {
-        state.apply(index, &Request { at: at(), cmd })
+        state.apply(
+            index,
+            &Request {
+                at: at(),
+                cmd,
+                id: String::new(),
+            },
+        )
     }
 
     fn cluster() -> State {
@@ -921,6 +942,59 @@ mod tests {
                 ..Default::default()
             }),
         }
+    }
+
+    #[test]
+    fn a_retried_request_applies_once_and_gets_the_first_answer() {
+        let mut s = cluster();
+        let create = Request {
+            id: "req-1".into(),
+            ..Request::now(service("a", "web", &[]))
+        };
+        s.take_events();
+        let first = s.apply(2, &create);
+        assert_eq!(first.as_ref().map(|a| a.index), Ok(2));
+        assert!(!s.take_events().is_empty());
+        // The same request again (its answer was lost): no second effect, no conflict.
+        let again = s.apply(3, &create);
+        assert_eq!(again, first);
+        assert!(s.take_events().is_empty());
+        assert_eq!(s.services.len(), 1);
+        assert_eq!(s.services.get("a").unwrap().version.index, 2);
+        // A new request with the same content is a new write: refused as a duplicate name.
+        let other = s.apply(4, &Request::now(service("b", "web", &[])));
+        assert!(
+            matches!(other, Err(StoreError::NameConflict { .. })),
+            "{other:?}"
+        );
+        // A refused request is answered the same way when retried.
+        let refused = Request {
+            id: "req-2".into(),
+            ..Request::now(service("c", "web", &[]))
+        };
+        let first = s.apply(5, &refused);
+        assert!(first.is_err());
+        s.services.remove("a");
+        assert_eq!(
+            s.apply(6, &refused),
+            first,
+            "not applied again, even if it would pass now"
+        );
+        assert!(s.services.get("c").is_none());
+    }
+
+    #[test]
+    fn managers_that_installed_a_snapshot_still_know_the_recent_requests() {
+        let mut s = cluster();
+        let create = Request {
+            id: "req-1".into(),
+            ..Request::now(service("a", "web", &[]))
+        };
+        let first = s.apply(2, &create);
+        let mut installed: State =
+            serde_json::from_slice(&serde_json::to_vec(&s).unwrap()).unwrap();
+        assert_eq!(installed.apply(3, &create), first);
+        assert_eq!(installed.services.len(), 1);
     }
 
     #[test]

@@ -284,18 +284,27 @@ fn wire_frame(line: &LogLine) -> Bytes {
     frame(stream_type(line.stream), &payload)
 }
 
-/// Takes one whole frame off the front of `buf`, if it holds one.
-fn take_frame(buf: &mut BytesMut) -> Option<(u8, Bytes)> {
-    if buf.len() < 8 {
-        return None;
+/// The largest frame taken from another node: an engine splits log lines at 16 KiB, and a
+/// frame is buffered whole before it is passed on.
+const MAX_NODE_FRAME: usize = 1 << 20;
+
+/// Takes one whole frame off the front of `buf`, if it holds one. A frame announced larger
+/// than [`MAX_NODE_FRAME`] is an error: it would be buffered whole.
+fn take_frame(buf: &mut BytesMut) -> Result<Option<(u8, Bytes)>, String> {
+    let Some(&[kind, _, _, _, a, b, c, d]) = buf.get(..8) else {
+        return Ok(None);
+    };
+    let len = u32::from_be_bytes([a, b, c, d]) as usize;
+    if len > MAX_NODE_FRAME {
+        return Err(format!(
+            "the node sent a log frame of {len} bytes, more than {MAX_NODE_FRAME}"
+        ));
     }
-    let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
     if buf.len() < 8 + len {
-        return None;
+        return Ok(None);
     }
-    let kind = buf[0];
     let mut f = buf.split_to(8 + len);
-    Some((kind, f.split_off(8).freeze()))
+    Ok(Some((kind, f.split_off(8).freeze())))
 }
 
 type Lines = BoxStream<'static, Result<LogLine, String>>;
@@ -310,7 +319,11 @@ fn node_lines(body: ByteStream) -> Lines {
                 return None;
             }
             loop {
-                if let Some((kind, payload)) = take_frame(&mut buf) {
+                let frame = match take_frame(&mut buf) {
+                    Ok(f) => f,
+                    Err(e) => return Some((Err(e), (body, buf, true))),
+                };
+                if let Some((kind, payload)) = frame {
                     let item = match kind {
                         STDOUT => Ok(LogLine::parse(LogStream::Stdout, payload)),
                         STDERR => Ok(LogLine::parse(LogStream::Stderr, payload)),
@@ -558,5 +571,37 @@ mod tests {
             Utc.timestamp_opt(1_700_000_000, 0).single()
         );
         assert!(parse_since(Some("yesterday")).is_err());
+    }
+
+    #[test]
+    fn a_node_frame_larger_than_the_limit_ends_the_stream_with_an_error() {
+        let mut buf = BytesMut::from(&[1u8, 0, 0, 0, 0xff, 0xff, 0xff, 0xff][..]);
+        assert!(take_frame(&mut buf).is_err());
+        let mut buf = BytesMut::from(&frame(STDOUT, b"hi")[..]);
+        assert_eq!(
+            take_frame(&mut buf),
+            Ok(Some((STDOUT, Bytes::from_static(b"hi"))))
+        );
+        assert!(buf.is_empty());
+    }
+
+    proptest::proptest! {
+        /// Whatever another node sends as its log stream, split anywhere, reading it gives
+        /// lines or an error, never a panic, and never buffers more than one frame.
+        #[test]
+        fn any_bytes_from_a_node_give_lines_or_an_error(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..64), 0..8)
+        ) {
+            let body: ByteStream = futures::stream::iter(
+                chunks.into_iter().map(|c| Ok(Bytes::from(c))),
+            )
+            .boxed();
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let lines: Vec<_> = rt.block_on(node_lines(body).collect());
+            // An error, if any, is the last item.
+            if let Some(i) = lines.iter().position(|l| l.is_err()) {
+                proptest::prop_assert_eq!(i, lines.len() - 1);
+            }
+        }
     }
 }

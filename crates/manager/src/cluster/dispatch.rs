@@ -97,7 +97,7 @@ pub(super) async fn orchestrate_loop(manager: std::sync::Weak<Manager>) {
             let state = m.replica().read();
             scheduler::schedule(&state, Utc::now())
         };
-        if !updates.is_empty() {
+        for updates in orchestrator::in_chunks(updates) {
             if let Err(e) = m.propose(Command::UpdateTasks { updates }).await {
                 tracing::debug!("scheduler: {e}");
                 failed = true;

@@ -103,6 +103,9 @@ impl Manager {
             };
             match written {
                 Ok(r) => return r.map_err(ApiError::from),
+                Err(e @ WriteError::TooLarge { .. }) => {
+                    return Err(ApiError::Invalid(e.to_string()))
+                }
                 Err(WriteError::ForwardToLeader {
                     leader_id,
                     leader_node,

@@ -344,7 +344,16 @@ mod tests {
 
     fn run(state: &mut State, index: u64, cmd: Command) {
         let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        state.apply(index, &Request { at, cmd }).unwrap();
+        state
+            .apply(
+                index,
+                &Request {
+                    at,
+                    cmd,
+                    id: String::new(),
+                },
+            )
+            .unwrap();
     }
 
     /// A cluster with nodes `a` (up) and `b` (down), network `n`, service `web` on it with

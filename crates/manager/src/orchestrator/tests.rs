@@ -45,7 +45,11 @@ impl World {
 
     fn apply(&mut self, cmd: Command) {
         self.index += 1;
-        let req = Request { at: self.now, cmd };
+        let req = Request {
+            at: self.now,
+            cmd,
+            id: String::new(),
+        };
         self.state.apply(self.index, &req).expect("command applies");
     }
 
@@ -150,6 +154,24 @@ fn replicated_services_fill_their_slots_and_spread() {
     assert!(on_a == 1 || on_a == 2, "spread over both nodes");
     // Nothing more to do once converged.
     assert!(reconcile(&w.state, w.now).is_empty());
+}
+
+#[test]
+fn a_large_service_is_created_in_commands_of_at_most_so_many_tasks() {
+    let mut w = World::new(&["a"]);
+    w.service("web", replicated(450));
+    let plan = reconcile(&w.state, w.now);
+    let sizes: Vec<usize> = plan
+        .into_commands(&w.state)
+        .iter()
+        .map(|c| match c {
+            Command::CreateTasks { tasks } => tasks.len(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(sizes, vec![TASKS_PER_COMMAND, TASKS_PER_COMMAND, 50]);
+    w.settle();
+    assert_eq!(w.live("web").len(), 450);
 }
 
 #[test]
