@@ -110,12 +110,33 @@ impl Linux {
     }
 }
 
+/// Whether `path` (a file under `/run/netns`) has a network namespace mounted on it: the
+/// mount's file lives on nsfs, another device than the directory's.
+fn is_mounted_netns(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    match (dev(path), path.parent().and_then(dev)) {
+        (Some(file), Some(dir)) => file != dir,
+        _ => false,
+    }
+}
+
 impl Dataplane for Linux {
     fn ensure_network(&self, net: &NetSpec) -> Result<PathBuf> {
         let names = self.names(&net.id)?;
         let lock = self.lock(&names.netns);
         let _serial = lock.lock().unwrap_or_else(PoisonError::into_inner);
         let path = Path::new(NETNS_DIR).join(&names.netns);
+        if path.exists() && !is_mounted_netns(&path) {
+            // A name left from before a reboot (or a crash between the file and its mount):
+            // nothing lives there; make the namespace again.
+            tracing::info!(netns = %names.netns, "replacing a stale namespace file");
+            std::fs::remove_file(&path).map_err(|source| Error::Netns {
+                path: path.clone(),
+                action: "remove the stale file".into(),
+                source,
+            })?;
+        }
         let links = if path.exists() {
             self.links(&names.netns)?
         } else {

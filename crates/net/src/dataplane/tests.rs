@@ -616,6 +616,15 @@ fn ensure_network_repairs_what_is_missing_and_remove_network_leaves_nothing() {
     );
     // The VNI's socket went with the port: the network can be made again.
     dp.ensure_network(&net).unwrap();
+
+    // A file under the namespace's name with nothing mounted on it (left by a reboot or a
+    // crash) is replaced by a working namespace.
+    dp.remove_network(NET1).unwrap();
+    std::fs::write(dp.netns_path(NET1), b"").unwrap();
+    dp.ensure_network(&net).unwrap();
+    let links = sh("ip", &["-n", &ns, "-d", "addr", "show"]);
+    assert!(links.contains("inet 10.0.1.1/24"), "{links}");
+    dp.remove_network(NET1).unwrap();
 }
 
 /// Also the figures in the report: run with `--nocapture` to see them.
