@@ -200,7 +200,7 @@ impl Engine {
         use crate::networks::{create_request, NETWORK_ID_OPTION};
         let _one_at_a_time = NETWORK_LOCK.lock().await;
         let docker = self.client(REQUEST_TIMEOUT)?;
-        self.remove_duplicate_networks(&n.spec.name).await;
+        self.remove_duplicate_networks(&n.spec.name, &n.id).await;
         let names = [
             n.spec.name.clone(),
             format!("{}-{}", n.spec.name, &n.id[..n.id.len().min(12)]),
@@ -226,8 +226,15 @@ impl Engine {
                             });
                             break;
                         }
-                        // Ours, unused, from a removed cluster network: replace it.
-                        let _ = docker.remove_network(&name).await;
+                        // Ours, unused, from a removed cluster network: replace it. The
+                        // engine may still refuse (endpoints it kept from containers removed
+                        // while no plugin answered): then the network takes the other name,
+                        // never a second network under this one.
+                        if let Err(e) = docker.remove_network(&name).await {
+                            tracing::warn!(network = %name, error = %e, "cannot remove a stale engine network; using another name");
+                            last = Some(self.error(e));
+                            break;
+                        }
                     }
                     Err(e) => {
                         let e = self.error(e);
@@ -256,8 +263,9 @@ impl Engine {
     }
 
     /// Engines before API 1.44 let two networks share a name, and then refuse to resolve it
-    /// ("is ambiguous"): unused duplicates of ours go, keeping the oldest.
-    async fn remove_duplicate_networks(&self, name: &str) {
+    /// ("is ambiguous"): unused duplicates of ours go, keeping the one made for cluster
+    /// network `id`, else the oldest.
+    async fn remove_duplicate_networks(&self, name: &str, id: &str) {
         let Ok(docker) = self.client(REQUEST_TIMEOUT) else {
             return;
         };
@@ -274,7 +282,11 @@ impl Engine {
         if found.len() < 2 {
             return;
         }
-        found.sort_by(|a, b| a.created.cmp(&b.created));
+        use crate::networks::NETWORK_ID_OPTION;
+        let foreign = |n: &bollard::models::Network| {
+            n.labels.as_ref().and_then(|l| l.get(NETWORK_ID_OPTION)) != Some(&id.to_string())
+        };
+        found.sort_by(|a, b| (foreign(a), &a.created).cmp(&(foreign(b), &b.created)));
         for n in found.iter().skip(1) {
             let id = n.id.clone().unwrap_or_default();
             let used = docker
