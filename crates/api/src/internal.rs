@@ -29,6 +29,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/internal/raft/prevote", post(pre_vote))
         .route(PATH_JOIN, post(join))
         .route(PATH_HEARTBEAT, post(heartbeat))
+        .route(PATH_RAFT_JOIN, post(raft_join))
         .route(PATH_LEAVE, post(leave))
         .route(PATH_PROPOSE, post(propose))
         .route(PATH_ASSIGNMENTS, post(assignments))
@@ -105,8 +106,15 @@ async fn heartbeat(
     body: Bytes,
 ) -> HttpResult<Json<HeartbeatResp>> {
     let req: HeartbeatReq = json(&body)?;
-    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+    d.authorize(bearer(&headers), Caller::Heartbeat(&req.node_id))?;
     Ok(Json(d.internal_heartbeat(req).await?))
+}
+
+async fn raft_join(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<()>> {
+    let req: RaftJoinReq = json(&body)?;
+    d.authorize(bearer(&headers), Caller::Node(&req.node_id))?;
+    d.internal_raft_join(req).await?;
+    Ok(Json(()))
 }
 
 async fn leave(State(d): S, headers: HeaderMap, body: Bytes) -> HttpResult<Json<()>> {
