@@ -44,7 +44,10 @@ clean() {
   if [ -n "$node" ]; then
     docker -H unix:///var/run/docker.sock ps -aq --filter "label=com.docker.swarm.node.id=$node" |
       xargs -r docker -H unix:///var/run/docker.sock rm -f >/dev/null
-    rm -rf "/dev/shm/shoal-$node"
+    # The daemon's own secrets directory on tmpfs (named in its data dir).
+    if [ -f "$state/data/secrets-dir" ]; then
+      rm -rf "/dev/shm/$(cat "$state/data/secrets-dir")"
+    fi
     docker -H unix:///var/run/docker.sock network ls -q --filter driver=shoal |
       xargs -r docker -H unix:///var/run/docker.sock network rm >/dev/null 2>&1 || true
   fi

@@ -2,10 +2,15 @@
 //! `state_dir/tasks/<task>/configs/<config>`, secrets only under `secrets_dir/<task>/<secret>`
 //! (a tmpfs, so secret data never reaches a disk), each with the owner and mode its reference
 //! asks for, bind-mounted read-only into the container. Secret data is never logged.
+//!
+//! The secrets directory is the daemon's own: a randomly named directory on the tmpfs, mode
+//! 0700 (see [`secrets_root`]). Nothing here follows a symbolic link: directories are made
+//! with `mkdir` (which never follows one) and checked with `lstat`, files are created with
+//! `O_CREAT|O_EXCL|O_NOFOLLOW` and their owner and mode set through the open file.
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use shoal_types::swarm::ContainerSpec;
@@ -33,6 +38,9 @@ pub enum FilesError {
         what: &'static str,
         value: String,
     },
+    /// The node's secrets directory cannot be made or is not the daemon's own.
+    #[error("secrets directory {}: {msg}", path.display())]
+    SecretsRoot { path: PathBuf, msg: String },
     #[error("{kind} `{name}`: cannot write {}: {source}", path.display())]
     Io {
         kind: &'static str,
@@ -52,6 +60,8 @@ pub struct TaskFiles {
 /// One file to write: what, where on the host, where in the container, owner and mode.
 struct Planned<'a> {
     kind: &'static str,
+    /// The directory the file's own directories are made under (it exists).
+    base: &'a Path,
     name: String,
     data: &'a [u8],
     host: PathBuf,
@@ -102,6 +112,7 @@ impl TaskFiles {
             };
             planned.push(Planned {
                 kind: "config",
+                base: &self.state_dir,
                 data,
                 host: self
                     .configs_dir(task_id)
@@ -135,6 +146,7 @@ impl TaskFiles {
             };
             planned.push(Planned {
                 kind: "secret",
+                base: &self.secrets_dir,
                 data,
                 host: self
                     .task_secrets_dir(task_id)
@@ -192,12 +204,26 @@ impl TaskFiles {
 }
 
 fn write_file(file: &Planned<'_>) -> io::Result<()> {
-    let dir = file.host.parent().unwrap_or(Path::new("/"));
-    fs::create_dir_all(dir)?;
-    // Only root and the engine need to reach the files on the host.
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    // Only root and the engine need to reach the files on the host: every directory from
+    // the base (the data dir, the secrets directory) down is the daemon's, mode 0700.
+    let rel = file
+        .host
+        .parent()
+        .and_then(|d| d.strip_prefix(file.base).ok())
+        .ok_or_else(|| io::Error::other("a task file outside its base directory"))?;
+    let mut dir = file.base.to_path_buf();
+    // The base is the daemon's (its data dir as configured, the secrets directory it chose);
+    // gone (a tmpfs emptied), it is made again the same way.
+    if !dir.is_dir() {
+        private_dir(&dir)?;
+    }
+    for part in rel.components() {
+        dir.push(part);
+        private_dir(&dir)?;
+    }
     // A previous file may be read-only, and a running container may still hold it open:
-    // replace it rather than truncate it.
+    // replace it rather than truncate it. (Unlinking never follows a link: a planted one
+    // goes, its target stays.)
     match fs::remove_file(&file.host) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {}
@@ -205,18 +231,107 @@ fn write_file(file: &Planned<'_>) -> io::Result<()> {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o400)
         .open(&file.host)?;
     f.write_all(file.data)?;
     f.sync_all()?;
-    drop(f);
-    let meta = fs::metadata(&file.host)?;
+    // Owner and mode through the open file: nothing can swap the path meanwhile.
+    let meta = f.metadata()?;
     let uid = file.uid.filter(|&u| u != meta.uid());
     let gid = file.gid.filter(|&g| g != meta.gid());
     if uid.is_some() || gid.is_some() {
-        std::os::unix::fs::chown(&file.host, uid, gid)?;
+        std::os::unix::fs::fchown(&f, uid, gid)?;
     }
-    fs::set_permissions(&file.host, fs::Permissions::from_mode(file.mode))
+    f.set_permissions(fs::Permissions::from_mode(file.mode))
+}
+
+/// Makes `dir` a directory of mode 0700 without following links: `mkdir` never follows
+/// one, and an existing entry must be a real directory (`lstat`).
+fn private_dir(dir: &Path) -> io::Result<()> {
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.file_type().is_dir() {
+        return Err(io::Error::other(format!(
+            "{} is not a directory (a symbolic link or a file is in its place): refusing to follow it",
+            dir.display()
+        )));
+    }
+    if meta.mode() & 0o7777 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// The file, under the daemon's data dir, that names its secrets directory on the tmpfs.
+const SECRETS_ROOT_NAME: &str = "secrets-dir";
+const SECRETS_ROOT_PREFIX: &str = "shoal-secrets-";
+
+/// The daemon's secrets directory under `tmpfs` (`/dev/shm`): the one named in
+/// `state_dir/secrets-dir` while it is still a real directory of mode 0700 owned by the
+/// daemon's user; otherwise a new one with a random name (nobody can plant anything at a
+/// name they cannot guess; `mkdir` fails rather than follow what is there), recorded there.
+pub fn secrets_root(state_dir: &Path, tmpfs: &Path) -> Result<PathBuf, FilesError> {
+    let record = state_dir.join(SECRETS_ROOT_NAME);
+    let err = |path: &Path, msg: String| FilesError::SecretsRoot {
+        path: path.to_path_buf(),
+        msg,
+    };
+    let owner = fs::metadata(state_dir)
+        .map_err(|e| err(state_dir, format!("cannot read the data dir: {e}")))?
+        .uid();
+    if let Ok(name) = fs::read_to_string(&record) {
+        let name = name.trim();
+        let well_formed = name
+            .strip_prefix(SECRETS_ROOT_PREFIX)
+            .is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_hexdigit()));
+        if well_formed {
+            let dir = tmpfs.join(name);
+            if is_own_private_dir(&dir, owner) {
+                return Ok(dir);
+            }
+        }
+    }
+    for _ in 0..8 {
+        let name = format!("{SECRETS_ROOT_PREFIX}{:032x}", rand::random::<u128>());
+        let dir = tmpfs.join(&name);
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(err(&dir, format!("cannot create it: {e}"))),
+        }
+        if !is_own_private_dir(&dir, owner) {
+            return Err(err(
+                &dir,
+                "not a private directory after creating it".into(),
+            ));
+        }
+        let tmp = state_dir.join(format!("{SECRETS_ROOT_NAME}.tmp"));
+        let _ = fs::remove_file(&tmp);
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(name.as_bytes()).and_then(|()| f.sync_all()))
+            .and_then(|()| fs::rename(&tmp, &record))
+            .map_err(|e| err(&record, format!("cannot record the secrets directory: {e}")))?;
+        return Ok(dir);
+    }
+    Err(err(
+        tmpfs,
+        "cannot find a free name for the secrets directory".into(),
+    ))
+}
+
+/// A real directory (not a link), owned by `owner`, that nobody else can enter.
+fn is_own_private_dir(dir: &Path, owner: u32) -> bool {
+    fs::symlink_metadata(dir)
+        .is_ok_and(|m| m.file_type().is_dir() && m.uid() == owner && m.mode() & 0o077 == 0)
 }
 
 fn find<'a>(data: &'a [FileData], id: &str) -> Option<&'a [u8]> {
@@ -367,6 +482,124 @@ mod tests {
         assert!(!secrets.path().join("t1").exists());
         assert!(!state.path().join("tasks/t1").exists());
         files.remove("t1").unwrap();
+    }
+
+    fn one_secret(id: &str) -> ContainerSpec {
+        ContainerSpec {
+            secrets: vec![SecretReference {
+                secret_id: id.into(),
+                secret_name: "api-key".into(),
+                file: None,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn planted_symlinks_in_the_secrets_directory_are_never_followed() {
+        let state = tempfile::tempdir().unwrap();
+        let secrets = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let files = TaskFiles {
+            state_dir: state.path().into(),
+            secrets_dir: secrets.path().into(),
+        };
+        // A link in place of the task's directory: refused, nothing written through it.
+        std::os::unix::fs::symlink(elsewhere.path(), secrets.path().join("t1")).unwrap();
+        let err = files
+            .write(
+                "t1",
+                &one_secret("s1"),
+                &[],
+                &[data("s1", "api-key", b"hunter2")],
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("refusing to follow"), "{err}");
+        assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+
+        // A link in place of the file: the link goes, its target is untouched.
+        let target = elsewhere.path().join("victim");
+        fs::write(&target, b"keep").unwrap();
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(secrets.path().join("t2"))
+            .unwrap();
+        std::os::unix::fs::symlink(&target, secrets.path().join("t2/s1")).unwrap();
+        files
+            .write(
+                "t2",
+                &one_secret("s1"),
+                &[],
+                &[data("s1", "api-key", b"hunter2")],
+            )
+            .unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+        let file = secrets.path().join("t2/s1");
+        let meta = fs::symlink_metadata(&file).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.mode() & 0o7777, 0o444, "Swarm's default mode");
+        let dir = fs::symlink_metadata(secrets.path().join("t2")).unwrap();
+        assert_eq!(dir.mode() & 0o7777, 0o700);
+
+        // Removing the task leaves no plaintext behind (and follows no link either).
+        files.remove("t2").unwrap();
+        files.remove("t1").unwrap();
+        assert_eq!(fs::read_dir(secrets.path()).unwrap().count(), 0);
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn the_secrets_root_is_private_random_and_kept_across_restarts() {
+        let state = tempfile::tempdir().unwrap();
+        let tmpfs = tempfile::tempdir().unwrap();
+        let root = secrets_root(state.path(), tmpfs.path()).unwrap();
+        assert_eq!(root.parent().unwrap(), tmpfs.path());
+        let name = root.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("shoal-secrets-") && name.len() > 40,
+            "{name}"
+        );
+        let meta = fs::symlink_metadata(&root).unwrap();
+        assert!(meta.file_type().is_dir());
+        assert_eq!(meta.mode() & 0o7777, 0o700);
+        // The daemon starts again: the same directory (files of running tasks are there).
+        assert_eq!(secrets_root(state.path(), tmpfs.path()).unwrap(), root);
+        // Another daemon gets another one.
+        let other = tempfile::tempdir().unwrap();
+        assert_ne!(secrets_root(other.path(), tmpfs.path()).unwrap(), root);
+    }
+
+    #[test]
+    fn a_link_planted_at_the_recorded_secrets_root_is_not_followed() {
+        let state = tempfile::tempdir().unwrap();
+        let tmpfs = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let root = secrets_root(state.path(), tmpfs.path()).unwrap();
+        // The tmpfs was emptied (a reboot) and someone who knew the name put a link there.
+        fs::remove_dir(&root).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), &root).unwrap();
+        let fresh = secrets_root(state.path(), tmpfs.path()).unwrap();
+        assert_ne!(fresh, root);
+        assert!(fs::symlink_metadata(&fresh).unwrap().file_type().is_dir());
+        // Nor a directory anybody may enter.
+        fs::remove_dir(&fresh).unwrap();
+        fs::DirBuilder::new().mode(0o777).create(&fresh).unwrap();
+        fs::set_permissions(&fresh, fs::Permissions::from_mode(0o777)).unwrap();
+        let third = secrets_root(state.path(), tmpfs.path()).unwrap();
+        assert_ne!(third, fresh);
+        let files = TaskFiles {
+            state_dir: state.path().into(),
+            secrets_dir: third,
+        };
+        files
+            .write(
+                "t1",
+                &one_secret("s1"),
+                &[],
+                &[data("s1", "api-key", b"hunter2")],
+            )
+            .unwrap();
+        assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod networks;
 mod worker;
 
 pub use engine::{Engine, EngineError};
+pub use files::{secrets_root, FilesError};
 pub use logs::{container_logs, LogLine, LogLines, LogOptions, LogStream};
 
 /// One task assigned to this node, with what it needs from the cluster.
@@ -84,7 +85,7 @@ pub struct AgentConfig {
     pub engine_socket: PathBuf,
     /// The node's data directory; config files go under `tasks/<task>/configs/`.
     pub state_dir: PathBuf,
-    /// A directory on tmpfs (e.g. `/dev/shm/shoal-<node>`) for secret files.
+    /// The daemon's own directory on tmpfs for secret files (see [`files::secrets_root`]).
     pub secrets_dir: PathBuf,
     /// The name the node's network plugin is served under (`shoal`).
     pub network_driver: String,

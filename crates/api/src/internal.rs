@@ -51,6 +51,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
         )
         .route(PATH_JOIN, limited(post(join), SMALL_BODY))
         .route(PATH_HEARTBEAT, limited(post(heartbeat), NODE_BODY))
+        .route(PATH_RAFT_JOIN, limited(post(raft_join), NODE_BODY))
         .route(PATH_LEAVE, limited(post(leave), NODE_BODY))
         .route(PATH_PROPOSE, limited(post(propose), MAX_PROPOSAL_BYTES))
         .route(PATH_ASSIGNMENTS, limited(post(assignments), NODE_BODY))
@@ -208,8 +209,22 @@ async fn join(State(d): S, body: Body) -> HttpResult<Json<JoinResp>> {
 }
 
 async fn heartbeat(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<HeartbeatResp>> {
-    let req = read_node_call(&d, &headers, body, |r: &HeartbeatReq| &r.node_id).await?;
+    // A removed node still learns that it was removed: its credential is checked as a
+    // heartbeat's, not as a member's.
+    let b = bearer(&headers);
+    match b.and_then(|b| b.split_once(':')) {
+        Some((who, _)) => d.authorize(b, Caller::Heartbeat(who))?,
+        None => d.authorize(b, Caller::Manager)?,
+    }
+    let req: HeartbeatReq = read_json(body).await?;
+    d.authorize(b, Caller::Heartbeat(&req.node_id))?;
     Ok(Json(d.internal_heartbeat(req).await?))
+}
+
+async fn raft_join(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<()>> {
+    let req = read_node_call(&d, &headers, body, |r: &RaftJoinReq| &r.node_id).await?;
+    d.internal_raft_join(req).await?;
+    Ok(Json(()))
 }
 
 async fn leave(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<()>> {

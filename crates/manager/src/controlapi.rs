@@ -18,6 +18,9 @@ use shoal_types::swarm::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Swarm's answer to an update of anything but a secret's labels.
+pub const SECRET_UPDATE_REFUSED: &str = "only updates to Labels are allowed";
+
 /// Secret data must be smaller than this (Swarm: 500 KB).
 pub const MAX_SECRET_SIZE: usize = 500 * 1024;
 /// Config data must be smaller than this (Swarm: 1000 KB).
@@ -310,18 +313,29 @@ impl Manager {
         Ok(id)
     }
 
+    /// Only labels change. Like Swarm, the same data sent again is no change (a stack deployed
+    /// again sends its secrets again); a new name or different data is refused here, before
+    /// anything is proposed, so new plaintext never reaches the Raft log.
     pub async fn update_secret(&self, key: &str, version: u64, mut spec: SecretSpec) -> Result<()> {
-        let (id, sealed) = {
+        let (id, name, sealed) = {
             let state = self.replica().read();
             let s = state.secrets.resolve(key)?;
-            (s.id.clone(), s.spec.data.clone().unwrap_or_default())
+            (
+                s.id.clone(),
+                s.spec.name.clone(),
+                s.spec.data.clone().unwrap_or_default(),
+            )
         };
-        // Like Swarm, the same data sent again is no change (a stack deployed again sends
-        // its secrets again); different data is refused when the update applies.
-        if spec.data.as_ref().is_some_and(|d| !d.is_empty())
-            && self.keys.data_key.open(&sealed).ok() == spec.data
-        {
-            spec.data = None;
+        let same_data = match spec.data.take().filter(|d| !d.is_empty()) {
+            None => true,
+            Some(new) => self
+                .keys
+                .data_key
+                .open(&sealed)
+                .is_ok_and(|old| bool::from(subtle::ConstantTimeEq::ct_eq(&old[..], &new[..]))),
+        };
+        if spec.name != name || !same_data {
+            return Err(ApiError::invalid(SECRET_UPDATE_REFUSED));
         }
         self.propose(Command::UpdateSecret {
             id,

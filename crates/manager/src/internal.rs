@@ -9,19 +9,33 @@ pub const PATH_HEARTBEAT: &str = "/internal/heartbeat";
 pub const PATH_LEAVE: &str = "/internal/leave";
 pub const PATH_PROPOSE: &str = "/internal/propose";
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A node asks to join. It names no identity of its own: the leader assigns one (Swarm does
+/// the same), so a join can never claim, replace or take over another node.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct JoinReq {
     pub token: String,
-    pub node_id: String,
-    pub raft_id: u64,
     /// `ip:port` at which the joining node's node-to-node server listens.
     pub addr: String,
     pub availability: Option<NodeAvailability>,
     pub description: NodeDescription,
 }
 
+impl std::fmt::Debug for JoinReq {
+    /// Never prints the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinReq")
+            .field("addr", &self.addr)
+            .field("availability", &self.availability)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JoinResp {
+    /// The node ID the leader assigned to the joining node.
+    pub node_id: String,
+    /// The Raft ID the leader assigned to it (a manager's Raft member runs under it).
+    pub raft_id: u64,
     pub role: NodeRole,
     pub cluster_id: String,
     /// Only for managers.
@@ -56,6 +70,16 @@ pub struct HeartbeatResp {
     pub keys: Option<KeysMsg>,
     /// The node is no longer part of the cluster.
     pub removed: bool,
+}
+
+/// A manager that joined (and runs its Raft member under the ID it was given) asks the leader
+/// to make it a voter. Only the node itself asks, with its own credential, once it holds the
+/// cluster's keys: no Raft call reaches it before it can check the managers' credential.
+pub const PATH_RAFT_JOIN: &str = "/internal/raft-join";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RaftJoinReq {
+    pub node_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -56,6 +56,13 @@ pub fn parse(token: &str) -> Option<(&str, &str)> {
     (d.len() == 50 && s.len() == 25).then_some((d, s))
 }
 
+/// Whether a presented token (or any secret) equals the expected one, compared in time that
+/// does not depend on where they differ.
+pub fn matches(given: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    !expected.is_empty() && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +77,14 @@ mod tests {
         let (dm, _) = parse(&t.manager).unwrap();
         assert_eq!(dw, dm);
         assert!(parse("SWMTKN-1-abc").is_none());
+    }
+
+    #[test]
+    fn tokens_match_only_themselves() {
+        let t = generate(b"root");
+        assert!(matches(&t.worker, &t.worker));
+        assert!(!matches(&t.manager, &t.worker));
+        assert!(!matches(&t.worker[..t.worker.len() - 1], &t.worker));
+        assert!(!matches("", ""));
     }
 }

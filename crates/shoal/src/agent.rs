@@ -6,7 +6,7 @@ use shoal_manager::internal::{AssignmentMsg, FileMsg};
 use shoal_manager::Daemon;
 use shoal_store::TaskReport;
 use shoal_types::mesh::IngressPorts;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -16,6 +16,15 @@ const RETRY: Duration = Duration::from_millis(500);
 
 /// Runs for the life of the daemon: an agent while the node is in a swarm, none otherwise.
 pub async fn run(daemon: Arc<Daemon>, ingress: IngressPorts) {
+    let secrets_dir = loop {
+        match secrets_dir(&daemon.config().data_dir) {
+            Ok(d) => break d,
+            Err(e) => {
+                tracing::error!("cannot run tasks that use secrets: {e}");
+                tokio::time::sleep(RETRY * 20).await;
+            }
+        }
+    };
     loop {
         let Some(node_id) = daemon.node_id() else {
             tokio::time::sleep(RETRY).await;
@@ -25,7 +34,7 @@ pub async fn run(daemon: Arc<Daemon>, ingress: IngressPorts) {
             node_id: node_id.clone(),
             engine_socket: daemon.config().engine_socket.clone(),
             state_dir: daemon.config().data_dir.clone(),
-            secrets_dir: secrets_dir(&node_id),
+            secrets_dir: secrets_dir.clone(),
             network_driver: daemon.config().network_plugin.clone(),
         };
         let (agent, statuses) = Agent::start_with_ingress(cfg, ingress.clone());
@@ -55,8 +64,9 @@ pub async fn run(daemon: Arc<Daemon>, ingress: IngressPorts) {
     }
 }
 
-/// Secrets live only on tmpfs: /dev/shm when there is one.
-fn secrets_dir(node_id: &str) -> PathBuf {
+/// Secrets live only on tmpfs (/dev/shm when there is one), in a directory of the daemon's
+/// own (see `shoal_agent::secrets_root`).
+fn secrets_dir(data_dir: &Path) -> Result<PathBuf, shoal_agent::FilesError> {
     let shm = PathBuf::from("/dev/shm");
     let base = if shm.is_dir() {
         shm
@@ -64,7 +74,7 @@ fn secrets_dir(node_id: &str) -> PathBuf {
         tracing::warn!("no /dev/shm: task secrets are written under /run");
         PathBuf::from("/run")
     };
-    base.join(format!("shoal-{node_id}"))
+    shoal_agent::secrets_root(data_dir, &base)
 }
 
 fn file(f: FileMsg) -> FileData {

@@ -662,21 +662,28 @@ impl State {
         node: &Node,
         member: &Member,
     ) -> Result<Option<String>> {
-        let mut node = node.clone();
-        if let Some(old) = self.nodes.get(&node.id) {
-            // A node that joins again keeps its identity; its spec survives.
-            node.spec = old.spec.clone();
-            node.created_at = old.created_at;
-            stamp(&mut node.version, &mut node.updated_at, index, at);
-        } else {
-            stamp_new(
-                &mut node.version,
-                &mut node.created_at,
-                &mut node.updated_at,
-                index,
-                at,
-            );
+        // Node identity is the cluster's: a join gets a fresh node ID and Raft ID from the
+        // leader, and never replaces (nor takes over the secrets of) a node that exists.
+        if node.id.is_empty() || self.nodes.get(&node.id).is_some() {
+            return Err(StoreError::Conflict(format!(
+                "node ID `{}` is already taken: a joining node never replaces another",
+                node.id
+            )));
         }
+        if member.raft_id == 0 || self.members.values().any(|m| m.raft_id == member.raft_id) {
+            return Err(StoreError::Conflict(format!(
+                "Raft ID {} is already taken: a joining node never replaces another",
+                member.raft_id
+            )));
+        }
+        let mut node = node.clone();
+        stamp_new(
+            &mut node.version,
+            &mut node.created_at,
+            &mut node.updated_at,
+            index,
+            at,
+        );
         let id = node.id.clone();
         self.nodes.insert(node);
         self.members.insert(id.clone(), member.clone());
@@ -995,6 +1002,40 @@ mod tests {
             serde_json::from_slice(&serde_json::to_vec(&s).unwrap()).unwrap();
         assert_eq!(installed.apply(3, &create), first);
         assert_eq!(installed.services.len(), 1);
+    }
+
+    #[test]
+    fn a_join_never_replaces_an_existing_node_or_raft_member() {
+        let mut s = cluster();
+        let join = |id: &str, raft_id: u64| Command::AddNode {
+            node: Box::new(Node {
+                id: id.into(),
+                spec: shoal_types::swarm::NodeSpec {
+                    role: NodeRole::Worker,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            member: Member {
+                raft_id,
+                addr: "127.0.0.9:2377".into(),
+            },
+        };
+        let err = run(&mut s, 2, join("n1", 7)).unwrap_err();
+        assert!(
+            err.to_string().contains("node ID `n1` is already taken"),
+            "{err}"
+        );
+        let err = run(&mut s, 3, join("n2", 1)).unwrap_err();
+        assert!(
+            err.to_string().contains("Raft ID 1 is already taken"),
+            "{err}"
+        );
+        let n1 = s.nodes.get("n1").unwrap();
+        assert_eq!(n1.spec.role, NodeRole::Manager);
+        assert_eq!(s.members.get("n1").unwrap().addr, "127.0.0.1:2377");
+        run(&mut s, 4, join("n2", 2)).unwrap();
+        assert_eq!(s.nodes.get("n2").unwrap().spec.role, NodeRole::Worker);
     }
 
     #[test]

@@ -173,24 +173,50 @@ impl Manager {
             .collect()
     }
 
-    /// The leader admits a joining node.
+    /// The leader admits a joining node: checks its token, gives it a fresh node ID and Raft
+    /// ID (never one in use), records it, and answers with its identity and own secret (and
+    /// the cluster's keys for a manager). A manager's Raft member is made a voter later, when
+    /// the node asks for it with its new credential (`PATH_RAFT_JOIN`).
     pub(super) async fn admit(&self, req: JoinReq) -> Result<JoinResp> {
-        let (cluster_id, role) = {
+        let (cluster_id, role, node_id, raft_id) = {
             let state = self.replica().read();
             let c = state.cluster()?;
-            let role = if req.token == c.join_tokens.manager {
-                NodeRole::Manager
-            } else if req.token == c.join_tokens.worker {
-                NodeRole::Worker
-            } else {
-                return Err(ApiError::Forbidden(
-                    "A valid join token is necessary to join this cluster".into(),
-                ));
+            // Both compared, in time that does not depend on the token's content.
+            let manager = tokens::matches(&req.token, &c.join_tokens.manager);
+            let worker = tokens::matches(&req.token, &c.join_tokens.worker);
+            let role = match (manager, worker) {
+                (true, _) => NodeRole::Manager,
+                (false, true) => NodeRole::Worker,
+                (false, false) => {
+                    return Err(ApiError::Forbidden(
+                        "A valid join token is necessary to join this cluster".into(),
+                    ))
+                }
             };
-            (c.info.id.clone(), role)
+            let node_id = loop {
+                let id = new_id();
+                if state.nodes.get(&id).is_none() && !state.members.contains_key(&id) {
+                    break id;
+                }
+            };
+            let metrics = self.raft.raft.metrics().borrow().clone();
+            let membership = metrics.membership_config.membership().clone();
+            let taken: BTreeSet<u64> = state
+                .members
+                .values()
+                .map(|m| m.raft_id)
+                .chain(membership.nodes().map(|(id, _)| *id))
+                .collect();
+            let raft_id = loop {
+                let r = new_raft_id();
+                if !taken.contains(&r) {
+                    break r;
+                }
+            };
+            (c.info.id.clone(), role, node_id, raft_id)
         };
         let node = Node {
-            id: req.node_id.clone(),
+            id: node_id.clone(),
             spec: NodeSpec {
                 role,
                 availability: req.availability.unwrap_or(NodeAvailability::Active),
@@ -212,28 +238,52 @@ impl Manager {
         self.propose(Command::AddNode {
             node: Box::new(node),
             member: Member {
-                raft_id: req.raft_id,
+                raft_id,
                 addr: req.addr.clone(),
             },
         })
         .await?;
+        // Its Raft member does not run yet: the monitor must not add it before it asks.
         self.liveness
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                req.node_id.clone(),
-                (Instant::now(), role == NodeRole::Manager),
-            );
-        if role == NodeRole::Manager {
-            self.add_voter(req.raft_id, &req.addr).await?;
-        }
+            .insert(node_id.clone(), (Instant::now(), false));
         Ok(JoinResp {
+            node_secret: self.keys.data_key.node_secret(&node_id),
+            node_id,
+            raft_id,
             role,
             cluster_id,
             keys: (role == NodeRole::Manager).then(|| self.keys_msg()),
             managers: self.manager_addrs(),
-            node_secret: self.keys.data_key.node_secret(&req.node_id),
         })
+    }
+
+    /// The leader makes a manager that joined a Raft voter, once its member runs (it asks).
+    pub(super) async fn add_joined_manager(&self, node_id: &str) -> Result<()> {
+        let (raft_id, addr) = {
+            let state = self.replica().read();
+            let n = state
+                .nodes
+                .get(node_id)
+                .ok_or_else(|| ApiError::NotFound(format!("node {node_id} not found")))?;
+            if n.spec.role != NodeRole::Manager {
+                return Err(ApiError::Forbidden(format!(
+                    "node {node_id} is not a manager: it cannot join the Raft group"
+                )));
+            }
+            let member = state
+                .members
+                .get(node_id)
+                .ok_or_else(|| ApiError::NotFound(format!("node {node_id} has no Raft member")))?;
+            (member.raft_id, member.addr.clone())
+        };
+        self.add_voter(raft_id, &addr).await?;
+        self.liveness
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(node_id.to_string(), (Instant::now(), true));
+        Ok(())
     }
 
     pub(super) fn keys_msg(&self) -> KeysMsg {
@@ -318,14 +368,18 @@ impl Manager {
                     role: n.spec.role,
                     voter,
                     managers: self.manager_addrs(),
-                    keys: (n.spec.role == NodeRole::Manager).then(|| self.keys_msg()),
+                    // Only a node that is to become a manager (it runs no Raft member yet)
+                    // needs the keys; a running manager has them.
+                    keys: (n.spec.role == NodeRole::Manager && !req.raft_running)
+                        .then(|| self.keys_msg()),
                     removed: false,
                 }
             }
+            // A removed node learns that, and nothing else.
             None => HeartbeatResp {
                 role: NodeRole::Worker,
                 voter: false,
-                managers: self.manager_addrs(),
+                managers: Vec::new(),
                 keys: None,
                 removed: true,
             },

@@ -82,9 +82,6 @@ pub struct Daemon {
     /// Serializes role transitions (init, join, leave, promotion, demotion).
     transition: tokio::sync::Mutex<()>,
     description: Mutex<NodeDescription>,
-    /// The Raft member of a node that is joining as a manager: the leader replicates to it
-    /// before the join is answered.
-    joining: Mutex<Option<Arc<RaftNode>>>,
 }
 
 /// What runs on a manager.
@@ -159,7 +156,6 @@ impl Daemon {
             role: RwLock::new(Role::Inactive),
             transition: tokio::sync::Mutex::new(()),
             description: Mutex::new(description),
-            joining: Mutex::new(None),
         });
         if let Some(identity) = daemon.files.load_identity()? {
             let role = match identity.role {
@@ -427,32 +423,12 @@ impl Daemon {
             return Err(ApiError::invalid("invalid join token"));
         }
         let (listen, advertise) = self.effective_addrs(&req.listen_addr, &req.advertise_addr)?;
-        let node_id = new_id();
-        let raft_id = new_raft_id();
         self.files.wipe().map_err(internal)?;
-        // A manager must already run its Raft member when the leader adds it; the token's
-        // role is only known from the answer, so start one and drop it for a worker.
+        // Listening already proves the address is ours to use; while the node is not in a
+        // swarm it refuses every node-to-node call.
         let server = self.bind(&listen).await?;
-        let db = match shoal_raft::open_database(self.files.dir()) {
-            Ok(db) => db,
-            Err(e) => {
-                server.abort();
-                return Err(internal(e));
-            }
-        };
-        let raft =
-            match RaftNode::start(db, raft_id, &self.cfg.timing, self.transport.clone()).await {
-                Ok(r) => Arc::new(r),
-                Err(e) => {
-                    server.abort();
-                    return Err(internal(e));
-                }
-            };
-        *self.joining.lock().unwrap_or_else(|e| e.into_inner()) = Some(raft.clone());
         let jr = JoinReq {
             token: req.join_token.clone(),
-            node_id: node_id.clone(),
-            raft_id,
             addr: advertise.clone(),
             availability: Some(req.availability),
             description: self.description(),
@@ -466,15 +442,13 @@ impl Daemon {
                 .await
             {
                 Ok(r) => {
-                    answer = Some(r);
+                    answer = Some((remote.clone(), r));
                     break;
                 }
                 Err(e) => last_err = Some(e),
             }
         }
-        *self.joining.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        let Some(resp) = answer else {
-            raft.shutdown().await;
+        let Some((remote, resp)) = answer else {
             server.abort();
             let _ = self.files.wipe();
             let e = last_err
@@ -488,9 +462,16 @@ impl Daemon {
                 other => other,
             });
         };
+        if resp.node_id.is_empty() || resp.raft_id == 0 || resp.node_secret.is_empty() {
+            server.abort();
+            return Err(ApiError::Unavailable(format!(
+                "could not join the swarm at {remote}: the manager assigned no node identity"
+            )));
+        }
+        // The identity is the one the leader assigned.
         let identity = Identity {
-            node_id,
-            raft_id,
+            node_id: resp.node_id.clone(),
+            raft_id: resp.raft_id,
             role: resp.role,
             cluster_id: resp.cluster_id.clone(),
             listen_addr: listen,
@@ -504,10 +485,41 @@ impl Daemon {
                     data_key: k.data_key,
                     root_digest: k.root_digest,
                 };
-                self.files.save_keys(&keys).map_err(internal)?;
-                self.files.save_identity(&identity).map_err(internal)?;
+                let saved = self
+                    .files
+                    .save_keys(&keys)
+                    .and_then(|()| self.files.save_identity(&identity));
+                if let Err(e) = saved {
+                    server.abort();
+                    let _ = self.files.wipe();
+                    return Err(internal(e));
+                }
+                // The Raft member starts under the assigned ID, with the keys in hand: the
+                // leader's Raft calls are checked from the first one.
                 self.transport
                     .set_credential(Some(keys.data_key.manager_credential()));
+                let db = match shoal_raft::open_database(self.files.dir()) {
+                    Ok(db) => db,
+                    Err(e) => {
+                        server.abort();
+                        return Err(internal(e));
+                    }
+                };
+                let raft = match RaftNode::start(
+                    db,
+                    identity.raft_id,
+                    &self.cfg.timing,
+                    self.transport.clone(),
+                )
+                .await
+                {
+                    Ok(r) => Arc::new(r),
+                    Err(e) => {
+                        server.abort();
+                        return Err(internal(e));
+                    }
+                };
+                let node_id = identity.node_id.clone();
                 let m = Manager::launch(
                     identity,
                     raft,
@@ -517,10 +529,27 @@ impl Daemon {
                     server,
                 );
                 self.set_role(Role::Manager(m));
+                // The leader replicates to the new member before it answers. Should that
+                // fail, the leader's monitor adds it once its heartbeats say it runs Raft.
+                let rj = RaftJoinReq {
+                    node_id: node_id.clone(),
+                };
+                if let Err(e) = self
+                    .transport
+                    .post::<_, ()>(&remote, PATH_RAFT_JOIN, &rj, JOIN_TIMEOUT)
+                    .await
+                {
+                    tracing::warn!("joined as a manager; not a Raft voter yet: {e}");
+                }
             }
-            _ => {
-                raft.shutdown().await;
-                let _ = std::fs::remove_file(self.files.raft_db());
+            (NodeRole::Manager, None) => {
+                server.abort();
+                let _ = self.files.wipe();
+                return Err(ApiError::Unavailable(format!(
+                    "could not join the swarm at {remote}: the manager sent no keys"
+                )));
+            }
+            (NodeRole::Worker, _) => {
                 self.files.save_identity(&identity).map_err(internal)?;
                 self.transport
                     .set_credential(Some(format!("{}:{}", identity.node_id, identity.secret)));
@@ -607,10 +636,12 @@ impl Daemon {
     }
 
     /// Checks the credential of a node-to-node call: managers present the managers'
-    /// credential, a node presents `ID:SECRET` for calls about itself. A manager calling one
-    /// particular node (a worker has no managers' credential to check against) presents that
-    /// node's call credential (`keys::node_call_credential`). A node that is joining as a
-    /// manager has no keys yet and takes the leader's Raft calls on trust until it has.
+    /// credential, a node presents `ID:SECRET` for calls about itself, and only while it is
+    /// part of the cluster (a removed node's secret opens nothing but the heartbeat that tells
+    /// it so). A manager calling one particular node (a worker has no managers' credential to
+    /// check against) presents that node's call credential (`keys::node_call_credential`).
+    /// A node that is not (yet) a manager takes no manager's call: a joining manager starts
+    /// its Raft member only once it holds the keys to check the leader's calls.
     pub fn authorize(&self, bearer: Option<&str>, caller: Caller<'_>) -> Result<()> {
         let refused = || {
             ApiError::Forbidden(
@@ -637,23 +668,22 @@ impl Daemon {
                 {
                     return Ok(());
                 }
-                match (caller, bearer.split_once(':')) {
-                    (Caller::Node(id), Some((who, secret)))
-                        if who == id && same(secret, &key.node_secret(id)) =>
-                    {
+                let (id, member_only) = match caller {
+                    Caller::Node(id) => (id, true),
+                    Caller::Heartbeat(id) => (id, false),
+                    Caller::Manager | Caller::Mesh => return Err(refused()),
+                };
+                match bearer.split_once(':') {
+                    Some((who, secret)) if who == id && same(secret, &key.node_secret(id)) => {
+                        if member_only && m.replica().read().nodes.get(id).is_none() {
+                            return Err(ApiError::Forbidden(format!(
+                                "node {id} is not part of this swarm (it was removed or never joined)"
+                            )));
+                        }
                         Ok(())
                     }
                     _ => Err(refused()),
                 }
-            }
-            _ if matches!(caller, Caller::Manager)
-                && self
-                    .joining
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .is_some() =>
-            {
-                Ok(())
             }
             Role::Worker(w) if matches!(caller, Caller::Mesh) => {
                 let expected = {
@@ -665,7 +695,7 @@ impl Daemon {
                     }
                 };
                 match bearer {
-                    Some(b) if !expected.is_empty() && same(b, &expected) => Ok(()),
+                    Some(b) if same(b, &expected) => Ok(()),
                     _ => Err(refused()),
                 }
             }
@@ -680,7 +710,7 @@ impl Daemon {
                 };
                 match bearer {
                     // A node that never got a secret has nothing to check against.
-                    Some(b) if !expected.is_empty() && same(b, &expected) => Ok(()),
+                    Some(b) if same(b, &expected) => Ok(()),
                     _ => Err(refused()),
                 }
             }
@@ -692,12 +722,7 @@ impl Daemon {
     pub fn raft_node(&self) -> Result<Arc<RaftNode>> {
         match self.role() {
             Role::Manager(m) => Ok(m.raft.clone()),
-            _ => self
-                .joining
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .ok_or_else(|| ApiError::Unavailable("this node is not a manager".into())),
+            _ => Err(ApiError::Unavailable("this node is not a manager".into())),
         }
     }
 
@@ -716,6 +741,15 @@ impl Daemon {
             return m.to_leader(PATH_HEARTBEAT, &req, CALL_TIMEOUT).await;
         }
         Ok(m.heartbeat(req))
+    }
+
+    /// `/internal/raft-join` from a manager that joined and runs its Raft member.
+    pub async fn internal_raft_join(&self, req: RaftJoinReq) -> Result<()> {
+        let m = self.manager()?;
+        if !m.raft.is_leader() {
+            return m.to_leader(PATH_RAFT_JOIN, &req, JOIN_TIMEOUT).await;
+        }
+        m.add_joined_manager(&req.node_id).await
     }
 
     pub async fn internal_leave(&self, req: LeaveReq) -> Result<()> {
@@ -824,19 +858,20 @@ impl Daemon {
 pub enum Caller<'a> {
     /// Another manager (Raft, forwarded writes).
     Manager,
-    /// The node with this ID, speaking for itself (heartbeat, leave), or a manager on its behalf.
+    /// The node with this ID, speaking for itself (leave, tasks, status), or a manager on its
+    /// behalf. Refused once the node is no longer part of the cluster.
     Node(&'a str),
+    /// The node with this ID reporting in: a removed node still gets the answer that tells it
+    /// it was removed (and nothing else).
+    Heartbeat(&'a str),
     /// Any node of the cluster, opening a routing-mesh pipe to one of this node's tasks.
     Mesh,
 }
 
-/// Compares two secrets in time that does not depend on where they differ.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+/// Compares a presented secret with the expected one in time that does not depend on where
+/// they differ; nothing matches an empty expectation.
+fn same(given: &str, expected: &str) -> bool {
+    tokens::matches(given, expected)
 }
 
 /// `Result<_, String>` for daemon start-up, where the binary adds context.

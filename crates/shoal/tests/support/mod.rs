@@ -184,6 +184,14 @@ impl Daemon {
         );
     }
 
+    /// The daemon's secrets directory on tmpfs, once its agent chose one.
+    pub fn secrets_dir(&self) -> Option<PathBuf> {
+        let name = std::fs::read_to_string(self.data_dir().join("secrets-dir")).ok()?;
+        let name = name.trim();
+        (name.starts_with("shoal-secrets-") && !name.contains('/'))
+            .then(|| Path::new("/dev/shm").join(name))
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
     }
@@ -367,8 +375,10 @@ impl Drop for Daemon {
         self.kill9();
         if let Some(id) = node_id {
             remove_containers(&format!("com.docker.swarm.node.id={id}"));
-            // The node's secrets on tmpfs.
-            let _ = std::fs::remove_dir_all(format!("/dev/shm/shoal-{id}"));
+        }
+        // The daemon's secrets directory on tmpfs.
+        if let Some(dir) = self.secrets_dir() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -480,6 +490,29 @@ pub fn raw_http(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Ok((status, body))
+}
+
+/// One raw HTTP/1.0 POST to a node-to-node address (`IP:PORT`), with an optional bearer
+/// credential: (status, whole answer with its head).
+pub fn tcp_post(addr: &str, path: &str, bearer: Option<&str>, body: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let auth = bearer
+        .map(|b| format!("Authorization: Bearer {b}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "POST {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, out)
 }
 
 /// `text` with every run of whitespace made one space, for matching aligned CLI tables and
