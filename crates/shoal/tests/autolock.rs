@@ -381,3 +381,33 @@ fn a_locked_manager_waits_while_the_others_work_and_catches_up_once_unlocked() {
         assert_nowhere(&n.data_dir(), &dek, "the data key");
     }
 }
+
+#[test]
+fn managers_that_join_or_are_promoted_later_wrap_their_keys_with_the_unlock_key() {
+    let a = Daemon::start("al5a");
+    let key = unlock_key_in(&a.init_with(&["--autolock"]));
+    let b = Daemon::start("al5b");
+    b.join(&a, "manager");
+    let mut c = Daemon::start("al5c");
+    c.join(&a, "worker");
+    assert!(!c.data_dir().join("keys.json").exists());
+    let c_id = c.node_id();
+    a.docker_ok(&["node", "promote", &c_id]);
+    for n in [&b, &c] {
+        eventually(
+            Duration::from_secs(20),
+            "the new manager wraps with the unlock key",
+            || (wrapped_by(n, &key) && !n.data_dir().join("keys.kek").exists()).then_some(()),
+        );
+        assert_eq!(n.docker_ok(&["swarm", "unlock-key", "-q"]).trim(), key);
+    }
+    let dek = data_key_with(&c, &key);
+    // The promoted node's own secret is not on its disk any more (it follows from the key).
+    let node = std::fs::read_to_string(c.data_dir().join("node.json")).unwrap();
+    let node: serde_json::Value = serde_json::from_str(&node).unwrap();
+    assert_eq!(node["secret"], "", "{node}");
+    c.restart();
+    assert_locked(&c);
+    assert_unlocks(&c, &key);
+    assert_nowhere(&c.data_dir(), &dek, "the data key");
+}
