@@ -255,6 +255,20 @@ fn a_rotated_unlock_key_replaces_the_old_one_across_restarts() {
         "{quiet}"
     );
     assert_ne!(quiet.trim(), new);
+    // shoal's own CLI shows the same key.
+    assert_eq!(
+        d.shoal_ok(&["swarm", "unlock-key", "-q"]).trim(),
+        quiet.trim()
+    );
+
+    // A locked manager leaves only with --force, as with Docker.
+    d.restart();
+    assert_locked(&d);
+    let err = d.docker_err(&["swarm", "leave"]);
+    assert!(err.contains("Swarm is encrypted and locked"), "{err}");
+    d.docker_ok(&["swarm", "leave", "--force"]);
+    assert_eq!(local_state(&d), "inactive");
+    assert!(!d.data_dir().join("keys.json").exists());
 }
 
 #[test]
