@@ -444,6 +444,7 @@ impl Daemon {
             }
             Err(e) => {
                 let _ = self.files.wipe();
+                self.set_at_rest(None);
                 Err(e)
             }
         }
