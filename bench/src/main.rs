@@ -8,6 +8,7 @@ mod client;
 mod cluster;
 mod converge;
 mod overlay;
+mod program;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -121,7 +122,10 @@ enum Cmd {
     /// Overlay networks in the multi-host lab (scripts/netlab.sh, as root): names, DNS, VIP
     /// vs task connections, overlay vs underlay throughput, many tasks. Not part of `all`.
     Overlay,
-    /// Everything above but `converge` and `overlay`, in order.
+    /// One network with `--tasks` tasks programmed by shoal's overlay in scratch
+    /// namespaces, without engines (as root): time and memory. Not part of `all`.
+    Program,
+    /// Everything above but `converge`, `overlay` and `program`, in order.
     All,
     /// What `overlay` runs inside a container's or a lab host's network namespace.
     #[command(hide = true)]
@@ -719,6 +723,9 @@ async fn run(a: Args) -> Result<Vec<Row>> {
                     image: a.image.clone(),
                 };
                 overlay::bench_overlay(&o, &launch).await
+            }
+            Cmd::Program => {
+                program::bench_program(a.tasks.max(1), a.runs.unwrap_or(20).max(1)).await
             }
             Cmd::All | Cmd::Probe { .. } => unreachable!(),
         };
