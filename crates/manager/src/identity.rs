@@ -1,8 +1,10 @@
 //! What a node remembers about itself across restarts: `node.json` (who it is, in which
 //! cluster, in which role, where its managers are) and, on managers, `keys.json`.
 
+use crate::ca::RootCa;
 use crate::keys::{write_private, DataKey};
 use serde::{Deserialize, Serialize};
+use shoal_raft::tls::NodeCert;
 use shoal_types::swarm::NodeRole;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,10 @@ pub struct Identity {
     /// What this node presents with its ID on heartbeats and leave (see `DataKey::node_secret`).
     #[serde(default)]
     pub secret: String,
+    /// This node's certificate, private key and the cluster's root CA certificate: what it
+    /// presents and checks on every node-to-node connection.
+    #[serde(default)]
+    pub cert: Option<NodeCert>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -29,6 +35,9 @@ pub struct Keys {
     /// The cluster's root secret: join tokens carry its digest.
     #[serde(default)]
     pub root_digest: String,
+    /// The cluster's root CA with its key: managers issue node certificates with it.
+    #[serde(default)]
+    pub ca: Option<RootCa>,
 }
 
 pub struct Files {
