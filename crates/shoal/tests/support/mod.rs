@@ -518,6 +518,17 @@ impl Daemon {
     }
 }
 
+/// A new private key and a CSR for it (PEM), as a joining node makes them.
+pub fn new_csr() -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let csr = rcgen::CertificateParams::default()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap();
+    (key.serialize_pem(), csr)
+}
+
 /// Accepts any server certificate: these clients test what the node port lets in, not whom
 /// they talk to.
 #[derive(Debug)]
@@ -606,19 +617,19 @@ pub fn tls_exchange(
             .await
             .map_err(|e| format!("TLS handshake: {e}"))?;
         let (mut r, mut w) = tokio::io::split(tls);
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = sent.clone();
         let writer = tokio::spawn(async move {
-            let mut sent = 0u64;
             if w.write_all(&head).await.is_err() {
-                return 0;
+                return;
             }
             for chunk in body {
                 if w.write_all(&chunk).await.is_err() {
                     break;
                 }
-                sent += chunk.len() as u64;
+                counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
             }
             let _ = w.flush().await;
-            sent
         });
         let mut answer = Vec::new();
         let mut buf = vec![0u8; 64 << 10];
@@ -639,7 +650,8 @@ pub fn tls_exchange(
             .await
             .map_err(|_| "no answer within 60 s".to_string())?;
         writer.abort();
-        let sent = writer.await.unwrap_or(0);
+        let _ = writer.await;
+        let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
         read.map(|()| (answer, sent))
     })
 }
