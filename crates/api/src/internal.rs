@@ -154,10 +154,14 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// once it is read.
 fn authorize_node_headers(d: &Daemon, peer: &Peer, headers: &HeaderMap) -> HttpResult<()> {
     let b = bearer(headers);
-    match b.and_then(|b| b.split_once(':')) {
-        Some((who, _)) => d.authorize(peer.id(), b, Caller::Node(who))?,
-        None => d.authorize(peer.id(), b, Caller::Manager)?,
-    }
+    // A manager's credential comes from a manager, or from a node that was one a moment ago
+    // (demoted, it asks for its worker's certificate): its certificate says which node.
+    let who = b
+        .and_then(|b| b.split_once(':'))
+        .map(|(who, _)| who)
+        .or_else(|| peer.id().map(|p| p.node_id.as_str()))
+        .unwrap_or_default();
+    d.authorize(peer.id(), b, Caller::Node(who))?;
     Ok(())
 }
 
@@ -276,10 +280,14 @@ async fn heartbeat(
     // A removed node still learns that it was removed: its credential is checked as a
     // heartbeat's, not as a member's.
     let b = bearer(&headers);
-    match b.and_then(|b| b.split_once(':')) {
-        Some((who, _)) => d.authorize(peer.id(), b, Caller::Heartbeat(who))?,
-        None => d.authorize(peer.id(), b, Caller::Manager)?,
-    }
+    // A manager that was demoted still reports with the managers' credential until it learns
+    // it: its certificate says which node it is.
+    let who = b
+        .and_then(|b| b.split_once(':'))
+        .map(|(who, _)| who)
+        .or_else(|| peer.id().map(|p| p.node_id.as_str()))
+        .unwrap_or_default();
+    d.authorize(peer.id(), b, Caller::Heartbeat(who))?;
     let req: HeartbeatReq = read_json(body).await?;
     d.authorize(peer.id(), b, Caller::Heartbeat(&req.node_id))?;
     Ok(Json(d.internal_heartbeat(req).await?))
