@@ -13,7 +13,7 @@ use rcgen::{
 };
 use serde::{Deserialize, Serialize};
 use shoal_raft::tls::{MANAGER_OU, WORKER_OU};
-use shoal_types::swarm::NodeRole;
+use shoal_types::swarm::{NodeRole, TLSInfo};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -152,11 +152,47 @@ pub fn node_key_and_csr() -> Result<(String, String), CaError> {
     Ok((key.serialize_pem(), csr))
 }
 
+/// What Docker shows of a trust root (`TLSInfo` of the swarm and of each node): the root
+/// certificate, its raw subject and raw public key.
+pub fn tls_info(ca_pem: &str) -> Option<TLSInfo> {
+    let der = shoal_raft::tls::cert_der(ca_pem).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some(TLSInfo {
+        trust_root: ca_pem.to_string(),
+        cert_issuer_subject: cert.tbs_certificate.subject.as_raw().to_vec(),
+        cert_issuer_public_key: cert.tbs_certificate.subject_pki.raw.to_vec(),
+    })
+}
+
 /// When a certificate stops being valid, as seconds since the epoch.
 pub fn not_after(cert_pem: &str) -> Option<i64> {
+    validity(cert_pem).map(|(_, end)| end)
+}
+
+/// A certificate's validity window, as seconds since the epoch.
+fn validity(cert_pem: &str) -> Option<(i64, i64)> {
     let der = shoal_raft::tls::cert_der(cert_pem).ok()?;
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
-    Some(cert.validity().not_after.timestamp())
+    let v = cert.validity();
+    Some((v.not_before.timestamp(), v.not_after.timestamp()))
+}
+
+/// Whether a certificate is due for renewal at `now` (seconds since the epoch): once it has
+/// run through the fraction `at` of its validity. Swarm picks that point at random between
+/// half and four fifths, so that nodes do not all renew at once and none runs out. An
+/// unreadable certificate is due.
+pub fn renewal_due(cert_pem: &str, now: i64, at: f64) -> bool {
+    let Some((start, end)) = validity(cert_pem) else {
+        return true;
+    };
+    let span = (end - start).max(1) as f64;
+    (now - start) as f64 >= span * at
+}
+
+/// Where in its validity a node renews its certificate (see [`renewal_due`]).
+pub fn renewal_point() -> f64 {
+    use rand::Rng;
+    rand::thread_rng().gen_range(0.5..0.8)
 }
 
 #[cfg(test)]
@@ -184,6 +220,26 @@ mod tests {
         assert_eq!(id.cluster_id, "cluster1");
         let left = not_after(&cert).unwrap() - now().unix_timestamp();
         assert!((7000..=7300).contains(&left), "{left}");
+    }
+
+    #[test]
+    fn a_certificate_is_renewed_past_the_chosen_point_of_its_validity() {
+        let ca = RootCa::generate().unwrap();
+        let (_key, csr) = node_key_and_csr().unwrap();
+        let hours = |h: u64| Duration::from_secs(h * 3600);
+        let cert = ca
+            .issue(&csr, "n", NodeRole::Worker, "c", hours(10))
+            .unwrap();
+        // Valid from an hour ago (clocks differ) for ten hours: 11 hours in all.
+        let t = now().unix_timestamp();
+        assert!(!renewal_due(&cert, t, 0.5));
+        assert!(!renewal_due(&cert, t + 4 * 3600, 0.5));
+        assert!(renewal_due(&cert, t + 5 * 3600, 0.5));
+        assert!(!renewal_due(&cert, t + 7 * 3600, 0.8));
+        assert!(renewal_due(&cert, t + 8 * 3600, 0.8));
+        assert!(renewal_due("not a certificate", t, 0.5));
+        let p = renewal_point();
+        assert!((0.5..0.8).contains(&p));
     }
 
     #[test]

@@ -454,6 +454,14 @@ impl Manager {
         rotate_worker: bool,
         rotate_manager: bool,
     ) -> Result<()> {
+        let expiry = spec.ca_config.node_cert_expiry;
+        if expiry != 0
+            && (expiry < 0 || (expiry as u64) < crate::ca::MIN_NODE_VALIDITY.as_nanos() as u64)
+        {
+            return Err(ApiError::invalid(
+                "minimum certificate expiry time is 1h0m0s",
+            ));
+        }
         let mut join_tokens = self.replica().read().cluster()?.join_tokens.clone();
         if rotate_worker {
             join_tokens.worker = tokens::token(&self.keys.root_digest);

@@ -61,6 +61,7 @@ type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 /// configuration pipes are opened with, and the node port's server configuration.
 #[derive(Clone)]
 struct Tls {
+    cert: NodeCert,
     client: HttpsClient,
     client_config: std::sync::Arc<tls::ClientConfig>,
     server: std::sync::Arc<tls::ServerConfig>,
@@ -126,6 +127,7 @@ impl Transport {
             Some(cert) => {
                 let configs = tls::configs(cert)?;
                 Some(Tls {
+                    cert: cert.clone(),
                     client: pooled_client(configs.client.clone()),
                     client_config: configs.client,
                     server: configs.server,
@@ -135,6 +137,11 @@ impl Transport {
         };
         *self.tls.write().unwrap_or_else(|e| e.into_inner()) = tls;
         Ok(())
+    }
+
+    /// The certificate this node presents now.
+    pub fn certificate(&self) -> Option<NodeCert> {
+        self.current().map(|t| t.cert)
     }
 
     /// The node port's TLS configuration, while the node holds a certificate.

@@ -300,3 +300,53 @@ fn promotion_and_demotion_reissue_the_nodes_certificate_with_its_new_role() {
     );
     assert_eq!(status, 403, "{answer}");
 }
+
+#[test]
+fn docker_swarm_ca_prints_the_root_and_nodes_show_their_trust_root() {
+    let m = Daemon::start("tls-info-m");
+    m.init();
+    let w = Daemon::start("tls-info-w");
+    w.join(&m, "worker");
+    let root = m.docker_ok(&["swarm", "ca"]);
+    assert!(root.starts_with("-----BEGIN CERTIFICATE-----"), "{root}");
+    let swarm = m.docker_json(&["swarm", "inspect"]);
+    let info = &swarm[0]["ClusterInfo"]["TLSInfo"];
+    assert_eq!(info["TrustRoot"].as_str().unwrap().trim(), root.trim());
+    assert!(
+        !info["CertIssuerSubject"].as_str().unwrap().is_empty(),
+        "{info}"
+    );
+    assert!(
+        !info["CertIssuerPublicKey"].as_str().unwrap().is_empty(),
+        "{info}"
+    );
+    // The root the join token pins is this one.
+    let token = m.docker_ok(&["swarm", "join-token", "-q", "worker"]);
+    let digest = token.trim().split('-').nth(2).unwrap().to_string();
+    assert_eq!(digest.len(), 50);
+    let wid = w.node_id();
+    eventually(WAIT, "the worker's TLSInfo", || {
+        let node = m.inspect("node", &wid);
+        let tls = &node["Description"]["TLSInfo"];
+        (tls["TrustRoot"].as_str().map(str::trim) == Some(root.trim())
+            && tls["CertIssuerSubject"] == info["CertIssuerSubject"])
+            .then_some(())
+    });
+}
+
+#[test]
+fn swarm_update_cert_expiry_sets_how_long_node_certificates_are_valid() {
+    let m = Daemon::start("tls-exp-m");
+    m.init();
+    let err = m.docker_err(&["swarm", "update", "--cert-expiry", "30m"]);
+    assert!(
+        err.contains("minimum certificate expiry time is 1h0m0s"),
+        "{err}"
+    );
+    m.docker_ok(&["swarm", "update", "--cert-expiry", "2h"]);
+    let w = Daemon::start("tls-exp-w");
+    w.join(&m, "worker");
+    let end = shoal_manager::ca::not_after(&w.client_cert().cert_pem).unwrap();
+    let left = end - chrono::Utc::now().timestamp();
+    assert!((7000..=7300).contains(&left), "valid for {left} s more");
+}

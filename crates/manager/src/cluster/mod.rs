@@ -84,6 +84,8 @@ pub struct Daemon {
     /// Serializes role transitions (init, join, leave, promotion, demotion).
     transition: tokio::sync::Mutex<()>,
     description: Mutex<NodeDescription>,
+    /// Where in its validity this node renews its certificate (`ca::renewal_point`).
+    renew_at: f64,
 }
 
 /// What runs on a manager.
@@ -158,6 +160,7 @@ impl Daemon {
             role: RwLock::new(Role::Inactive),
             transition: tokio::sync::Mutex::new(()),
             description: Mutex::new(description),
+            renew_at: ca::renewal_point(),
         });
         if let Some(identity) = daemon.files.load_identity()? {
             let role = match identity.role {
@@ -253,7 +256,19 @@ impl Daemon {
         let cert = identity.cert.as_ref().ok_or_else(|| {
             internal("this node holds no certificate (it joined before mutual TLS): leave the swarm and join again")
         })?;
-        self.transport.set_certificate(Some(cert)).map_err(internal)
+        self.transport
+            .set_certificate(Some(cert))
+            .map_err(internal)?;
+        self.show_trust_root(cert);
+        Ok(())
+    }
+
+    /// The node's description shows the root it trusts (`docker node inspect`'s `TLSInfo`).
+    fn show_trust_root(&self, cert: &NodeCert) {
+        self.description
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tls_info = ca::tls_info(&cert.ca_pem);
     }
 
     /// The node port's TLS configuration, while this node is part of a swarm.
@@ -324,6 +339,7 @@ impl Daemon {
         let cluster_id = new_id();
         let spec = cluster_spec(req.spec.clone());
         let ca = RootCa::generate().map_err(internal)?;
+        let tls_info = ca::tls_info(&ca.cert_pem).unwrap_or_default();
         let root = ca.cert_der().map_err(internal)?;
         let (key_pem, csr) = ca::node_key_and_csr().map_err(internal)?;
         let cert_pem = ca
@@ -376,6 +392,7 @@ impl Daemon {
                 info: ClusterInfo {
                     id: cluster_id,
                     spec,
+                    tls_info,
                     default_addr_pool: if req.default_addr_pool.is_empty() {
                         vec!["10.0.0.0/8".into()]
                     } else {
@@ -528,6 +545,7 @@ impl Daemon {
             server.abort();
             return Err(internal(e));
         }
+        self.show_trust_root(&cert);
         // The identity is the one the leader assigned.
         let identity = Identity {
             node_id: resp.node_id.clone(),
@@ -1031,6 +1049,60 @@ impl Daemon {
         Err(last
             .map(from_transport)
             .unwrap_or_else(|| internal("no manager known")))
+    }
+
+    /// Renews this node's certificate once it is due (see `ca::renewal_due`), so that it
+    /// never expires while the node runs; a failure is tried again on the next beat.
+    pub(super) async fn renew_if_due(&self) {
+        let now = chrono::Utc::now().timestamp();
+        let due = || {
+            self.transport
+                .certificate()
+                .is_some_and(|c| ca::renewal_due(&c.cert_pem, now, self.renew_at))
+        };
+        if !due() {
+            return;
+        }
+        let _t = self.transition.lock().await;
+        if !due() {
+            return;
+        }
+        match self.role() {
+            Role::Inactive => {}
+            Role::Manager(m) => {
+                // The running manager keeps its identity in memory; the renewed certificate
+                // is what the transport presents and what `node.json` holds.
+                let mut identity = self
+                    .files
+                    .load_identity()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| m.identity.clone());
+                identity.managers = m.manager_addrs();
+                match self.renew_certificate(&mut identity).await {
+                    Ok(()) => {
+                        tracing::info!("this node's certificate was renewed");
+                        if let Err(e) = self.files.save_identity(&identity) {
+                            tracing::error!("cannot keep the renewed certificate: {e}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("cannot renew this node's certificate yet: {e}"),
+                }
+            }
+            Role::Worker(w) => {
+                let mut identity = w.identity.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                match self.renew_certificate(&mut identity).await {
+                    Ok(()) => {
+                        tracing::info!("this node's certificate was renewed");
+                        if let Err(e) = self.files.save_identity(&identity) {
+                            tracing::error!("cannot keep the renewed certificate: {e}");
+                        }
+                        *w.identity.lock().unwrap_or_else(|e| e.into_inner()) = identity;
+                    }
+                    Err(e) => tracing::warn!("cannot renew this node's certificate yet: {e}"),
+                }
+            }
+        }
     }
 
     /// `/internal/node-cert`: a certificate for a node of the cluster, for the role the
