@@ -309,8 +309,10 @@ fn docker_swarm_ca_prints_the_root_and_nodes_show_their_trust_root() {
     w.join(&m, "worker");
     let root = m.docker_ok(&["swarm", "ca"]);
     assert!(root.starts_with("-----BEGIN CERTIFICATE-----"), "{root}");
-    let swarm = m.docker_json(&["swarm", "inspect"]);
-    let info = &swarm[0]["ClusterInfo"]["TLSInfo"];
+    let (status, body) = m.http("GET", "/v1.41/swarm", None).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let swarm: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let info = &swarm["TLSInfo"];
     assert_eq!(info["TrustRoot"].as_str().unwrap().trim(), root.trim());
     assert!(
         !info["CertIssuerSubject"].as_str().unwrap().is_empty(),
