@@ -939,6 +939,8 @@ impl Daemon {
                 tracing::warn!("this node was removed from the swarm: it leaves it");
                 w.server.abort();
                 self.set_role(Role::Inactive);
+                self.transport.set_credential(None);
+                let _ = self.transport.set_certificate(None);
                 if let Err(e) = self.files.wipe() {
                     tracing::error!("cannot forget the swarm: {e}");
                 }
