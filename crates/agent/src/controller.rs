@@ -446,6 +446,15 @@ impl Controller {
             .and_then(|s| s.running)
             .unwrap_or(false);
         if !running {
+            // The engine asks the node's IPAM for the task's addresses while it starts the
+            // container: they are granted at once, whatever the network view says yet.
+            let attachments = self
+                .slot
+                .borrow()
+                .as_ref()
+                .map(|a| a.task.networks_attachments.clone())
+                .unwrap_or_default();
+            let _pending = self.ctx.engine.hold_addresses(&attachments);
             self.ctx.engine.start_container(&id).await?;
         }
         let inspect = self.ctx.engine.inspect_container(&id).await?;

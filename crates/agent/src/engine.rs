@@ -57,6 +57,8 @@ pub struct Engine {
     socket: PathBuf,
     /// The name the node's network plugin is served under on this engine.
     network_driver: String,
+    /// Addresses of task containers being started, for the node's network plugin.
+    pending: crate::networks::PendingAddresses,
 }
 
 /// One engine network creation at a time in this process: tasks that start together (and
@@ -69,6 +71,7 @@ impl Engine {
         Engine {
             socket: socket.into(),
             network_driver: crate::networks::DRIVER.to_string(),
+            pending: Default::default(),
         }
     }
 
@@ -76,6 +79,20 @@ impl Engine {
     pub fn with_network_driver(mut self, driver: impl Into<String>) -> Engine {
         self.network_driver = driver.into();
         self
+    }
+
+    /// Shares `pending` with the node's network plugin (see [`crate::networks::PendingAddresses`]).
+    pub fn with_pending_addresses(mut self, pending: crate::networks::PendingAddresses) -> Engine {
+        self.pending = pending;
+        self
+    }
+
+    /// Marks the task's addresses as about to be taken by its container, until dropped.
+    pub fn hold_addresses(
+        &self,
+        attachments: &[shoal_types::swarm::NetworkAttachment],
+    ) -> crate::networks::PendingHold {
+        self.pending.hold(attachments)
     }
 
     pub fn network_driver(&self) -> &str {
@@ -205,6 +222,15 @@ impl Engine {
             n.spec.name.clone(),
             format!("{}-{}", n.spec.name, &n.id[..n.id.len().min(12)]),
         ];
+        // Made before (under either name): nothing to do.
+        for name in &names {
+            if let Ok(existing) = docker.inspect_network(name, None).await {
+                let labels = existing.labels.unwrap_or_default();
+                if labels.get(NETWORK_ID_OPTION) == Some(&n.id) {
+                    return Ok(name.clone());
+                }
+            }
+        }
         let mut last = None;
         for name in names {
             for _ in 0..3 {

@@ -89,6 +89,8 @@ pub struct AgentConfig {
     pub secrets_dir: PathBuf,
     /// The name the node's network plugin is served under (`shoal`).
     pub network_driver: String,
+    /// Shared with the node's network plugin: the addresses of containers being started.
+    pub pending_addresses: networks::PendingAddresses,
 }
 
 /// The running agent of one node.

@@ -11,6 +11,8 @@ use bollard::models::{
 };
 use shoal_types::swarm::{Network, NetworkAttachment};
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The name of shoal's network and IPAM plugin on an engine, unless the daemon is told
 /// otherwise (several nodes sharing one engine, in tests).
@@ -113,5 +115,96 @@ mod tests {
         let c = &ipam.config.unwrap()[0];
         assert_eq!(c.subnet.as_deref(), Some("10.0.3.0/24"));
         assert_eq!(c.ip_range, None);
+    }
+}
+
+/// The addresses this node's agent is about to give its tasks' containers, per cluster
+/// network: the node's network plugin grants them at once when the engine asks, instead of
+/// waiting for the managers' network view to show the task (which lags when the managers are
+/// busy, as with a thousand tasks starting). Held only while a container starts.
+#[derive(Debug, Clone, Default)]
+pub struct PendingAddresses(Arc<Mutex<HashMap<(String, Ipv4Addr), usize>>>);
+
+/// Keeps addresses pending until dropped.
+#[derive(Debug)]
+pub struct PendingHold {
+    set: PendingAddresses,
+    keys: Vec<(String, Ipv4Addr)>,
+}
+
+impl PendingAddresses {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Ipv4Addr), usize>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks the task's addresses pending until the hold is dropped.
+    pub fn hold(&self, attachments: &[NetworkAttachment]) -> PendingHold {
+        let keys: Vec<(String, Ipv4Addr)> = attachments
+            .iter()
+            .flat_map(|a| {
+                a.addresses.iter().filter_map(|c| {
+                    let ip = c.split('/').next()?.parse().ok()?;
+                    Some((a.network.id.clone(), ip))
+                })
+            })
+            .collect();
+        let mut set = self.lock();
+        for k in &keys {
+            *set.entry(k.clone()).or_default() += 1;
+        }
+        PendingHold {
+            set: self.clone(),
+            keys,
+        }
+    }
+
+    /// Whether a task's container of this node is about to take `addr` on `network_id`.
+    pub fn contains(&self, network_id: &str, addr: Ipv4Addr) -> bool {
+        self.lock().contains_key(&(network_id.to_string(), addr))
+    }
+}
+
+impl Drop for PendingHold {
+    fn drop(&mut self) {
+        let mut set = self.set.lock();
+        for k in &self.keys {
+            if let Some(n) = set.get_mut(k) {
+                *n -= 1;
+                if *n == 0 {
+                    set.remove(k);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod pending_tests {
+    use super::*;
+    use shoal_types::swarm::Network;
+
+    fn attachment(net: &str, addr: &str) -> NetworkAttachment {
+        NetworkAttachment {
+            network: Network {
+                id: net.into(),
+                ..Default::default()
+            },
+            addresses: vec![addr.into()],
+        }
+    }
+
+    #[test]
+    fn addresses_are_pending_while_held_by_anyone() {
+        let p = PendingAddresses::default();
+        let ip: Ipv4Addr = "10.0.1.5".parse().unwrap();
+        assert!(!p.contains("n1", ip));
+        let a = p.hold(&[attachment("n1", "10.0.1.5/24")]);
+        let b = p.hold(&[attachment("n1", "10.0.1.5/24"), attachment("n2", "bad")]);
+        assert!(p.contains("n1", ip));
+        assert!(!p.contains("n2", ip));
+        drop(a);
+        assert!(p.contains("n1", ip), "still held by the second");
+        drop(b);
+        assert!(!p.contains("n1", ip));
     }
 }

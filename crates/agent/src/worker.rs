@@ -51,7 +51,9 @@ impl Worker {
         ingress: IngressPorts,
     ) -> Arc<Worker> {
         let ctx = Arc::new(Context {
-            engine: Engine::new(cfg.engine_socket).with_network_driver(cfg.network_driver),
+            engine: Engine::new(cfg.engine_socket)
+                .with_network_driver(cfg.network_driver)
+                .with_pending_addresses(cfg.pending_addresses),
             files: TaskFiles {
                 state_dir: cfg.state_dir,
                 secrets_dir: cfg.secrets_dir,

@@ -403,6 +403,7 @@ async fn an_unreachable_engine_rejects_tasks_naming_its_socket() {
         state_dir: dir.path().join("state"),
         secrets_dir: dir.path().join("secrets"),
         network_driver: shoal_agent::networks::DRIVER.to_string(),
+        pending_addresses: Default::default(),
     });
     let a = support::assignment("test-unreachable", "web", 1, &["true"]);
     agent.assign(vec![a]).await;

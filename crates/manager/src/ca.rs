@@ -34,7 +34,8 @@ const BACKDATE: Duration = Duration::from_secs(3600);
 /// The shortest node certificate validity a cluster spec may ask (Swarm: 1 hour).
 pub const MIN_NODE_VALIDITY: Duration = Duration::from_secs(3600);
 
-/// The root CA: certificate and key, PEM. Kept in a manager's `keys.json` only.
+/// The root CA: certificate and key, PEM. Kept in a manager's `keys.json` only, wrapped by
+/// its key-encryption key as the data key is (`identity::Files::save_keys`).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct RootCa {
     pub cert_pem: String,
@@ -74,6 +75,11 @@ impl RootCa {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
+    }
+
+    /// The root CA's private key, PEM, for tests that search a disk for it.
+    pub fn expose_key_pem(&self) -> &str {
+        &self.key_pem
     }
 
     /// The root certificate, DER.

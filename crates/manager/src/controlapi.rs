@@ -7,6 +7,7 @@
 
 use crate::cluster::Manager;
 use crate::error::{ApiError, Result};
+use crate::keys::Kek;
 use crate::tokens;
 use shoal_store::Command;
 use shoal_types::ids::new_id;
@@ -453,6 +454,7 @@ impl Manager {
         spec: Spec,
         rotate_worker: bool,
         rotate_manager: bool,
+        rotate_unlock_key: bool,
     ) -> Result<()> {
         let expiry = spec.ca_config.node_cert_expiry;
         if expiry != 0
@@ -462,20 +464,47 @@ impl Manager {
                 "minimum certificate expiry time is 1h0m0s",
             ));
         }
-        let mut join_tokens = self.replica().read().cluster()?.join_tokens.clone();
+        let (mut join_tokens, mut unlock_key) = {
+            let state = self.replica().read();
+            let c = state.cluster()?;
+            (c.join_tokens.clone(), c.unlock_key.clone())
+        };
         if rotate_worker {
             join_tokens.worker = tokens::token(&self.keys.root_digest);
         }
         if rotate_manager {
             join_tokens.manager = tokens::token(&self.keys.root_digest);
         }
+        // As SwarmKit: turning autolock on makes a key, rotating makes a new one, turning it
+        // off forgets it. Each manager re-wraps its own copy of the data key when it sees the
+        // change (`Daemon::secure_keys_at_rest`).
+        if !spec.encryption_config.auto_lock_managers {
+            unlock_key.clear();
+        } else if unlock_key.is_empty() || rotate_unlock_key {
+            unlock_key = Kek::generate().seal_for_cluster(&self.keys.data_key);
+        }
         self.propose(Command::UpdateCluster {
             version,
             spec: Box::new(spec),
             join_tokens,
+            unlock_key,
         })
         .await?;
         Ok(())
+    }
+
+    /// The unlock key in Docker's form (`SWMKEY-1-…`), or empty without autolock.
+    pub fn unlock_key(&self) -> Result<String> {
+        let sealed = self.replica().read().cluster()?.unlock_key.clone();
+        if sealed.is_empty() {
+            return Ok(String::new());
+        }
+        let kek = self
+            .keys
+            .data_key
+            .open_unlock_key(&sealed)
+            .map_err(|e| ApiError::Internal(format!("the cluster's unlock key: {e}")))?;
+        Ok(kek.unlock_key())
     }
 }
 

@@ -5,6 +5,10 @@ use shoal_store::StoreError;
 
 pub const NOT_IN_SWARM: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
 pub const NOT_A_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
+/// Docker's answer to every swarm call on a manager that restarted with autolock on.
+pub const SWARM_LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
+/// Docker's answer to `swarm leave` without `--force` on a locked manager.
+pub const LEAVE_LOCKED: &str = "Swarm is encrypted and locked. Please unlock it first or use `--force` to ignore this message.";
 pub const ALREADY_IN_SWARM: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +25,9 @@ pub enum ApiError {
     /// 503: not part of a swarm, not a manager, no leader right now.
     #[error("{0}")]
     Unavailable(String),
+    /// 401: a wrong unlock key.
+    #[error("{0}")]
+    Unauthorized(String),
     /// 403: e.g. a wrong join token.
     #[error("{0}")]
     Forbidden(String),

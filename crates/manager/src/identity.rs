@@ -1,8 +1,14 @@
 //! What a node remembers about itself across restarts: `node.json` (who it is, in which
 //! cluster, in which role, where its managers are) and, on managers, `keys.json`.
+//!
+//! `keys.json` holds the data key and the root CA's key wrapped by a key-encryption key,
+//! never either key itself. Without autolock the KEK is in `keys.kek`, a file of its own; with autolock no file
+//! holds it: the operator does, and a restarted manager stays locked until it is given.
+//! A manager's own node secret is derived from the data key, so `node.json` of a manager
+//! does not hold it either.
 
 use crate::ca::RootCa;
-use crate::keys::{write_private, DataKey};
+use crate::keys::{write_private, DataKey, Kek, KeyError};
 use serde::{Deserialize, Serialize};
 use shoal_raft::tls::NodeCert;
 use shoal_types::swarm::NodeRole;
@@ -40,6 +46,103 @@ pub struct Keys {
     pub ca: Option<RootCa>,
 }
 
+/// What wraps the data key on this manager's disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AtRest {
+    /// A random KEK kept in `keys.kek` (autolock off).
+    KekFile(Kek),
+    /// The operator's unlock key, kept by no file (autolock on).
+    UnlockKey(Kek),
+}
+
+impl AtRest {
+    pub fn kek(&self) -> &Kek {
+        match self {
+            AtRest::KekFile(k) | AtRest::UnlockKey(k) => k,
+        }
+    }
+}
+
+/// `keys.json` as written: the wrapped data key and what is not secret.
+#[derive(Clone, Serialize, Deserialize)]
+struct KeysFile {
+    /// The data key wrapped by the KEK, hex.
+    wrapped_data_key: String,
+    #[serde(default)]
+    root_digest: String,
+    /// The root CA (certificate and key, JSON) wrapped by the same KEK, hex: a manager
+    /// restarted, or unlocked, issues certificates with it. None in a cluster made before
+    /// mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wrapped_ca: Option<String>,
+    /// Whether the KEK is the operator's (autolock): then `keys.kek` is not expected.
+    #[serde(default)]
+    autolock: bool,
+}
+
+/// `keys.json` of an earlier version: the data key in clear. Read once, then rewritten.
+#[derive(Deserialize)]
+struct LegacyKeysFile {
+    data_key: DataKey,
+    #[serde(default)]
+    root_digest: String,
+    #[serde(default)]
+    ca: Option<RootCa>,
+}
+
+/// A manager's keys as found on disk.
+pub enum StoredKeys {
+    /// The KEK was at hand (autolock off).
+    Open(Keys, AtRest),
+    /// The data key waits for the operator's unlock key.
+    Locked(LockedKeys),
+}
+
+/// The wrapped data key (and root CA) of a locked manager.
+#[derive(Clone)]
+pub struct LockedKeys {
+    wrapped: Vec<u8>,
+    root_digest: String,
+    wrapped_ca: Option<Vec<u8>>,
+}
+
+impl LockedKeys {
+    /// Opens the data key and the root CA with the operator's unlock key.
+    pub fn unlock(&self, kek: &Kek) -> Result<Keys, KeyError> {
+        let data_key = kek.unwrap(&self.wrapped)?;
+        let ca = match &self.wrapped_ca {
+            Some(w) => {
+                Some(serde_json::from_slice(&kek.unwrap_secret(w)?).map_err(|_| KeyError::Open)?)
+            }
+            None => None,
+        };
+        Ok(Keys {
+            data_key,
+            root_digest: self.root_digest.clone(),
+            ca,
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    digits
+        .chunks_exact(2)
+        .map(|p| {
+            let hi = (p[0] as char).to_digit(16)?;
+            let lo = (p[1] as char).to_digit(16)?;
+            Some((hi << 4 | lo) as u8)
+        })
+        .collect()
+}
+
 pub struct Files {
     dir: PathBuf,
 }
@@ -63,6 +166,10 @@ impl Files {
         self.dir.join("keys.json")
     }
 
+    fn kek(&self) -> PathBuf {
+        self.dir.join("keys.kek")
+    }
+
     pub fn raft_db(&self) -> PathBuf {
         self.dir.join("raft.redb")
     }
@@ -71,23 +178,105 @@ impl Files {
         read_json(&self.node())
     }
 
+    /// Writes `node.json`. A manager's secret is left out: it follows from the data key,
+    /// which is wrapped at rest (with autolock, a copied disk must not speak for the node).
     pub fn save_identity(&self, id: &Identity) -> Result<(), String> {
-        let bytes = serde_json::to_vec_pretty(id).map_err(|e| e.to_string())?;
+        let mut id = id.clone();
+        if id.role == NodeRole::Manager {
+            id.secret.clear();
+        }
+        let bytes = serde_json::to_vec_pretty(&id).map_err(|e| e.to_string())?;
         write_private(&self.node(), &bytes).map_err(|e| e.to_string())
     }
 
-    pub fn load_keys(&self) -> Result<Option<Keys>, String> {
-        read_json(&self.keys())
+    /// Reads this manager's keys: opened when the KEK is on disk, locked otherwise. A
+    /// `keys.json` of an earlier version (data key in clear) is wrapped at once.
+    pub fn load_keys(&self) -> Result<Option<StoredKeys>, String> {
+        let path = self.keys();
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let damaged = |e: &dyn std::fmt::Display| format!("{} is damaged: {e}", path.display());
+        if let Ok(legacy) = serde_json::from_slice::<LegacyKeysFile>(&bytes) {
+            let keys = Keys {
+                data_key: legacy.data_key,
+                root_digest: legacy.root_digest,
+                ca: legacy.ca,
+            };
+            let at_rest = AtRest::KekFile(Kek::generate());
+            self.save_keys(&keys, &at_rest)?;
+            return Ok(Some(StoredKeys::Open(keys, at_rest)));
+        }
+        let file: KeysFile = serde_json::from_slice(&bytes).map_err(|e| damaged(&e))?;
+        let locked = LockedKeys {
+            wrapped: unhex(&file.wrapped_data_key)
+                .ok_or_else(|| damaged(&"the wrapped data key is not hex"))?,
+            root_digest: file.root_digest,
+            wrapped_ca: file
+                .wrapped_ca
+                .map(|w| unhex(&w).ok_or_else(|| damaged(&"the wrapped root CA is not hex")))
+                .transpose()?,
+        };
+        if file.autolock {
+            return Ok(Some(StoredKeys::Locked(locked)));
+        }
+        let kek = match std::fs::read_to_string(self.kek()) {
+            Ok(text) => Kek::from_hex(&text)
+                .map_err(|e| format!("{} is damaged: {e}", self.kek().display()))?,
+            // A KEK file lost (or never written, a crash mid-change): the operator's key
+            // is the only way in.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Some(StoredKeys::Locked(locked)))
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", self.kek().display())),
+        };
+        match locked.unlock(&kek) {
+            Ok(keys) => Ok(Some(StoredKeys::Open(keys, AtRest::KekFile(kek)))),
+            // The KEK file is from before a change to autolock that did not finish.
+            Err(_) => Ok(Some(StoredKeys::Locked(locked))),
+        }
     }
 
-    pub fn save_keys(&self, k: &Keys) -> Result<(), String> {
-        let bytes = serde_json::to_vec(k).map_err(|e| e.to_string())?;
-        write_private(&self.keys(), &bytes).map_err(|e| e.to_string())
+    /// Writes the data key and the root CA wrapped as `at_rest` says. The KEK file is written before a
+    /// `keys.json` that needs it and removed only after one that does not: a crash in between
+    /// leaves a manager that opens, or one that asks for the unlock key, never one that
+    /// cannot be opened at all.
+    pub fn save_keys(&self, k: &Keys, at_rest: &AtRest) -> Result<(), String> {
+        let wrapped_ca = match &k.ca {
+            Some(ca) => {
+                let json = serde_json::to_vec(ca).map_err(|e| e.to_string())?;
+                Some(hex(&at_rest.kek().wrap_secret(&json)))
+            }
+            None => None,
+        };
+        let file = KeysFile {
+            wrapped_data_key: hex(&at_rest.kek().wrap(&k.data_key)),
+            root_digest: k.root_digest.clone(),
+            wrapped_ca,
+            autolock: matches!(at_rest, AtRest::UnlockKey(_)),
+        };
+        let bytes = serde_json::to_vec(&file).map_err(|e| e.to_string())?;
+        if let AtRest::KekFile(kek) = at_rest {
+            write_private(&self.kek(), kek.to_hex().as_bytes()).map_err(|e| e.to_string())?;
+        }
+        write_private(&self.keys(), &bytes).map_err(|e| e.to_string())?;
+        if let AtRest::UnlockKey(_) = at_rest {
+            remove_if_present(&self.kek())?;
+        }
+        Ok(())
+    }
+
+    /// Forgets a manager's keys (a demoted manager).
+    pub fn remove_keys(&self) -> Result<(), String> {
+        remove_if_present(&self.keys())?;
+        remove_if_present(&self.kek())
     }
 
     /// Forgets the cluster: identity, keys and the Raft database.
     pub fn wipe(&self) -> Result<(), String> {
-        for p in [self.node(), self.keys(), self.raft_db()] {
+        for p in [self.node(), self.keys(), self.kek(), self.raft_db()] {
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -98,6 +287,14 @@ impl Files {
     }
 }
 
+fn remove_if_present(p: &Path) -> Result<(), String> {
+    match std::fs::remove_file(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("cannot remove {}: {e}", p.display())),
+    }
+}
+
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, String> {
     match std::fs::read(path) {
         Ok(b) => serde_json::from_slice(&b)
@@ -105,5 +302,153 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, S
             .map_err(|e| format!("{} is damaged: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys {
+            data_key: DataKey::generate(),
+            root_digest: "digest".into(),
+            ca: Some(RootCa::generate().unwrap()),
+        }
+    }
+
+    fn contains(dir: &Path, needle: &[u8]) -> bool {
+        let hex = hex(needle);
+        std::fs::read_dir(dir).unwrap().any(|e| {
+            let b = std::fs::read(e.unwrap().path()).unwrap_or_default();
+            b.windows(needle.len()).any(|w| w == needle)
+                || b.windows(hex.len()).any(|w| w == hex.as_bytes())
+        })
+    }
+
+    /// Whether any file of `dir` holds a line of the root CA's private key, PEM.
+    fn holds_ca_key(dir: &Path, k: &Keys) -> bool {
+        let pem = k.ca.as_ref().unwrap().expose_key_pem();
+        pem.lines()
+            .filter(|l| !l.starts_with("-----") && l.len() > 16)
+            .any(|l| contains(dir, l.as_bytes()))
+    }
+
+    /// The same root CA, key and all.
+    fn same_ca(a: &Keys, b: &Keys) -> bool {
+        let (a, b) = (a.ca.as_ref().unwrap(), b.ca.as_ref().unwrap());
+        a.cert_pem == b.cert_pem && a.expose_key_pem() == b.expose_key_pem()
+    }
+
+    #[test]
+    fn without_autolock_the_keys_open_from_the_kek_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(dir.path());
+        let k = keys();
+        let at_rest = AtRest::KekFile(Kek::generate());
+        files.save_keys(&k, &at_rest).unwrap();
+        assert!(!contains(dir.path(), k.data_key.expose_bytes()));
+        assert!(!holds_ca_key(dir.path(), &k));
+        match files.load_keys().unwrap() {
+            Some(StoredKeys::Open(got, how)) => {
+                assert_eq!(got.data_key.expose_bytes(), k.data_key.expose_bytes());
+                assert!(same_ca(&got, &k));
+                assert_eq!(how, at_rest);
+            }
+            _ => panic!("expected open keys"),
+        }
+        // Without its KEK file, keys.json alone opens nothing.
+        std::fs::remove_file(dir.path().join("keys.kek")).unwrap();
+        assert!(matches!(
+            files.load_keys().unwrap(),
+            Some(StoredKeys::Locked(_))
+        ));
+    }
+
+    #[test]
+    fn with_autolock_nothing_on_disk_opens_the_data_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(dir.path());
+        let k = keys();
+        files
+            .save_keys(&k, &AtRest::KekFile(Kek::generate()))
+            .unwrap();
+        let unlock = Kek::generate();
+        files
+            .save_keys(&k, &AtRest::UnlockKey(unlock.clone()))
+            .unwrap();
+        assert!(!dir.path().join("keys.kek").exists());
+        assert!(!contains(dir.path(), k.data_key.expose_bytes()));
+        assert!(!contains(dir.path(), unlock.expose_bytes()));
+        assert!(!holds_ca_key(dir.path(), &k));
+        let Some(StoredKeys::Locked(locked)) = files.load_keys().unwrap() else {
+            panic!("expected locked keys");
+        };
+        assert!(matches!(
+            locked.unlock(&Kek::generate()),
+            Err(KeyError::WrongKek)
+        ));
+        let got = locked.unlock(&unlock).unwrap();
+        assert_eq!(got.data_key.expose_bytes(), k.data_key.expose_bytes());
+        assert_eq!(got.root_digest, "digest");
+        assert!(same_ca(&got, &k));
+    }
+
+    #[test]
+    fn keys_of_a_cluster_without_a_root_ca_still_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(dir.path());
+        let mut k = keys();
+        k.ca = None;
+        files
+            .save_keys(&k, &AtRest::KekFile(Kek::generate()))
+            .unwrap();
+        let Some(StoredKeys::Open(got, _)) = files.load_keys().unwrap() else {
+            panic!("expected open keys");
+        };
+        assert!(got.ca.is_none());
+    }
+
+    #[test]
+    fn a_plaintext_keys_file_of_an_earlier_version_is_wrapped_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(dir.path());
+        let k = keys();
+        // As written before keys at rest (the root CA's key in clear too, as mutual TLS had it).
+        let legacy = serde_json::to_vec(&k).unwrap();
+        std::fs::write(dir.path().join("keys.json"), legacy).unwrap();
+        assert!(holds_ca_key(dir.path(), &k));
+        let Some(StoredKeys::Open(got, _)) = files.load_keys().unwrap() else {
+            panic!("expected open keys");
+        };
+        assert_eq!(got.data_key.expose_bytes(), k.data_key.expose_bytes());
+        assert!(same_ca(&got, &k));
+        assert!(!contains(dir.path(), k.data_key.expose_bytes()));
+        assert!(!holds_ca_key(dir.path(), &k));
+    }
+
+    #[test]
+    fn a_managers_node_file_holds_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(dir.path());
+        let mut id = Identity {
+            node_id: "n".into(),
+            raft_id: 1,
+            role: NodeRole::Manager,
+            cluster_id: "c".into(),
+            listen_addr: "a".into(),
+            advertise_addr: "a".into(),
+            managers: vec![],
+            secret: "s3cr3t-value".into(),
+            cert: None,
+        };
+        files.save_identity(&id).unwrap();
+        assert!(!contains(dir.path(), b"s3cr3t-value"));
+        id.role = NodeRole::Worker;
+        files.save_identity(&id).unwrap();
+        assert_eq!(
+            files.load_identity().unwrap().unwrap().secret,
+            "s3cr3t-value"
+        );
     }
 }

@@ -2,8 +2,11 @@
 //!
 //! Secret data is sealed (XChaCha20-Poly1305) by the manager that receives it, before it is
 //! proposed, so the Raft log, the snapshots and the in-memory state only ever hold
-//! ciphertext. The data key is shared by the managers (a joining manager receives it) and
-//! kept in `keys.json`, readable by root only.
+//! ciphertext. The data key is shared by the managers (a joining manager receives it).
+//!
+//! At rest the data key is never written as it is: it is wrapped by a key-encryption key
+//! ([`Kek`]). Without autolock the KEK is a random key in a file of its own; with autolock it
+//! is the operator's unlock key (`SWMKEY-1-…`), which no file holds (see `identity::Files`).
 
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
@@ -23,6 +26,12 @@ pub enum KeyError {
     Malformed,
     #[error("cannot read or write {path}: {msg}")]
     Io { path: String, msg: String },
+    /// Docker's text for an unlock key that is not `SWMKEY-1-` and base64.
+    #[error("invalid key string")]
+    UnlockKeyFormat,
+    /// The key-encryption key does not open the wrapped data key.
+    #[error("swarm could not be unlocked: invalid key provided")]
+    WrongKek,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -71,6 +80,11 @@ impl DataKey {
         XChaCha20Poly1305::new(Key::from_slice(&self.0))
     }
 
+    /// The key's bytes, for tests that search a disk for them.
+    pub fn expose_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// A value derived from the key for one purpose (hex SHA-256 of label and key).
     fn derive(&self, label: &str) -> String {
         use sha2::{Digest, Sha256};
@@ -104,30 +118,155 @@ impl DataKey {
     }
 
     pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::thread_rng().fill_bytes(&mut nonce);
-        let ct = self
-            .cipher()
-            .encrypt(XNonce::from_slice(&nonce), plaintext)
-            .unwrap_or_default();
-        let mut out = Vec::with_capacity(MAGIC.len() + NONCE_LEN + ct.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
-        out
+        seal_with(&self.cipher(), MAGIC, plaintext)
     }
 
     pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let rest = sealed
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or(KeyError::Open)?;
-        if rest.len() < NONCE_LEN {
-            return Err(KeyError::Open);
-        }
-        let (nonce, ct) = rest.split_at(NONCE_LEN);
-        self.cipher()
-            .decrypt(XNonce::from_slice(nonce), ct)
-            .map_err(|_| KeyError::Open)
+        open_with(&self.cipher(), MAGIC, sealed)
+    }
+
+    /// The unlock key sealed for the replicated state (see [`Kek::seal_for_cluster`]).
+    pub fn open_unlock_key(&self, sealed: &[u8]) -> Result<Kek, KeyError> {
+        let bytes = self.open(sealed)?;
+        let k: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyError::Open)?;
+        Ok(Kek(k))
+    }
+}
+
+fn seal_with(cipher: &XChaCha20Poly1305, magic: &[u8; 4], plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::thread_rng().fill_bytes(&mut nonce);
+    let ct = cipher
+        .encrypt(XNonce::from_slice(&nonce), plaintext)
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(magic.len() + NONCE_LEN + ct.len());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    out
+}
+
+fn open_with(
+    cipher: &XChaCha20Poly1305,
+    magic: &[u8; 4],
+    sealed: &[u8],
+) -> Result<Vec<u8>, KeyError> {
+    let rest = sealed
+        .strip_prefix(magic.as_slice())
+        .ok_or(KeyError::Open)?;
+    if rest.len() < NONCE_LEN {
+        return Err(KeyError::Open);
+    }
+    let (nonce, ct) = rest.split_at(NONCE_LEN);
+    cipher
+        .decrypt(XNonce::from_slice(nonce), ct)
+        .map_err(|_| KeyError::Open)
+}
+
+/// Marks a wrapped data key.
+const WRAP_MAGIC: &[u8; 4] = b"SHW1";
+/// Marks another secret wrapped by a KEK (the root CA's key), so that it is never taken for a
+/// data key, nor the reverse.
+const WRAP_SECRET_MAGIC: &[u8; 4] = b"SHWS";
+/// Docker's prefix of a human-readable unlock key.
+const UNLOCK_PREFIX: &str = "SWMKEY-1-";
+
+/// A key-encryption key: what wraps the data key at rest. With autolock it is the operator's
+/// unlock key; without, a random key kept in a file apart from the wrapped data key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Kek([u8; 32]);
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kek(..)")
+    }
+}
+
+impl Kek {
+    pub fn generate() -> Self {
+        let mut k = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut k);
+        Self(k)
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(Key::from_slice(&self.0))
+    }
+
+    /// Docker's human-readable form: `SWMKEY-1-` and the key in base64 without padding.
+    pub fn unlock_key(&self) -> String {
+        use base64::Engine;
+        format!(
+            "{UNLOCK_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(self.0)
+        )
+    }
+
+    /// Reads an unlock key as `docker swarm unlock` sends it (older Docker padded the base64;
+    /// both are taken).
+    pub fn from_unlock_key(text: &str) -> Result<Self, KeyError> {
+        use base64::Engine;
+        let b64 = text
+            .trim()
+            .strip_prefix(UNLOCK_PREFIX)
+            .ok_or(KeyError::UnlockKeyFormat)?;
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(b64.trim_end_matches('='))
+            .map_err(|_| KeyError::UnlockKeyFormat)?;
+        // A key of another length is well-formed text but cannot be ours: it opens nothing.
+        let k: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::WrongKek)?;
+        Ok(Self(k))
+    }
+
+    /// Written as 64 hex digits (the KEK file when autolock is off).
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn from_hex(text: &str) -> Result<Self, KeyError> {
+        parse_key(text.trim()).map(Self)
+    }
+
+    /// The data key, wrapped for the disk.
+    pub fn wrap(&self, key: &DataKey) -> Vec<u8> {
+        seal_with(&self.cipher(), WRAP_MAGIC, &key.0)
+    }
+
+    /// The data key out of what [`Kek::wrap`] wrote; any other KEK gets [`KeyError::WrongKek`].
+    pub fn unwrap(&self, wrapped: &[u8]) -> Result<DataKey, KeyError> {
+        let bytes =
+            open_with(&self.cipher(), WRAP_MAGIC, wrapped).map_err(|_| KeyError::WrongKek)?;
+        let k: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyError::WrongKek)?;
+        Ok(DataKey(k))
+    }
+
+    /// Another secret of the manager's (the root CA's key), wrapped for the disk like the
+    /// data key.
+    pub fn wrap_secret(&self, plaintext: &[u8]) -> Vec<u8> {
+        seal_with(&self.cipher(), WRAP_SECRET_MAGIC, plaintext)
+    }
+
+    /// What [`Kek::wrap_secret`] wrapped; any other KEK gets [`KeyError::WrongKek`].
+    pub fn unwrap_secret(&self, wrapped: &[u8]) -> Result<Vec<u8>, KeyError> {
+        open_with(&self.cipher(), WRAP_SECRET_MAGIC, wrapped).map_err(|_| KeyError::WrongKek)
+    }
+
+    /// This key sealed with the data key, as the replicated state carries it: every manager
+    /// learns the unlock key from the state (to re-wrap its own copy of the data key, and to
+    /// show it with `docker swarm unlock-key`), and no log or snapshot holds it in clear.
+    pub fn seal_for_cluster(&self, data_key: &DataKey) -> Vec<u8> {
+        data_key.seal(&self.0)
+    }
+
+    /// The key's bytes, for tests that search a disk for them.
+    pub fn expose_bytes(&self) -> &[u8; 32] {
+        &self.0
     }
 }
 
@@ -258,6 +397,70 @@ mod tests {
             proptest::prop_assert!(k.open(&sealed).is_err());
             proptest::prop_assert!(k.open(&bytes).is_err());
         }
+    }
+
+    #[test]
+    fn a_wrapped_data_key_opens_with_its_kek_only() {
+        let dek = DataKey::generate();
+        let kek = Kek::generate();
+        let wrapped = kek.wrap(&dek);
+        assert!(!wrapped.windows(32).any(|w| w == dek.0));
+        let back = kek.unwrap(&wrapped).unwrap();
+        assert_eq!(back.0, dek.0);
+        assert!(matches!(
+            Kek::generate().unwrap(&wrapped),
+            Err(KeyError::WrongKek)
+        ));
+        // Secret data sealed with the data key is not a wrapped key, and the reverse.
+        assert!(kek.unwrap(&dek.seal(&kek.0)).is_err());
+        assert!(dek.open(&wrapped).is_err());
+    }
+
+    #[test]
+    fn a_wrapped_secret_opens_with_its_kek_only_and_is_no_data_key() {
+        let kek = Kek::generate();
+        let wrapped = kek.wrap_secret(b"-----BEGIN PRIVATE KEY-----");
+        assert!(!wrapped.windows(11).any(|w| w == b"BEGIN PRIVA"));
+        assert_eq!(
+            kek.unwrap_secret(&wrapped).unwrap(),
+            b"-----BEGIN PRIVATE KEY-----"
+        );
+        assert!(matches!(
+            Kek::generate().unwrap_secret(&wrapped),
+            Err(KeyError::WrongKek)
+        ));
+        let dek = DataKey::generate();
+        assert!(kek.unwrap(&kek.wrap_secret(&dek.0)).is_err());
+        assert!(kek.unwrap_secret(&kek.wrap(&dek)).is_err());
+    }
+
+    #[test]
+    fn unlock_keys_have_dockers_form_and_read_back() {
+        let kek = Kek::generate();
+        let text = kek.unlock_key();
+        assert!(text.starts_with("SWMKEY-1-"), "{text}");
+        assert_eq!(text.len(), "SWMKEY-1-".len() + 43);
+        assert!(!text.ends_with('='));
+        assert_eq!(Kek::from_unlock_key(&text).unwrap(), kek);
+        assert_eq!(Kek::from_unlock_key(&format!(" {text}=\n")).unwrap(), kek);
+        for bad in ["", "SWMKEY-1-", "SWMKEY-2-abc", "hello", "SWMKEY-1-!!!!"] {
+            assert!(Kek::from_unlock_key(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(
+            Kek::from_unlock_key("SWMKEY-1-YWJj"),
+            Err(KeyError::WrongKek)
+        ));
+        assert_eq!(Kek::from_hex(&kek.to_hex()).unwrap(), kek);
+    }
+
+    #[test]
+    fn the_unlock_key_travels_sealed_with_the_data_key() {
+        let dek = DataKey::generate();
+        let kek = Kek::generate();
+        let sealed = kek.seal_for_cluster(&dek);
+        assert!(!sealed.windows(32).any(|w| w == kek.0));
+        assert_eq!(dek.open_unlock_key(&sealed).unwrap(), kek);
+        assert!(DataKey::generate().open_unlock_key(&sealed).is_err());
     }
 
     #[test]

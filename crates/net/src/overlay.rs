@@ -59,6 +59,12 @@ pub trait Cluster: Send + Sync + 'static {
         addr: Option<String>,
     ) -> impl Future<Output = Result<String, String>> + Send;
 
+    /// Whether this node's agent is starting a task's container with `addr` on the network
+    /// (granted at once; else the address must show in the network view).
+    fn starting(&self, _network_id: &str, _addr: Ipv4Addr) -> bool {
+        false
+    }
+
     /// The engine released the address of an attached container.
     fn detach(
         &self,
@@ -394,6 +400,9 @@ impl<C: Cluster, D: Dataplane> Overlay<C, D> {
         let mut changed = self.view_changed.subscribe();
         let deadline = tokio::time::Instant::now() + VIEW_WAIT;
         loop {
+            if self.cluster.starting(network_id, addr) {
+                return true;
+            }
             let (view, me) = {
                 let inner = self.lock();
                 (inner.view.clone(), inner.node_id.clone())
@@ -634,6 +643,8 @@ mod tests {
     #[derive(Default)]
     struct FakeCluster {
         calls: Mutex<Vec<String>>,
+        /// What the agent is starting: (network, address).
+        starting: Mutex<Vec<(String, Ipv4Addr)>>,
     }
 
     impl Cluster for FakeCluster {
@@ -643,6 +654,13 @@ mod tests {
                 .unwrap()
                 .push(format!("attach {network_id} {addr:?}"));
             Ok(format!("{}/24", addr.unwrap_or_else(|| "10.9.0.50".into())))
+        }
+
+        fn starting(&self, network_id: &str, addr: Ipv4Addr) -> bool {
+            self.starting
+                .lock()
+                .unwrap()
+                .contains(&(network_id.to_string(), addr))
         }
 
         async fn detach(&self, network_id: &str, addr: &str) -> Result<(), String> {
@@ -820,6 +838,24 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(task.address, "10.9.0.3/24");
+        // A task's container the agent is starting, before the view shows the task: granted
+        // at once, without asking the managers.
+        o.cluster
+            .starting
+            .lock()
+            .unwrap()
+            .push(("n1".into(), Ipv4Addr::new(10, 9, 0, 7)));
+        let t0 = std::time::Instant::now();
+        let starting = o
+            .request_address(RequestAddressRequest {
+                pool_id: "n1".into(),
+                address: "10.9.0.7".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(starting.address, "10.9.0.7/24");
+        assert!(t0.elapsed() < VIEW_WAIT, "no wait for the view");
         let attached = o
             .request_address(RequestAddressRequest {
                 pool_id: "n1".into(),

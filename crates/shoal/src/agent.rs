@@ -1,6 +1,7 @@
 //! The node's agent loop: fetches this node's tasks from the managers, hands them to the
 //! agent that runs them on the local Docker Engine, and sends back what it observed.
 
+use shoal_agent::networks::PendingAddresses;
 use shoal_agent::{Agent, AgentConfig, Assignment, FileData, StatusUpdate};
 use shoal_manager::internal::{AssignmentMsg, FileMsg};
 use shoal_manager::Daemon;
@@ -15,7 +16,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 const RETRY: Duration = Duration::from_millis(500);
 
 /// Runs for the life of the daemon: an agent while the node is in a swarm, none otherwise.
-pub async fn run(daemon: Arc<Daemon>, ingress: IngressPorts) {
+pub async fn run(daemon: Arc<Daemon>, ingress: IngressPorts, pending: PendingAddresses) {
     let secrets_dir = loop {
         match secrets_dir(&daemon.config().data_dir) {
             Ok(d) => break d,
@@ -36,6 +37,7 @@ pub async fn run(daemon: Arc<Daemon>, ingress: IngressPorts) {
             state_dir: daemon.config().data_dir.clone(),
             secrets_dir: secrets_dir.clone(),
             network_driver: daemon.config().network_plugin.clone(),
+            pending_addresses: pending.clone(),
         };
         let (agent, statuses) = Agent::start_with_ingress(cfg, ingress.clone());
         let reporter = tokio::spawn(report(daemon.clone(), statuses));

@@ -98,7 +98,14 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("cannot start the node in {}", args.data_dir.display()))?;
     // The agent runs this node's tasks on the local Docker Engine while it is in a swarm.
-    let agent = tokio::spawn(crate::agent::run(daemon.clone(), ingress.clone()));
+    // The addresses of task containers being started: the agent marks them, the network
+    // plugin grants them without waiting for the network view.
+    let pending = shoal_agent::networks::PendingAddresses::default();
+    let agent = tokio::spawn(crate::agent::run(
+        daemon.clone(),
+        ingress.clone(),
+        pending.clone(),
+    ));
     // Every node listens on the ports published in ingress mode.
     let mesh = tokio::spawn(crate::mesh::run(
         daemon.clone(),
@@ -110,7 +117,7 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
         let daemon = daemon.clone();
         let dir = args.plugin_dir.clone();
         async move {
-            if let Err(e) = crate::net::run(daemon, dir).await {
+            if let Err(e) = crate::net::run(daemon, dir, pending).await {
                 tracing::error!("overlay networks are unavailable on this node: {e:#}");
             }
         }

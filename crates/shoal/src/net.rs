@@ -5,6 +5,7 @@
 //! cluster networks are removed once no container uses them.
 
 use shoal_agent::engine::Engine;
+use shoal_agent::networks::PendingAddresses;
 use shoal_manager::Daemon;
 use shoal_net::dataplane::Linux;
 use shoal_net::dns::Upstream;
@@ -19,18 +20,26 @@ use std::time::Duration;
 const RETRY: Duration = Duration::from_millis(500);
 
 /// The managers, as the overlay asks them for attached containers' addresses.
-pub struct Managers(pub Arc<Daemon>);
+pub struct Managers {
+    pub daemon: Arc<Daemon>,
+    /// The addresses of task containers the agent is starting.
+    pub pending: PendingAddresses,
+}
 
 impl Cluster for Managers {
     async fn attach(&self, network_id: &str, addr: Option<String>) -> Result<String, String> {
-        self.0
+        self.daemon
             .attach_container(network_id, addr)
             .await
             .map_err(|e| e.to_string())
     }
 
+    fn starting(&self, network_id: &str, addr: std::net::Ipv4Addr) -> bool {
+        self.pending.contains(network_id, addr)
+    }
+
     async fn detach(&self, network_id: &str, addr: &str) -> Result<(), String> {
-        self.0
+        self.daemon
             .detach_container(network_id, addr)
             .await
             .map_err(|e| e.to_string())
@@ -49,7 +58,11 @@ fn netns_prefix(data_dir: &Path) -> String {
 }
 
 /// Starts the plugin server on `plugin_dir/shoal.sock` and the view loop.
-pub async fn run(daemon: Arc<Daemon>, plugin_dir: PathBuf) -> anyhow::Result<()> {
+pub async fn run(
+    daemon: Arc<Daemon>,
+    plugin_dir: PathBuf,
+    pending: PendingAddresses,
+) -> anyhow::Result<()> {
     use anyhow::Context;
     let dataplane = Arc::new(
         Linux::new(netns_prefix(&daemon.config().data_dir), None)
@@ -59,7 +72,14 @@ pub async fn run(daemon: Arc<Daemon>, plugin_dir: PathBuf) -> anyhow::Result<()>
         tracing::warn!("no upstream name servers for names outside the cluster: {e}");
         Upstream::none()
     });
-    let overlay = Arc::new(Overlay::new(Managers(daemon.clone()), dataplane, upstream));
+    let overlay = Arc::new(Overlay::new(
+        Managers {
+            daemon: daemon.clone(),
+            pending,
+        },
+        dataplane,
+        upstream,
+    ));
     let plugin = daemon.config().network_plugin.clone();
     let socket = plugin_dir.join(format!("{plugin}.sock"));
     let listener = shoal_net::plugin::bind(&socket)

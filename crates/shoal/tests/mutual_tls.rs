@@ -5,7 +5,7 @@
 
 mod support;
 
-use sha2::{Digest, Sha256};
+use shoal_manager::identity::{Files, StoredKeys};
 use shoal_raft::tls::{peer_identity, PeerRole};
 use std::time::Duration;
 use support::{eventually, plain_post, tls_post, ClientCert, Daemon};
@@ -33,17 +33,13 @@ const ROUTES: &[&str] = &[
     "/internal/node-cert",
 ];
 
-/// The managers' bearer credential, computed from a manager's data key as the managers do:
-/// with it, what is refused is refused for the certificate alone.
+/// The managers' bearer credential, from a manager's data key (opened from its disk as the
+/// manager does): with it, what is refused is refused for the certificate alone.
 fn managers_credential(m: &Daemon) -> String {
-    let keys: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(m.data_dir().join("keys.json")).unwrap()).unwrap();
-    let key = hex::decode(keys["data_key"].as_str().unwrap()).unwrap();
-    let mut h = Sha256::new();
-    h.update(b"shoal/manager");
-    h.update([0u8]);
-    h.update(&key);
-    hex::encode(h.finalize())
+    match Files::new(&m.data_dir()).load_keys().unwrap() {
+        Some(StoredKeys::Open(keys, _)) => keys.data_key.manager_credential(),
+        _ => panic!("{}: no keys that open without an unlock key", m.name),
+    }
 }
 
 fn role_of(cert: &ClientCert) -> PeerRole {

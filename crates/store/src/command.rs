@@ -14,6 +14,14 @@ use shoal_types::swarm::{
 pub struct Cluster {
     pub info: ClusterInfo,
     pub join_tokens: JoinTokens,
+    /// With autolock, the managers' unlock key sealed with the cluster's data key (empty
+    /// without autolock). Never shown by `GET /swarm`; `GET /swarm/unlockkey` opens it.
+    #[serde(
+        default,
+        with = "shoal_types::bytes_b64",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub unlock_key: Vec<u8>,
 }
 
 /// How the managers reach a node: its Raft member ID (workers have one too, for when they
@@ -133,6 +141,13 @@ pub enum Command {
         version: u64,
         spec: Box<Spec>,
         join_tokens: JoinTokens,
+        /// The sealed unlock key the cluster has after this update (see `Cluster`).
+        #[serde(
+            default,
+            with = "shoal_types::bytes_b64",
+            skip_serializing_if = "Vec::is_empty"
+        )]
+        unlock_key: Vec<u8>,
     },
     /// New tasks from the orchestrators: new slots, replacements, global tasks on new nodes.
     /// A task of a service that is gone by the time this applies is dropped.

@@ -642,11 +642,13 @@ impl State {
                 version: sent,
                 spec,
                 join_tokens,
+                unlock_key,
             } => {
                 let c = self.cluster.as_mut().ok_or(StoreError::NoCluster)?;
                 check_version(Kind::Cluster, &c.info.id, &c.info.version, *sent)?;
                 c.info.spec = (**spec).clone();
                 c.join_tokens = join_tokens.clone();
+                c.unlock_key = unlock_key.clone();
                 stamp(&mut c.info.version, &mut c.info.updated_at, index, at);
                 let id = c.info.id.clone();
                 self.event(Kind::Cluster, EventAction::Update, &id, index);

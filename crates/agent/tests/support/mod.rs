@@ -103,6 +103,7 @@ impl Node {
             state_dir: state.path().to_path_buf(),
             secrets_dir: secrets.path().to_path_buf(),
             network_driver: shoal_agent::networks::DRIVER.to_string(),
+            pending_addresses: Default::default(),
         };
         let (agent, updates) = Agent::start(cfg.clone());
         Node {

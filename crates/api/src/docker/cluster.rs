@@ -43,17 +43,23 @@ pub(super) async fn swarm_update(
             spec,
             q.flag("rotateWorkerToken"),
             q.flag("rotateManagerToken"),
+            q.flag("rotateManagerUnlockKey"),
         )
         .await?;
+    // This manager's disk follows at once (the others within a moment).
+    if let Err(e) = d.secure_keys_at_rest().await {
+        tracing::error!("cannot wrap this manager's data key as the cluster asks: {e}");
+    }
     Ok(StatusCode::OK)
 }
 
-pub(super) async fn swarm_unlockkey(State(d): S) -> HttpResult<Json<Value>> {
-    d.manager()?;
-    Ok(Json(json!({ "UnlockKey": "" })))
+pub(super) async fn swarm_unlockkey(State(d): S) -> HttpResult<Json<UnlockKeyResponse>> {
+    let unlock_key = d.manager()?.unlock_key()?;
+    Ok(Json(UnlockKeyResponse { unlock_key }))
 }
 
-pub(super) async fn swarm_unlock(State(d): S) -> HttpResult<StatusCode> {
-    d.manager()?;
-    Err(HttpError::bad_request("swarm is not locked"))
+pub(super) async fn swarm_unlock(State(d): S, body: Bytes) -> HttpResult<StatusCode> {
+    let req: UnlockRequest = json(&body)?;
+    d.unlock(&req.unlock_key).await?;
+    Ok(StatusCode::OK)
 }

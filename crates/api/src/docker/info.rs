@@ -7,6 +7,7 @@ pub(super) fn swarm_header(d: &Daemon) -> &'static str {
         Role::Inactive => "inactive",
         Role::Worker(_) => "active/worker",
         Role::Manager(_) => "active/manager",
+        Role::Locked(_) => "locked",
     }
 }
 
@@ -80,6 +81,13 @@ pub(super) fn swarm_info(d: &Daemon) -> swarm::Info {
             local_node_state: LocalNodeState::Inactive,
             ..Default::default()
         },
+        // As dockerd shows a locked manager: its address, the state and why.
+        Role::Locked(l) => swarm::Info {
+            node_addr: host(&l.identity.advertise_addr),
+            local_node_state: LocalNodeState::Locked,
+            error: shoal_manager::error::SWARM_LOCKED.to_string(),
+            ..Default::default()
+        },
         Role::Worker(w) => {
             let id = w.identity.lock().unwrap_or_else(|e| e.into_inner()).clone();
             swarm::Info {
@@ -142,7 +150,7 @@ pub(super) async fn info(State(d): S) -> Json<system::Info> {
             .unwrap_or_else(|e| e.into_inner())
             .node_id
             .clone(),
-        Role::Inactive => String::new(),
+        Role::Inactive | Role::Locked(_) => String::new(),
     };
     Json(system::Info {
         id: node_id,

@@ -17,7 +17,7 @@ use shoal_types::filters::{self, Filters};
 use shoal_types::network::{NetworkCreateRequest, NetworkCreateResponse, NetworkResource};
 use shoal_types::swarm::{
     self, ConfigSpec, InitRequest, JoinRequest, LocalNodeState, Node, NodeSpec, Peer, SecretSpec,
-    Service, ServiceSpec, ServiceStatus, Spec, Swarm, TaskState,
+    Service, ServiceSpec, ServiceStatus, Spec, Swarm, TaskState, UnlockKeyResponse, UnlockRequest,
 };
 use shoal_types::system;
 use std::collections::HashMap;

@@ -254,6 +254,8 @@ impl Daemon {
                     .node_id
                     .clone(),
             ),
+            // Its agent keeps the tasks it runs while the manager waits to be unlocked.
+            Role::Locked(l) => Some(l.identity.node_id.clone()),
             Role::Inactive => None,
         }
     }
@@ -285,6 +287,7 @@ impl Daemon {
                 .await
             }
             Role::Inactive => Err(ApiError::Unavailable(NOT_IN_SWARM.into())),
+            Role::Locked(_) => Err(ApiError::Unavailable(SWARM_LOCKED.into())),
         }
     }
 
@@ -312,6 +315,7 @@ impl Daemon {
                 .await
             }
             Role::Inactive => Err(ApiError::Unavailable(NOT_IN_SWARM.into())),
+            Role::Locked(_) => Err(ApiError::Unavailable(SWARM_LOCKED.into())),
         }
     }
 

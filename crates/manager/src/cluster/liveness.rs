@@ -26,7 +26,7 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
         started = Instant::now();
         wait = true;
         let Some(d) = daemon.upgrade() else { return };
-        if matches!(d.role(), Role::Inactive) {
+        if matches!(d.role(), Role::Inactive | Role::Locked(_)) {
             continue;
         }
         d.renew_if_due().await;
@@ -45,7 +45,7 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
             None
         };
         let resp = match d.role() {
-            Role::Inactive => continue,
+            Role::Inactive | Role::Locked(_) => continue,
             Role::Manager(m) => {
                 let req = HeartbeatReq {
                     node_id: m.identity.node_id.clone(),

@@ -158,6 +158,7 @@ impl Daemon {
                 Err(last)
             }
             Role::Inactive => Err(ApiError::Unavailable(NOT_IN_SWARM.into())),
+            Role::Locked(_) => Err(ApiError::Unavailable(SWARM_LOCKED.into())),
         }
     }
 

@@ -8,10 +8,12 @@
 
 use crate::ca::{self, RootCa};
 use crate::describe::describe;
-use crate::error::{ApiError, Result, ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM};
-use crate::identity::{Files, Identity, Keys};
+use crate::error::{
+    ApiError, Result, ALREADY_IN_SWARM, LEAVE_LOCKED, NOT_A_MANAGER, NOT_IN_SWARM, SWARM_LOCKED,
+};
+use crate::identity::{AtRest, Files, Identity, Keys, LockedKeys, StoredKeys};
 use crate::internal::*;
-use crate::keys::DataKey;
+use crate::keys::{DataKey, Kek};
 use crate::tokens;
 use rand::Rng;
 use shoal_raft::tls::{NodeCert, PeerIdentity, PeerRole};
@@ -33,6 +35,7 @@ use std::time::Duration;
 use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 
+mod autolock;
 mod dispatch;
 mod liveness;
 pub mod logs;
@@ -73,6 +76,15 @@ pub enum Role {
     Inactive,
     Manager(Arc<Manager>),
     Worker(Arc<Worker>),
+    /// A manager that restarted with autolock on: it waits for the unlock key, takes no part
+    /// in Raft and answers every swarm call with Docker's "Swarm is encrypted" message.
+    Locked(Arc<Locked>),
+}
+
+/// What a locked manager knows until it is unlocked.
+pub struct Locked {
+    pub identity: Identity,
+    keys: LockedKeys,
 }
 
 pub struct Daemon {
@@ -86,6 +98,8 @@ pub struct Daemon {
     description: Mutex<NodeDescription>,
     /// Where in its validity this node renews its certificate (`ca::renewal_point`).
     renew_at: f64,
+    /// How this manager's data key is wrapped on disk now (none on other nodes).
+    at_rest: Mutex<Option<AtRest>>,
 }
 
 /// What runs on a manager.
@@ -161,21 +175,31 @@ impl Daemon {
             transition: tokio::sync::Mutex::new(()),
             description: Mutex::new(description),
             renew_at: ca::renewal_point(),
+            at_rest: Mutex::new(None),
         });
         if let Some(identity) = daemon.files.load_identity()? {
             let role = match identity.role {
-                NodeRole::Manager => {
-                    let keys = daemon
-                        .files
-                        .load_keys()?
-                        .ok_or("this manager's keys.json is missing")?;
-                    Role::Manager(
-                        daemon
-                            .start_manager(identity, keys)
-                            .await
-                            .map_err(|e| e.to_string())?,
-                    )
-                }
+                NodeRole::Manager => match daemon
+                    .files
+                    .load_keys()?
+                    .ok_or("this manager's keys.json is missing")?
+                {
+                    StoredKeys::Open(keys, at_rest) => {
+                        daemon.set_at_rest(Some(at_rest));
+                        Role::Manager(
+                            daemon
+                                .start_manager(identity, keys)
+                                .await
+                                .map_err(|e| e.to_string())?,
+                        )
+                    }
+                    StoredKeys::Locked(keys) => {
+                        tracing::warn!(
+                            "autolock: this manager is locked until `docker swarm unlock`"
+                        );
+                        Role::Locked(Arc::new(Locked { identity, keys }))
+                    }
+                },
                 NodeRole::Worker => Role::Worker(
                     daemon
                         .start_worker(identity)
@@ -186,6 +210,7 @@ impl Daemon {
             daemon.set_role(role);
         }
         tokio::spawn(heartbeat_loop(Arc::downgrade(&daemon)));
+        tokio::spawn(autolock::keys_at_rest_loop(Arc::downgrade(&daemon)));
         Ok(daemon)
     }
 
@@ -214,6 +239,7 @@ impl Daemon {
             Role::Manager(m) => Ok(m),
             Role::Worker(_) => Err(ApiError::Unavailable(NOT_A_MANAGER.into())),
             Role::Inactive => Err(ApiError::Unavailable(NOT_IN_SWARM.into())),
+            Role::Locked(_) => Err(ApiError::Unavailable(SWARM_LOCKED.into())),
         }
     }
 
@@ -278,10 +304,12 @@ impl Daemon {
 
     async fn start_manager(
         self: &Arc<Self>,
-        identity: Identity,
+        mut identity: Identity,
         keys: Keys,
     ) -> Result<Arc<Manager>> {
         self.use_certificate(&identity)?;
+        // Not on a manager's disk: it follows from the data key.
+        identity.secret = keys.data_key.node_secret(&identity.node_id);
         self.transport
             .set_credential(Some(keys.data_key.manager_credential()));
         let server = self.bind(&identity.listen_addr).await?;
@@ -337,7 +365,9 @@ impl Daemon {
         let node_id = new_id();
         let raft_id = new_raft_id();
         let cluster_id = new_id();
-        let spec = cluster_spec(req.spec.clone());
+        let autolock = req.auto_lock_managers || req.spec.encryption_config.auto_lock_managers;
+        let mut spec = cluster_spec(req.spec.clone());
+        spec.encryption_config.auto_lock_managers = autolock;
         let ca = RootCa::generate().map_err(internal)?;
         let tls_info = ca::tls_info(&ca.cert_pem).unwrap_or_default();
         let root = ca.cert_der().map_err(internal)?;
@@ -361,6 +391,13 @@ impl Daemon {
             root_digest: tokens::digest(&root),
             ca: Some(ca),
         };
+        let (at_rest, unlock_key) = if autolock {
+            let kek = Kek::generate();
+            let sealed = kek.seal_for_cluster(&keys.data_key);
+            (AtRest::UnlockKey(kek), sealed)
+        } else {
+            (AtRest::KekFile(Kek::generate()), Vec::new())
+        };
         let identity = Identity {
             node_id: node_id.clone(),
             raft_id,
@@ -373,7 +410,7 @@ impl Daemon {
             cert: Some(cert),
         };
         self.files.wipe().map_err(internal)?;
-        self.files.save_keys(&keys).map_err(internal)?;
+        self.save_keys(&keys, at_rest).map_err(internal)?;
         self.files.save_identity(&identity).map_err(internal)?;
         let result = async {
             let m = self.start_manager(identity, keys).await?;
@@ -411,6 +448,7 @@ impl Daemon {
                     ..Default::default()
                 },
                 join_tokens: tokens::generate(&root),
+                unlock_key,
             };
             let node = Node {
                 id: node_id.clone(),
@@ -455,6 +493,7 @@ impl Daemon {
             }
             Err(e) => {
                 let _ = self.files.wipe();
+                self.set_at_rest(None);
                 Err(e)
             }
         }
@@ -565,9 +604,10 @@ impl Daemon {
                     root_digest: k.root_digest,
                     ca: k.ca,
                 };
+                // Wrapped by a KEK of its own until the replicated state shows whether the
+                // cluster is autolocked (`autolock::keys_at_rest_loop`).
                 let saved = self
-                    .files
-                    .save_keys(&keys)
+                    .save_keys(&keys, AtRest::KekFile(Kek::generate()))
                     .and_then(|()| self.files.save_identity(&identity));
                 if let Err(e) = saved {
                     server.abort();
@@ -650,6 +690,16 @@ impl Daemon {
             Role::Inactive => Err(ApiError::Unavailable(
                 "This node is not part of a swarm".into(),
             )),
+            Role::Locked(_) => {
+                if !force {
+                    return Err(ApiError::Unavailable(LEAVE_LOCKED.into()));
+                }
+                // It cannot reach the Raft group it would leave: like a manager that is gone,
+                // the others remove it (`docker node rm --force`).
+                self.set_role(Role::Inactive);
+                self.set_at_rest(None);
+                self.files.wipe().map_err(internal)
+            }
             Role::Manager(m) => {
                 let (voters, reachable) = {
                     let metrics = m.raft.raft.metrics().borrow().clone();
@@ -690,6 +740,7 @@ impl Daemon {
                 }
                 m.stop().await;
                 self.set_role(Role::Inactive);
+                self.set_at_rest(None);
                 self.transport.set_credential(None);
                 let _ = self.transport.set_certificate(None);
                 self.files.wipe().map_err(internal)
@@ -800,6 +851,8 @@ impl Daemon {
                 }
             }
             Role::Inactive => Err(ApiError::Unavailable("this node is not a manager".into())),
+            // It binds no node port while locked; a call that raced the lock finds this.
+            Role::Locked(_) => Err(ApiError::Unavailable(SWARM_LOCKED.into())),
         }
     }
 
@@ -969,7 +1022,9 @@ impl Daemon {
                     }
                     w.server.abort();
                     let _ = std::fs::remove_file(self.files.raft_db());
-                    if self.files.save_keys(&keys).is_err()
+                    if self
+                        .save_keys(&keys, AtRest::KekFile(Kek::generate()))
+                        .is_err()
                         || self.files.save_identity(&identity).is_err()
                     {
                         return false;
@@ -1000,7 +1055,8 @@ impl Daemon {
                     }
                     m.stop().await;
                     let _ = std::fs::remove_file(self.files.raft_db());
-                    let _ = std::fs::remove_file(self.files.dir().join("keys.json"));
+                    let _ = self.files.remove_keys();
+                    self.set_at_rest(None);
                     if self.files.save_identity(&identity).is_err() {
                         return false;
                     }
@@ -1013,7 +1069,7 @@ impl Daemon {
                     }
                 }
             }
-            Role::Inactive => {}
+            Role::Inactive | Role::Locked(_) => {}
         }
         false
     }
@@ -1070,7 +1126,7 @@ impl Daemon {
             return;
         }
         match self.role() {
-            Role::Inactive => {}
+            Role::Inactive | Role::Locked(_) => {}
             Role::Manager(m) => {
                 // The running manager keeps its identity in memory; the renewed certificate
                 // is what the transport presents and what `node.json` holds.
@@ -1146,7 +1202,7 @@ impl Daemon {
         match self.role() {
             Role::Manager(m) => m.stop().await,
             Role::Worker(w) => w.server.abort(),
-            Role::Inactive => {}
+            Role::Inactive | Role::Locked(_) => {}
         }
     }
 }

@@ -274,6 +274,7 @@ impl Daemon {
                     .await
             }
             Role::Inactive => Err(ApiError::Unavailable(NOT_IN_SWARM.into())),
+            Role::Locked(_) => Err(ApiError::Unavailable(SWARM_LOCKED.into())),
         }
     }
 
@@ -303,6 +304,7 @@ impl Daemon {
                 Ok(r.addr)
             }
             Role::Inactive => Err(ApiError::Unavailable(NOT_IN_SWARM.into())),
+            Role::Locked(_) => Err(ApiError::Unavailable(SWARM_LOCKED.into())),
         }
     }
 
@@ -329,6 +331,7 @@ impl Daemon {
                     .await
             }
             Role::Inactive => Err(ApiError::Unavailable(NOT_IN_SWARM.into())),
+            Role::Locked(_) => Err(ApiError::Unavailable(SWARM_LOCKED.into())),
         }
     }
 }

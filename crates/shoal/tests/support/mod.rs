@@ -226,6 +226,24 @@ impl Daemon {
             .expect("cannot run docker")
     }
 
+    /// Runs the docker CLI with `input` on its standard input (`docker swarm unlock`).
+    pub fn docker_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CLI_HINTS", "false")
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run docker");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        child.wait_with_output().expect("docker did not finish")
+    }
+
     /// Runs docker and returns stdout, failing the test with stderr when it fails.
     pub fn docker_ok(&self, args: &[&str]) -> String {
         let out = self.docker(args);
@@ -324,17 +342,25 @@ impl Daemon {
     /// `docker swarm init` on this node, with a data path (VXLAN) port of its own, so that
     /// test clusters on one machine do not share VXLAN sockets.
     pub fn init(&self) -> String {
+        self.init_with(&[])
+    }
+
+    /// `docker swarm init` as [`Daemon::init`] with more flags (`--autolock`, …); what it printed.
+    pub fn init_with(&self, extra: &[&str]) -> String {
         let port = data_path_port().to_string();
-        let out = self.docker_ok(&[
+        let addr = self.addr();
+        let mut args = vec![
             "swarm",
             "init",
             "--data-path-port",
             &port,
             "--advertise-addr",
-            &self.addr(),
+            &addr,
             "--listen-addr",
-            &self.addr(),
-        ]);
+            &addr,
+        ];
+        args.extend_from_slice(extra);
+        let out = self.docker_ok(&args);
         self.remember_node();
         out
     }
