@@ -17,6 +17,7 @@ use shoal_manager::internal::*;
 use shoal_manager::{Caller, Daemon};
 use shoal_net::mesh::{self, PipeError};
 use shoal_raft::limits::{MAX_APPEND_BYTES, MAX_PROPOSAL_BYTES, MAX_SNAPSHOT_BYTES};
+use shoal_raft::tls::PeerIdentity;
 use shoal_raft::{AppendResp, PreVoteResp, SnapshotResp, VoteResp};
 use shoal_store::{Request as Proposal, Response};
 use shoal_types::mesh::{IngressPorts, MeshPipeReq, MeshRoutesReq, MeshRoutesResp};
@@ -24,6 +25,19 @@ use shoal_types::netview::{NetAttachReq, NetAttachResp, NetDetachReq, NetView, N
 use std::sync::Arc;
 
 type S = State<Arc<Daemon>>;
+
+/// The peer of a node-port connection, from the certificate it presented in the TLS
+/// handshake (none: a node that joins). The server puts it in every request's extensions.
+#[derive(Clone, Default)]
+pub struct Peer(pub Option<Arc<PeerIdentity>>);
+
+impl Peer {
+    fn id(&self) -> Option<&PeerIdentity> {
+        self.0.as_deref()
+    }
+}
+
+type P = axum::Extension<Peer>;
 
 /// What anyone may send before proving who they are (a join), and small Raft messages.
 pub(crate) const SMALL_BODY: usize = 64 << 10;
@@ -50,6 +64,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
             limited(post(pre_vote), SMALL_BODY),
         )
         .route(PATH_JOIN, limited(post(join), SMALL_BODY))
+        .route(PATH_NODE_CERT, limited(post(node_cert), NODE_BODY))
         .route(PATH_HEARTBEAT, limited(post(heartbeat), NODE_BODY))
         .route(PATH_RAFT_JOIN, limited(post(raft_join), NODE_BODY))
         .route(PATH_LEAVE, limited(post(leave), NODE_BODY))
@@ -137,12 +152,16 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// What the headers alone tell of a call about a node, before its body is read: a node's
 /// `ID:SECRET` must be that node's, anything else a manager's. The body's node is checked
 /// once it is read.
-fn authorize_node_headers(d: &Daemon, headers: &HeaderMap) -> HttpResult<()> {
+fn authorize_node_headers(d: &Daemon, peer: &Peer, headers: &HeaderMap) -> HttpResult<()> {
     let b = bearer(headers);
-    match b.and_then(|b| b.split_once(':')) {
-        Some((who, _)) => d.authorize(b, Caller::Node(who))?,
-        None => d.authorize(b, Caller::Manager)?,
-    }
+    // A manager's credential comes from a manager, or from a node that was one a moment ago
+    // (demoted, it asks for its worker's certificate): its certificate says which node.
+    let who = b
+        .and_then(|b| b.split_once(':'))
+        .map(|(who, _)| who)
+        .or_else(|| peer.id().map(|p| p.node_id.as_str()))
+        .unwrap_or_default();
+    d.authorize(peer.id(), b, Caller::Node(who))?;
     Ok(())
 }
 
@@ -150,123 +169,203 @@ fn authorize_node_headers(d: &Daemon, headers: &HeaderMap) -> HttpResult<()> {
 /// credential against the node it names.
 async fn read_node_call<T: DeserializeOwned>(
     d: &Daemon,
+    peer: &Peer,
     headers: &HeaderMap,
     body: Body,
     node_of: impl Fn(&T) -> &str,
 ) -> HttpResult<T> {
-    authorize_node_headers(d, headers)?;
+    authorize_node_headers(d, peer, headers)?;
     let req: T = read_json(body).await?;
-    d.authorize(bearer(headers), Caller::Node(node_of(&req)))?;
+    d.authorize(peer.id(), bearer(headers), Caller::Node(node_of(&req)))?;
     Ok(req)
 }
 
-async fn net_view(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<NetView>> {
-    let req: NetViewReq = read_node_call(&d, &headers, body, |r: &NetViewReq| &r.node_id).await?;
+async fn net_view(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<NetView>> {
+    let req: NetViewReq =
+        read_node_call(&d, &peer, &headers, body, |r: &NetViewReq| &r.node_id).await?;
     Ok(Json(d.internal_net_view(req).await?))
 }
 
 async fn net_attach(
     State(d): S,
+    axum::Extension(peer): P,
     headers: HeaderMap,
     body: Body,
 ) -> HttpResult<Json<NetAttachResp>> {
-    let req = read_node_call(&d, &headers, body, |r: &NetAttachReq| &r.node_id).await?;
+    let req = read_node_call(&d, &peer, &headers, body, |r: &NetAttachReq| &r.node_id).await?;
     Ok(Json(d.internal_net_attach(req).await?))
 }
 
-async fn net_detach(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<()>> {
-    let req = read_node_call(&d, &headers, body, |r: &NetDetachReq| &r.node_id).await?;
+async fn net_detach(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<()>> {
+    let req = read_node_call(&d, &peer, &headers, body, |r: &NetDetachReq| &r.node_id).await?;
     d.internal_net_detach(req).await?;
     Ok(Json(()))
 }
 
-async fn append(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<AppendResp>> {
-    d.authorize(bearer(&headers), Caller::Manager)?;
+async fn append(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<AppendResp>> {
+    d.authorize(peer.id(), bearer(&headers), Caller::Manager)?;
     let r = d.raft_node()?;
     Ok(Json(r.append(read_json(body).await?).await))
 }
 
-async fn vote(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<VoteResp>> {
-    d.authorize(bearer(&headers), Caller::Manager)?;
+async fn vote(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<VoteResp>> {
+    d.authorize(peer.id(), bearer(&headers), Caller::Manager)?;
     let r = d.raft_node()?;
     Ok(Json(r.vote(read_json(body).await?).await))
 }
 
-async fn snapshot(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<SnapshotResp>> {
-    d.authorize(bearer(&headers), Caller::Manager)?;
+async fn snapshot(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<SnapshotResp>> {
+    d.authorize(peer.id(), bearer(&headers), Caller::Manager)?;
     let r = d.raft_node()?;
     Ok(Json(r.snapshot(read_json(body).await?).await))
 }
 
-async fn pre_vote(State(d): S, headers: HeaderMap) -> HttpResult<Json<PreVoteResp>> {
-    d.authorize(bearer(&headers), Caller::Manager)?;
+async fn pre_vote(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+) -> HttpResult<Json<PreVoteResp>> {
+    d.authorize(peer.id(), bearer(&headers), Caller::Manager)?;
     Ok(Json(d.raft_node()?.pre_vote()))
 }
 
-/// A join proves itself with its token, inside the body: the body is small.
+/// A node asks for a new certificate (promotion, demotion, renewal), with its current one.
+async fn node_cert(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<NodeCertResp>> {
+    let req = read_node_call(&d, &peer, &headers, body, |r: &NodeCertReq| &r.node_id).await?;
+    Ok(Json(d.internal_node_cert(req).await?))
+}
+
+/// A join proves itself with its token, inside the body: the body is small. It is the one
+/// route a caller without a certificate may use.
 async fn join(State(d): S, body: Body) -> HttpResult<Json<JoinResp>> {
     Ok(Json(d.internal_join(read_json(body).await?).await?))
 }
 
-async fn heartbeat(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<HeartbeatResp>> {
+async fn heartbeat(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<HeartbeatResp>> {
     // A removed node still learns that it was removed: its credential is checked as a
     // heartbeat's, not as a member's.
     let b = bearer(&headers);
-    match b.and_then(|b| b.split_once(':')) {
-        Some((who, _)) => d.authorize(b, Caller::Heartbeat(who))?,
-        None => d.authorize(b, Caller::Manager)?,
-    }
+    // A manager that was demoted still reports with the managers' credential until it learns
+    // it: its certificate says which node it is.
+    let who = b
+        .and_then(|b| b.split_once(':'))
+        .map(|(who, _)| who)
+        .or_else(|| peer.id().map(|p| p.node_id.as_str()))
+        .unwrap_or_default();
+    d.authorize(peer.id(), b, Caller::Heartbeat(who))?;
     let req: HeartbeatReq = read_json(body).await?;
-    d.authorize(b, Caller::Heartbeat(&req.node_id))?;
+    d.authorize(peer.id(), b, Caller::Heartbeat(&req.node_id))?;
     Ok(Json(d.internal_heartbeat(req).await?))
 }
 
-async fn raft_join(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<()>> {
-    let req = read_node_call(&d, &headers, body, |r: &RaftJoinReq| &r.node_id).await?;
+async fn raft_join(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<()>> {
+    let req = read_node_call(&d, &peer, &headers, body, |r: &RaftJoinReq| &r.node_id).await?;
     d.internal_raft_join(req).await?;
     Ok(Json(()))
 }
 
-async fn leave(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<()>> {
-    let req = read_node_call(&d, &headers, body, |r: &LeaveReq| &r.node_id).await?;
+async fn leave(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<()>> {
+    let req = read_node_call(&d, &peer, &headers, body, |r: &LeaveReq| &r.node_id).await?;
     d.internal_leave(req).await?;
     Ok(Json(()))
 }
 
-async fn propose(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<Response>> {
-    d.authorize(bearer(&headers), Caller::Manager)?;
+async fn propose(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<Response>> {
+    d.authorize(peer.id(), bearer(&headers), Caller::Manager)?;
     let req: Proposal = read_json(body).await?;
     Ok(Json(d.internal_propose(req).await?))
 }
 
 async fn assignments(
     State(d): S,
+    axum::Extension(peer): P,
     headers: HeaderMap,
     body: Body,
 ) -> HttpResult<Json<AssignmentsResp>> {
-    let req = read_node_call(&d, &headers, body, |r: &AssignmentsReq| &r.node_id).await?;
+    let req = read_node_call(&d, &peer, &headers, body, |r: &AssignmentsReq| &r.node_id).await?;
     Ok(Json(d.internal_assignments(req).await?))
 }
 
-async fn task_status(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<Json<()>> {
-    let req = read_node_call(&d, &headers, body, |r: &TaskStatusReq| &r.node_id).await?;
+async fn task_status(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<()>> {
+    let req = read_node_call(&d, &peer, &headers, body, |r: &TaskStatusReq| &r.node_id).await?;
     d.internal_task_status(req).await?;
     Ok(Json(()))
 }
 
 /// A manager asks this node (manager or worker) for the log of a task it ran.
-async fn logs(State(d): S, headers: HeaderMap, body: Body) -> HttpResult<axum::response::Response> {
-    d.authorize(bearer(&headers), Caller::Manager)?;
+async fn logs(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<axum::response::Response> {
+    d.authorize(peer.id(), bearer(&headers), Caller::Manager)?;
     let req: LogsReq = read_json(body).await?;
     crate::docker::logs::node_logs(&d, req).await
 }
 
 async fn mesh_routes(
     State(d): S,
+    axum::Extension(peer): P,
     headers: HeaderMap,
     body: Body,
 ) -> HttpResult<Json<MeshRoutesResp>> {
-    let req = read_node_call(&d, &headers, body, |r: &MeshRoutesReq| &r.node_id).await?;
+    let req = read_node_call(&d, &peer, &headers, body, |r: &MeshRoutesReq| &r.node_id).await?;
     Ok(Json(d.internal_mesh_routes(req).await?))
 }
 
@@ -276,9 +375,10 @@ async fn mesh_routes(
 async fn mesh_pipe(
     State(d): S,
     axum::Extension(ingress): axum::Extension<IngressPorts>,
+    axum::Extension(peer): P,
     mut request: Request,
 ) -> HttpResult<axum::response::Response> {
-    d.authorize(bearer(request.headers()), Caller::Mesh)?;
+    d.authorize(peer.id(), bearer(request.headers()), Caller::Mesh)?;
     let on_upgrade = hyper::upgrade::on(&mut request);
     let req: MeshPipeReq = read_json(request.into_body()).await?;
     let me = d.node_id().unwrap_or_default();

@@ -140,33 +140,94 @@ pub fn binder() -> Binder {
     binder_with(IngressPorts::default())
 }
 
+/// How long a connection to the node port may take to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Like [`binder`], serving routing-mesh pipes to the task ports in `ingress` (which the
 /// node's agent fills).
+///
+/// The node port speaks only TLS, with the configuration the node holds at the moment a
+/// connection comes (none while it is not part of a swarm: the connection is closed
+/// unanswered). A client certificate is checked against the cluster's root in the
+/// handshake; what it says (node ID, role, cluster) goes with each request to the routes,
+/// which decide what it may call.
 pub fn binder_with(ingress: IngressPorts) -> Binder {
     Arc::new(move |addr: String, daemon: Arc<Daemon>| {
         let ingress = ingress.clone();
         Box::pin(async move {
-            // Raft traffic is small request/answer pairs: Nagle's algorithm would hold answers
-            // back for a delayed ACK.
             let listener = tokio::net::TcpListener::bind(&addr)
                 .await
-                .map_err(|e| e.to_string())?
-                .tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
+                .map_err(|e| e.to_string())?;
             let router = internal::routes()
                 .layer(axum::Extension(ingress))
                 // Each route limits its own body (see `internal::routes`); the rest of the
                 // port (unknown paths) reads none.
                 .layer(axum::extract::DefaultBodyLimit::max(internal::SMALL_BODY))
                 .layer(middleware::from_fn(json_errors))
-                .with_state(daemon);
+                .with_state(daemon.clone());
+            let weak = Arc::downgrade(&daemon);
+            drop(daemon);
             let task = tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, router).await {
-                    tracing::error!("node-to-node server stopped: {e}");
+                loop {
+                    let tcp = match listener.accept().await {
+                        Ok((tcp, _)) => tcp,
+                        Err(e) => {
+                            tracing::debug!("node port: accept: {e}");
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    // Raft traffic is small request/answer pairs: Nagle's algorithm would
+                    // hold answers back for a delayed ACK.
+                    let _ = tcp.set_nodelay(true);
+                    let Some(config) = weak.upgrade().and_then(|d| d.tls_server_config()) else {
+                        continue;
+                    };
+                    tokio::spawn(serve_node_connection(tcp, config, router.clone()));
                 }
             });
             Ok(task.abort_handle())
         })
     })
+}
+
+/// One node-port connection: the TLS handshake, then HTTP/1.1 (with upgrades, for mesh
+/// pipes) with the peer's identity on every request.
+async fn serve_node_connection(
+    tcp: tokio::net::TcpStream,
+    config: Arc<shoal_raft::tls::ServerConfig>,
+    router: Router,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!("node port: TLS handshake refused: {e}");
+            return;
+        }
+        Err(_) => return,
+    };
+    let peer = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| shoal_raft::tls::peer_identity(leaf.as_ref()))
+        .map(Arc::new);
+    let router = router.layer(axum::Extension(internal::Peer(peer)));
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        let router = router.clone();
+        async move {
+            use tower::ServiceExt as _;
+            router.oneshot(req.map(Body::new)).await
+        }
+    });
+    let io = hyper_util::rt::TokioIo::new(tls);
+    if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, service)
+        .with_upgrades()
+        .await
+    {
+        tracing::debug!("node port connection: {e}");
+    }
 }

@@ -456,6 +456,14 @@ impl Manager {
         rotate_manager: bool,
         rotate_unlock_key: bool,
     ) -> Result<()> {
+        let expiry = spec.ca_config.node_cert_expiry;
+        if expiry != 0
+            && (expiry < 0 || (expiry as u64) < crate::ca::MIN_NODE_VALIDITY.as_nanos() as u64)
+        {
+            return Err(ApiError::invalid(
+                "minimum certificate expiry time is 1h0m0s",
+            ));
+        }
         let (mut join_tokens, mut unlock_key) = {
             let state = self.replica().read();
             let c = state.cluster()?;

@@ -1,14 +1,16 @@
 //! What a node remembers about itself across restarts: `node.json` (who it is, in which
 //! cluster, in which role, where its managers are) and, on managers, `keys.json`.
 //!
-//! `keys.json` holds the data key wrapped by a key-encryption key, never the data key
-//! itself. Without autolock the KEK is in `keys.kek`, a file of its own; with autolock no file
+//! `keys.json` holds the data key and the root CA's key wrapped by a key-encryption key,
+//! never either key itself. Without autolock the KEK is in `keys.kek`, a file of its own; with autolock no file
 //! holds it: the operator does, and a restarted manager stays locked until it is given.
 //! A manager's own node secret is derived from the data key, so `node.json` of a manager
 //! does not hold it either.
 
+use crate::ca::RootCa;
 use crate::keys::{write_private, DataKey, Kek, KeyError};
 use serde::{Deserialize, Serialize};
+use shoal_raft::tls::NodeCert;
 use shoal_types::swarm::NodeRole;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +29,10 @@ pub struct Identity {
     /// What this node presents with its ID on heartbeats and leave (see `DataKey::node_secret`).
     #[serde(default)]
     pub secret: String,
+    /// This node's certificate, private key and the cluster's root CA certificate: what it
+    /// presents and checks on every node-to-node connection.
+    #[serde(default)]
+    pub cert: Option<NodeCert>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -35,6 +41,9 @@ pub struct Keys {
     /// The cluster's root secret: join tokens carry its digest.
     #[serde(default)]
     pub root_digest: String,
+    /// The cluster's root CA with its key: managers issue node certificates with it.
+    #[serde(default)]
+    pub ca: Option<RootCa>,
 }
 
 /// What wraps the data key on this manager's disk.
@@ -61,6 +70,11 @@ struct KeysFile {
     wrapped_data_key: String,
     #[serde(default)]
     root_digest: String,
+    /// The root CA (certificate and key, JSON) wrapped by the same KEK, hex: a manager
+    /// restarted, or unlocked, issues certificates with it. None in a cluster made before
+    /// mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wrapped_ca: Option<String>,
     /// Whether the KEK is the operator's (autolock): then `keys.kek` is not expected.
     #[serde(default)]
     autolock: bool,
@@ -72,6 +86,8 @@ struct LegacyKeysFile {
     data_key: DataKey,
     #[serde(default)]
     root_digest: String,
+    #[serde(default)]
+    ca: Option<RootCa>,
 }
 
 /// A manager's keys as found on disk.
@@ -82,19 +98,28 @@ pub enum StoredKeys {
     Locked(LockedKeys),
 }
 
-/// The wrapped data key of a locked manager.
+/// The wrapped data key (and root CA) of a locked manager.
 #[derive(Clone)]
 pub struct LockedKeys {
     wrapped: Vec<u8>,
     root_digest: String,
+    wrapped_ca: Option<Vec<u8>>,
 }
 
 impl LockedKeys {
-    /// Opens the data key with the operator's unlock key.
+    /// Opens the data key and the root CA with the operator's unlock key.
     pub fn unlock(&self, kek: &Kek) -> Result<Keys, KeyError> {
+        let data_key = kek.unwrap(&self.wrapped)?;
+        let ca = match &self.wrapped_ca {
+            Some(w) => {
+                Some(serde_json::from_slice(&kek.unwrap_secret(w)?).map_err(|_| KeyError::Open)?)
+            }
+            None => None,
+        };
         Ok(Keys {
-            data_key: kek.unwrap(&self.wrapped)?,
+            data_key,
             root_digest: self.root_digest.clone(),
+            ca,
         })
     }
 }
@@ -178,6 +203,7 @@ impl Files {
             let keys = Keys {
                 data_key: legacy.data_key,
                 root_digest: legacy.root_digest,
+                ca: legacy.ca,
             };
             let at_rest = AtRest::KekFile(Kek::generate());
             self.save_keys(&keys, &at_rest)?;
@@ -188,6 +214,10 @@ impl Files {
             wrapped: unhex(&file.wrapped_data_key)
                 .ok_or_else(|| damaged(&"the wrapped data key is not hex"))?,
             root_digest: file.root_digest,
+            wrapped_ca: file
+                .wrapped_ca
+                .map(|w| unhex(&w).ok_or_else(|| damaged(&"the wrapped root CA is not hex")))
+                .transpose()?,
         };
         if file.autolock {
             return Ok(Some(StoredKeys::Locked(locked)));
@@ -209,14 +239,22 @@ impl Files {
         }
     }
 
-    /// Writes the data key wrapped as `at_rest` says. The KEK file is written before a
+    /// Writes the data key and the root CA wrapped as `at_rest` says. The KEK file is written before a
     /// `keys.json` that needs it and removed only after one that does not: a crash in between
     /// leaves a manager that opens, or one that asks for the unlock key, never one that
     /// cannot be opened at all.
     pub fn save_keys(&self, k: &Keys, at_rest: &AtRest) -> Result<(), String> {
+        let wrapped_ca = match &k.ca {
+            Some(ca) => {
+                let json = serde_json::to_vec(ca).map_err(|e| e.to_string())?;
+                Some(hex(&at_rest.kek().wrap_secret(&json)))
+            }
+            None => None,
+        };
         let file = KeysFile {
             wrapped_data_key: hex(&at_rest.kek().wrap(&k.data_key)),
             root_digest: k.root_digest.clone(),
+            wrapped_ca,
             autolock: matches!(at_rest, AtRest::UnlockKey(_)),
         };
         let bytes = serde_json::to_vec(&file).map_err(|e| e.to_string())?;
@@ -275,6 +313,7 @@ mod tests {
         Keys {
             data_key: DataKey::generate(),
             root_digest: "digest".into(),
+            ca: Some(RootCa::generate().unwrap()),
         }
     }
 
@@ -287,6 +326,20 @@ mod tests {
         })
     }
 
+    /// Whether any file of `dir` holds a line of the root CA's private key, PEM.
+    fn holds_ca_key(dir: &Path, k: &Keys) -> bool {
+        let pem = k.ca.as_ref().unwrap().expose_key_pem();
+        pem.lines()
+            .filter(|l| !l.starts_with("-----") && l.len() > 16)
+            .any(|l| contains(dir, l.as_bytes()))
+    }
+
+    /// The same root CA, key and all.
+    fn same_ca(a: &Keys, b: &Keys) -> bool {
+        let (a, b) = (a.ca.as_ref().unwrap(), b.ca.as_ref().unwrap());
+        a.cert_pem == b.cert_pem && a.expose_key_pem() == b.expose_key_pem()
+    }
+
     #[test]
     fn without_autolock_the_keys_open_from_the_kek_file() {
         let dir = tempfile::tempdir().unwrap();
@@ -295,9 +348,11 @@ mod tests {
         let at_rest = AtRest::KekFile(Kek::generate());
         files.save_keys(&k, &at_rest).unwrap();
         assert!(!contains(dir.path(), k.data_key.expose_bytes()));
+        assert!(!holds_ca_key(dir.path(), &k));
         match files.load_keys().unwrap() {
             Some(StoredKeys::Open(got, how)) => {
                 assert_eq!(got.data_key.expose_bytes(), k.data_key.expose_bytes());
+                assert!(same_ca(&got, &k));
                 assert_eq!(how, at_rest);
             }
             _ => panic!("expected open keys"),
@@ -325,6 +380,7 @@ mod tests {
         assert!(!dir.path().join("keys.kek").exists());
         assert!(!contains(dir.path(), k.data_key.expose_bytes()));
         assert!(!contains(dir.path(), unlock.expose_bytes()));
+        assert!(!holds_ca_key(dir.path(), &k));
         let Some(StoredKeys::Locked(locked)) = files.load_keys().unwrap() else {
             panic!("expected locked keys");
         };
@@ -335,6 +391,22 @@ mod tests {
         let got = locked.unlock(&unlock).unwrap();
         assert_eq!(got.data_key.expose_bytes(), k.data_key.expose_bytes());
         assert_eq!(got.root_digest, "digest");
+        assert!(same_ca(&got, &k));
+    }
+
+    #[test]
+    fn keys_of_a_cluster_without_a_root_ca_still_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(dir.path());
+        let mut k = keys();
+        k.ca = None;
+        files
+            .save_keys(&k, &AtRest::KekFile(Kek::generate()))
+            .unwrap();
+        let Some(StoredKeys::Open(got, _)) = files.load_keys().unwrap() else {
+            panic!("expected open keys");
+        };
+        assert!(got.ca.is_none());
     }
 
     #[test]
@@ -342,13 +414,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = Files::new(dir.path());
         let k = keys();
+        // As written before keys at rest (the root CA's key in clear too, as mutual TLS had it).
         let legacy = serde_json::to_vec(&k).unwrap();
         std::fs::write(dir.path().join("keys.json"), legacy).unwrap();
+        assert!(holds_ca_key(dir.path(), &k));
         let Some(StoredKeys::Open(got, _)) = files.load_keys().unwrap() else {
             panic!("expected open keys");
         };
         assert_eq!(got.data_key.expose_bytes(), k.data_key.expose_bytes());
+        assert!(same_ca(&got, &k));
         assert!(!contains(dir.path(), k.data_key.expose_bytes()));
+        assert!(!holds_ca_key(dir.path(), &k));
     }
 
     #[test]
@@ -364,6 +440,7 @@ mod tests {
             advertise_addr: "a".into(),
             managers: vec![],
             secret: "s3cr3t-value".into(),
+            cert: None,
         };
         files.save_identity(&id).unwrap();
         assert!(!contains(dir.path(), b"s3cr3t-value"));

@@ -1,5 +1,6 @@
 //! Messages between nodes (besides Raft's own): join, heartbeat, leave, forwarded writes.
 
+use crate::ca::RootCa;
 use crate::keys::DataKey;
 use serde::{Deserialize, Serialize};
 use shoal_types::swarm::{NodeAvailability, NodeDescription, NodeRole};
@@ -18,6 +19,9 @@ pub struct JoinReq {
     pub addr: String,
     pub availability: Option<NodeAvailability>,
     pub description: NodeDescription,
+    /// A CSR (PEM) for the key the joining node made: its certificate is issued on it.
+    #[serde(default)]
+    pub csr: String,
 }
 
 impl std::fmt::Debug for JoinReq {
@@ -43,12 +47,37 @@ pub struct JoinResp {
     pub managers: Vec<String>,
     /// The node's own secret, presented with its ID on heartbeats and leave.
     pub node_secret: String,
+    /// The node's certificate (PEM), issued on its CSR.
+    #[serde(default)]
+    pub certificate: String,
+    /// The cluster's root CA certificate (PEM); its digest is the join token's.
+    #[serde(default)]
+    pub ca_cert: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeysMsg {
     pub data_key: DataKey,
     pub root_digest: String,
+    /// The root CA with its key: every manager can issue node certificates.
+    #[serde(default)]
+    pub ca: Option<RootCa>,
+}
+
+/// A node asks for a new certificate for a new key: when its role changed (promotion,
+/// demotion) or its certificate nears its end. Issued for the role the cluster holds for it.
+pub const PATH_NODE_CERT: &str = "/internal/node-cert";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeCertReq {
+    pub node_id: String,
+    pub csr: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeCertResp {
+    pub certificate: String,
+    pub ca_cert: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -165,6 +165,9 @@ fn open_with(
 
 /// Marks a wrapped data key.
 const WRAP_MAGIC: &[u8; 4] = b"SHW1";
+/// Marks another secret wrapped by a KEK (the root CA's key), so that it is never taken for a
+/// data key, nor the reverse.
+const WRAP_SECRET_MAGIC: &[u8; 4] = b"SHWS";
 /// Docker's prefix of a human-readable unlock key.
 const UNLOCK_PREFIX: &str = "SWMKEY-1-";
 
@@ -241,6 +244,17 @@ impl Kek {
             .try_into()
             .map_err(|_| KeyError::WrongKek)?;
         Ok(DataKey(k))
+    }
+
+    /// Another secret of the manager's (the root CA's key), wrapped for the disk like the
+    /// data key.
+    pub fn wrap_secret(&self, plaintext: &[u8]) -> Vec<u8> {
+        seal_with(&self.cipher(), WRAP_SECRET_MAGIC, plaintext)
+    }
+
+    /// What [`Kek::wrap_secret`] wrapped; any other KEK gets [`KeyError::WrongKek`].
+    pub fn unwrap_secret(&self, wrapped: &[u8]) -> Result<Vec<u8>, KeyError> {
+        open_with(&self.cipher(), WRAP_SECRET_MAGIC, wrapped).map_err(|_| KeyError::WrongKek)
     }
 
     /// This key sealed with the data key, as the replicated state carries it: every manager
@@ -400,6 +414,24 @@ mod tests {
         // Secret data sealed with the data key is not a wrapped key, and the reverse.
         assert!(kek.unwrap(&dek.seal(&kek.0)).is_err());
         assert!(dek.open(&wrapped).is_err());
+    }
+
+    #[test]
+    fn a_wrapped_secret_opens_with_its_kek_only_and_is_no_data_key() {
+        let kek = Kek::generate();
+        let wrapped = kek.wrap_secret(b"-----BEGIN PRIVATE KEY-----");
+        assert!(!wrapped.windows(11).any(|w| w == b"BEGIN PRIVA"));
+        assert_eq!(
+            kek.unwrap_secret(&wrapped).unwrap(),
+            b"-----BEGIN PRIVATE KEY-----"
+        );
+        assert!(matches!(
+            Kek::generate().unwrap_secret(&wrapped),
+            Err(KeyError::WrongKek)
+        ));
+        let dek = DataKey::generate();
+        assert!(kek.unwrap(&kek.wrap_secret(&dek.0)).is_err());
+        assert!(kek.unwrap_secret(&kek.wrap(&dek)).is_err());
     }
 
     #[test]

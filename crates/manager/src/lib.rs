@@ -2,6 +2,7 @@
 //! the control API that validates and proposes every change, and the keys that keep secret
 //! data sealed at rest.
 
+pub mod ca;
 pub mod cluster;
 pub mod controlapi;
 pub mod describe;

@@ -20,6 +20,7 @@ mod node;
 mod replica;
 mod state_machine;
 mod timing;
+pub mod tls;
 pub mod transport;
 
 pub use batch::{Batch, WriteError};

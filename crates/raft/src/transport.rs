@@ -1,14 +1,19 @@
-//! The one way nodes talk to each other: JSON over HTTP/1.1 with kept-alive connections.
+//! The one way nodes talk to each other: JSON over HTTP/1.1 with kept-alive connections,
+//! inside mutual TLS.
 //!
-//! Every node-to-node call (Raft RPCs, join, forwarded writes, heartbeats, log streams) goes
-//! through [`Transport`], so that mutual TLS can be slotted in here without touching the
-//! callers.
+//! Every node-to-node call (Raft RPCs, join, forwarded writes, heartbeats, log streams, mesh
+//! pipes) goes through [`Transport`], which presents this node's certificate and takes only
+//! peers whose certificate the cluster's root CA issued (see [`crate::tls`]). Until the node
+//! holds a certificate it can make one kind of call: the join, pinned to the CA its token
+//! names.
 
 use crate::limits::{MAX_ANSWER_BYTES, MAX_ERROR_BYTES};
+use crate::tls::{self, CaPin, NodeCert, TlsError};
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -50,11 +55,54 @@ pub const PIPE_PROTOCOL: &str = "shoal-pipe";
 /// The body of a streamed answer, chunk by chunk as the peer sends it.
 pub type ByteStream = BoxStream<'static, Result<Bytes, TransportError>>;
 
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// What the node uses while it holds a certificate: a pooled client presenting it, the
+/// configuration pipes are opened with, and the node port's server configuration.
+#[derive(Clone)]
+struct Tls {
+    cert: NodeCert,
+    client: HttpsClient,
+    client_config: std::sync::Arc<tls::ClientConfig>,
+    server: std::sync::Arc<tls::ServerConfig>,
+}
+
 #[derive(Clone)]
 pub struct Transport {
-    client: Client<HttpConnector, Full<Bytes>>,
+    tls: std::sync::Arc<std::sync::RwLock<Option<Tls>>>,
     /// The credential this node presents (`Authorization: Bearer …`), once it has one.
     credential: std::sync::Arc<std::sync::RwLock<Option<String>>>,
+}
+
+fn pooled_client(config: std::sync::Arc<tls::ClientConfig>) -> HttpsClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_millis(500)));
+    connector.enforce_http(false);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((*config).clone())
+        .https_only()
+        .enable_http1()
+        .wrap_connector(connector);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(32)
+        .build(https)
+}
+
+/// An error with every cause it carries (a TLS refusal hides two levels down in hyper's).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !msg.contains(&more) {
+            msg.push_str(": ");
+            msg.push_str(&more);
+        }
+        source = s.source();
+    }
+    msg
 }
 
 impl Default for Transport {
@@ -64,18 +112,76 @@ impl Default for Transport {
 }
 
 impl Transport {
+    /// A transport without a certificate: it can only join (see [`Transport::join`]).
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_millis(500)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(32)
-            .build(connector);
         Self {
-            client,
+            tls: Default::default(),
             credential: Default::default(),
         }
+    }
+
+    /// Presents `cert` on every call from now on (or, with `None`, makes no call and serves
+    /// no TLS: the node left its cluster).
+    pub fn set_certificate(&self, cert: Option<&NodeCert>) -> Result<(), TlsError> {
+        let tls = match cert {
+            Some(cert) => {
+                let configs = tls::configs(cert)?;
+                Some(Tls {
+                    cert: cert.clone(),
+                    client: pooled_client(configs.client.clone()),
+                    client_config: configs.client,
+                    server: configs.server,
+                })
+            }
+            None => None,
+        };
+        *self.tls.write().unwrap_or_else(|e| e.into_inner()) = tls;
+        Ok(())
+    }
+
+    /// The certificate this node presents now.
+    pub fn certificate(&self) -> Option<NodeCert> {
+        self.current().map(|t| t.cert)
+    }
+
+    /// The node port's TLS configuration, while the node holds a certificate.
+    pub fn server_config(&self) -> Option<std::sync::Arc<tls::ServerConfig>> {
+        self.current().map(|t| t.server)
+    }
+
+    fn current(&self) -> Option<Tls> {
+        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn no_certificate(addr: &str) -> TransportError {
+        TransportError::Unreachable {
+            addr: addr.to_string(),
+            msg: "this node holds no certificate of a swarm".into(),
+        }
+    }
+
+    /// The join: a POST without a client certificate (the node has none yet) to a manager
+    /// whose chain must hold the root CA `pin` accepts (the join token's digest).
+    pub async fn join<Req, Resp>(
+        &self,
+        addr: &str,
+        path: &str,
+        body: &Req,
+        pin: CaPin,
+        timeout: Duration,
+    ) -> Result<Resp, TransportError>
+    where
+        Req: Serialize + ?Sized,
+        Resp: DeserializeOwned,
+    {
+        let config = tls::join_client(pin).map_err(|e| TransportError::Unreachable {
+            addr: addr.to_string(),
+            msg: e.to_string(),
+        })?;
+        let client = pooled_client(config);
+        let req = self.request(addr, path, body, None)?;
+        self.call_with(&client, addr, req, timeout, MAX_ANSWER_BYTES)
+            .await
     }
 
     /// Sets (or clears) the credential presented on every call from now on.
@@ -83,7 +189,7 @@ impl Transport {
         *self.credential.write().unwrap_or_else(|e| e.into_inner()) = credential;
     }
 
-    /// A JSON POST to `http://addr/path` with `bearer`, or this node's own credential.
+    /// A JSON POST to `https://addr/path` with `bearer`, or this node's own credential.
     fn request<Req>(
         &self,
         addr: &str,
@@ -109,7 +215,7 @@ impl Transport {
         json: Bytes,
         bearer: Option<&str>,
     ) -> Result<http::Request<Full<Bytes>>, TransportError> {
-        let mut req = http::Request::post(format!("http://{addr}{path}"))
+        let mut req = http::Request::post(format!("https://{addr}{path}"))
             .header(http::header::CONTENT_TYPE, "application/json");
         let own = self
             .credential
@@ -133,21 +239,26 @@ impl Transport {
         addr: &str,
         req: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<hyper::body::Incoming>, TransportError> {
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| TransportError::Unreachable {
-                addr: addr.to_string(),
-                msg: e.to_string(),
-            })?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        Err(remote_error(addr, resp).await)
+        let tls = self.current().ok_or_else(|| Self::no_certificate(addr))?;
+        send_with(&tls.client, addr, req).await
     }
 
-    /// POSTs `body` as JSON to `http://addr/path` and decodes the JSON answer. A non-2xx
+    async fn call<Resp>(
+        &self,
+        addr: &str,
+        req: http::Request<Full<Bytes>>,
+        timeout: Duration,
+        max_answer: usize,
+    ) -> Result<Resp, TransportError>
+    where
+        Resp: DeserializeOwned,
+    {
+        let tls = self.current().ok_or_else(|| Self::no_certificate(addr))?;
+        self.call_with(&tls.client, addr, req, timeout, max_answer)
+            .await
+    }
+
+    /// POSTs `body` as JSON to `https://addr/path` and decodes the JSON answer. A non-2xx
     /// answer carries Docker's `{"message": ...}` body. An answer larger than
     /// [`MAX_ANSWER_BYTES`] is refused unread.
     pub async fn post<Req, Resp>(
@@ -182,8 +293,9 @@ impl Transport {
         self.call(addr, req, timeout, max_answer).await
     }
 
-    async fn call<Resp>(
+    async fn call_with<Resp>(
         &self,
+        client: &HttpsClient,
         addr: &str,
         req: http::Request<Full<Bytes>>,
         timeout: Duration,
@@ -193,7 +305,7 @@ impl Transport {
         Resp: DeserializeOwned,
     {
         let call = async {
-            let resp = self.send(addr, req).await?;
+            let resp = send_with(client, addr, req).await?;
             let body =
                 read_bounded(resp, max_answer)
                     .await
@@ -253,7 +365,7 @@ impl Transport {
             .boxed())
     }
 
-    /// Opens a raw byte pipe: POSTs `body` as JSON to `http://addr/path` asking to upgrade the
+    /// Opens a raw byte pipe: POSTs `body` as JSON to `https://addr/path` asking to upgrade the
     /// connection, and hands back the connection once the peer answered `101 Switching
     /// Protocols`. Its own connection, never a pooled one. `timeout` covers the connect and the
     /// wait for the answer.
@@ -281,13 +393,25 @@ impl Transport {
             http::header::UPGRADE,
             http::HeaderValue::from_static(PIPE_PROTOCOL),
         );
+        let tls = self.current().ok_or_else(|| Self::no_certificate(addr))?;
         let open = async {
             let tcp = tokio::net::TcpStream::connect(addr)
                 .await
                 .map_err(|e| unreachable(e.to_string()))?;
             let _ = tcp.set_nodelay(true);
+            let host = addr
+                .rsplit_once(':')
+                .map_or(addr, |(h, _)| h)
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                .map_err(|e| unreachable(e.to_string()))?;
+            let stream = tokio_rustls::TlsConnector::from(tls.client_config.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| unreachable(chain(&e)))?;
             let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                     .await
                     .map_err(|e| unreachable(e.to_string()))?;
             let peer = addr.to_string();
@@ -316,6 +440,26 @@ impl Transport {
             }),
         }
     }
+}
+
+/// Sends a request on `client` and waits for the answer's head; a non-2xx answer becomes
+/// [`TransportError::Remote`] with the message of Docker's `{"message": ...}` body.
+async fn send_with(
+    client: &HttpsClient,
+    addr: &str,
+    req: http::Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, TransportError> {
+    let resp = client
+        .request(req)
+        .await
+        .map_err(|e| TransportError::Unreachable {
+            addr: addr.to_string(),
+            msg: chain(&e),
+        })?;
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    Err(remote_error(addr, resp).await)
 }
 
 /// The body of an answer, read up to `max` bytes: a longer one (announced or sent) is

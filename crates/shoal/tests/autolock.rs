@@ -63,6 +63,51 @@ fn assert_nowhere(dir: &Path, key: &[u8; 32], what: &str) {
     }
 }
 
+/// Fails the test if any file of `dir` holds the private key `pem` (its DER as bytes or hex,
+/// or a full line of its base64 past the first, which is mostly the algorithm's header).
+fn assert_pem_nowhere(dir: &Path, pem: &str, what: &str) {
+    let lines: Vec<&str> = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(lines.concat())
+        .unwrap();
+    let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+    let mut needles: Vec<Vec<u8>> = vec![der, hex.into_bytes()];
+    needles.extend(
+        lines
+            .iter()
+            .skip(1)
+            .filter(|l| l.len() >= 32)
+            .map(|l| l.as_bytes().to_vec()),
+    );
+    assert!(needles.len() > 2, "{what}: no line of the key to look for");
+    for f in files_under(dir) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        for n in &needles {
+            assert!(
+                !bytes.windows(n.len()).any(|w| w == n.as_slice()),
+                "{} holds {what} ({} bytes of it)",
+                f.display(),
+                n.len()
+            );
+        }
+    }
+}
+
+/// The root CA's private key of a manager (PEM), opened from its disk with the unlock key.
+fn ca_key_with(d: &Daemon, unlock_key: &str) -> String {
+    let kek = Kek::from_unlock_key(unlock_key).unwrap();
+    match Files::new(&d.data_dir()).load_keys().unwrap() {
+        Some(StoredKeys::Locked(l)) => l
+            .unlock(&kek)
+            .unwrap_or_else(|e| panic!("{}: the disk does not open with {unlock_key}: {e}", d.name))
+            .ca
+            .unwrap_or_else(|| panic!("{}: keys.json holds no root CA", d.name))
+            .expose_key_pem()
+            .to_string(),
+        _ => panic!("{}: the keys open without the unlock key", d.name),
+    }
+}
+
 /// The data key of a manager, opened from its disk with the unlock key (as a thief with the
 /// key could); also proves the disk is wrapped by exactly that key.
 fn data_key_with(d: &Daemon, unlock_key: &str) -> [u8; 32] {
@@ -192,8 +237,10 @@ fn init_with_autolock_prints_a_key_and_a_restarted_manager_stays_locked_until_it
     create_objects(&d);
     let dek = data_key_with(&d, &key);
     let kek = *Kek::from_unlock_key(&key).unwrap().expose_bytes();
+    let ca_key = ca_key_with(&d, &key);
     assert_nowhere(&d.data_dir(), &dek, "the data key");
     assert_nowhere(&d.data_dir(), &kek, "the unlock key");
+    assert_pem_nowhere(&d.data_dir(), &ca_key, "the root CA's key");
 
     d.restart();
     assert_locked(&d);
@@ -216,6 +263,11 @@ fn init_with_autolock_prints_a_key_and_a_restarted_manager_stays_locked_until_it
     assert!(err.contains("not locked"), "{err}");
     assert_nowhere(&d.data_dir(), &dek, "the data key");
     assert_nowhere(&d.data_dir(), &kek, "the unlock key");
+    // The root CA came back with the data key: it still issues, so a node can join.
+    assert_eq!(ca_key_with(&d, &key), ca_key);
+    let w = Daemon::start("al1w");
+    w.join(&d, "worker");
+    assert_pem_nowhere(&d.data_dir(), &ca_key, "the root CA's key");
 }
 
 #[test]
@@ -420,8 +472,17 @@ fn managers_that_join_or_are_promoted_later_wrap_their_keys_with_the_unlock_key(
     let node = std::fs::read_to_string(c.data_dir().join("node.json")).unwrap();
     let node: serde_json::Value = serde_json::from_str(&node).unwrap();
     assert_eq!(node["secret"], "", "{node}");
+    let ca_key = ca_key_with(&c, &key);
+    assert_eq!(
+        ca_key_with(&b, &key),
+        ca_key,
+        "one root CA for all managers"
+    );
     c.restart();
     assert_locked(&c);
     assert_unlocks(&c, &key);
     assert_nowhere(&c.data_dir(), &dek, "the data key");
+    for n in [&b, &c] {
+        assert_pem_nowhere(&n.data_dir(), &ca_key, "the root CA's key");
+    }
 }

@@ -1,30 +1,14 @@
 //! The node-to-node port only takes calls from members of the cluster: Raft and forwarded
-//! writes need the managers' credential; heartbeats and leave need the node's own.
+//! writes need a manager's certificate (and the managers' credential); heartbeats and leave
+//! need the node's own.
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use support::Daemon;
 
+/// A call over TLS without a client certificate, as a stranger makes it.
 fn post(addr: &str, path: &str, bearer: Option<&str>, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
-    let auth = bearer
-        .map(|b| format!("Authorization: Bearer {b}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "POST {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, out)
+    support::tcp_post(addr, path, bearer, body)
 }
 
 #[test]

@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
 use support::Daemon;
 
 const BODY: u64 = 300 << 20;
@@ -28,7 +26,6 @@ fn post_300mb(
     bearer: Option<&str>,
     framing: Framing,
 ) -> (u16, u64, String) {
-    let mut s = TcpStream::connect(addr).expect("connect");
     let auth = bearer
         .map(|b| format!("Authorization: Bearer {b}\r\n"))
         .unwrap_or_default();
@@ -39,51 +36,24 @@ fn post_300mb(
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n{auth}{length}\r\n"
     );
-    s.write_all(head.as_bytes()).expect("send the head");
-    let mut w = s.try_clone().expect("clone");
-    let writer = std::thread::spawn(move || {
-        let chunk = vec![0u8; 64 << 10];
-        let mut sent = 0u64;
-        while sent < BODY {
-            let r = match framing {
-                Framing::Announced => w.write_all(&chunk),
-                Framing::Chunked => w
-                    .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
-                    .and_then(|_| w.write_all(&chunk))
-                    .and_then(|_| w.write_all(b"\r\n")),
-            };
-            if r.is_err() {
-                break;
-            }
-            sent += chunk.len() as u64;
+    // One 64 KiB buffer sent again and again, framed as announced.
+    let chunk = vec![0u8; 64 << 10];
+    let count = (BODY / chunk.len() as u64) as usize;
+    let body: Box<dyn Iterator<Item = Vec<u8>> + Send> = match framing {
+        Framing::Announced => Box::new(std::iter::repeat_n(chunk, count)),
+        Framing::Chunked => {
+            let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+            framed.extend_from_slice(&chunk);
+            framed.extend_from_slice(b"\r\n");
+            Box::new(
+                std::iter::repeat_n(framed, count).chain(std::iter::once(b"0\r\n\r\n".to_vec())),
+            )
         }
-        if matches!(framing, Framing::Chunked) {
-            let _ = w.write_all(b"0\r\n\r\n");
-        }
-        sent
-    });
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    // Read until the server closes: the answer comes while the body is still being sent.
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => answer.extend_from_slice(&buf[..n]),
-            Err(_) => break,
-        }
-        if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
-            break;
-        }
-    }
-    let _ = s.shutdown(Shutdown::Both);
-    let sent = writer.join().expect("writer");
+    };
+    let (answer, sent) =
+        support::tls_exchange(addr, None, head.into_bytes(), body).expect("an answer");
     let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, sent, answer)
+    (support::status_of(&answer), sent, answer)
 }
 
 /// The daemon's peak resident memory so far, in bytes.

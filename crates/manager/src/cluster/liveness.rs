@@ -29,12 +29,15 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
         if matches!(d.role(), Role::Inactive | Role::Locked(_)) {
             continue;
         }
+        d.renew_if_due().await;
         // The node describes itself on its first beat and whenever the description changed
         // (an engine started, labels changed); it looks again every tenth beat.
         beats += 1;
         let description = if beats == 1 || beats.is_multiple_of(10) {
-            let fresh = describe(&d.cfg.engine_socket).await;
+            let mut fresh = describe(&d.cfg.engine_socket).await;
             let mut current = d.description.lock().unwrap_or_else(|e| e.into_inner());
+            // The engine knows nothing of the swarm's trust root: the node's own certificate does.
+            fresh.tls_info = current.tls_info.clone();
             let changed = *current != fresh;
             *current = fresh.clone();
             (beats == 1 || changed).then_some(fresh)

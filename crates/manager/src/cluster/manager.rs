@@ -178,7 +178,7 @@ impl Manager {
     /// the cluster's keys for a manager). A manager's Raft member is made a voter later, when
     /// the node asks for it with its new credential (`PATH_RAFT_JOIN`).
     pub(super) async fn admit(&self, req: JoinReq) -> Result<JoinResp> {
-        let (cluster_id, role, node_id, raft_id) = {
+        let (cluster_id, role, node_id, raft_id, validity) = {
             let state = self.replica().read();
             let c = state.cluster()?;
             // Both compared, in time that does not depend on the token's content.
@@ -213,8 +213,27 @@ impl Manager {
                     break r;
                 }
             };
-            (c.info.id.clone(), role, node_id, raft_id)
+            (
+                c.info.id.clone(),
+                role,
+                node_id,
+                raft_id,
+                node_cert_validity(&c.info.spec),
+            )
         };
+        // The certificate is issued before the node is recorded: a CSR that cannot be signed
+        // adds no node.
+        let ca = self
+            .keys
+            .ca
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("this manager holds no root CA key".into()))?;
+        let certificate = ca
+            .issue(&req.csr, &node_id, role, &cluster_id, validity)
+            .map_err(|e| match e {
+                ca::CaError::Csr(_) => ApiError::Invalid(e.to_string()),
+                other => internal(other),
+            })?;
         let node = Node {
             id: node_id.clone(),
             spec: NodeSpec {
@@ -256,6 +275,8 @@ impl Manager {
             cluster_id,
             keys: (role == NodeRole::Manager).then(|| self.keys_msg()),
             managers: self.manager_addrs(),
+            certificate,
+            ca_cert: ca.cert_pem.clone(),
         })
     }
 
@@ -290,6 +311,7 @@ impl Manager {
         KeysMsg {
             data_key: self.keys.data_key.clone(),
             root_digest: self.keys.root_digest.clone(),
+            ca: self.keys.ca.clone(),
         }
     }
 

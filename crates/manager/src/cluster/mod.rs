@@ -6,6 +6,7 @@
 //! user objects (that is `controlapi`) and it serves no HTTP (the API crate does, and hands
 //! node-to-node requests to the `internal_*` methods here).
 
+use crate::ca::{self, RootCa};
 use crate::describe::describe;
 use crate::error::{
     ApiError, Result, ALREADY_IN_SWARM, LEAVE_LOCKED, NOT_A_MANAGER, NOT_IN_SWARM, SWARM_LOCKED,
@@ -15,6 +16,7 @@ use crate::internal::*;
 use crate::keys::{DataKey, Kek};
 use crate::tokens;
 use rand::Rng;
+use shoal_raft::tls::{NodeCert, PeerIdentity, PeerRole};
 use shoal_raft::transport::{Transport, TransportError};
 use shoal_raft::{BasicNode, RaftNode, Replica, Timing, WriteError};
 use shoal_store::{Applied, Cluster, Command, Member, Request, Response};
@@ -94,6 +96,8 @@ pub struct Daemon {
     /// Serializes role transitions (init, join, leave, promotion, demotion).
     transition: tokio::sync::Mutex<()>,
     description: Mutex<NodeDescription>,
+    /// Where in its validity this node renews its certificate (`ca::renewal_point`).
+    renew_at: f64,
     /// How this manager's data key is wrapped on disk now (none on other nodes).
     at_rest: Mutex<Option<AtRest>>,
 }
@@ -170,6 +174,7 @@ impl Daemon {
             role: RwLock::new(Role::Inactive),
             transition: tokio::sync::Mutex::new(()),
             description: Mutex::new(description),
+            renew_at: ca::renewal_point(),
             at_rest: Mutex::new(None),
         });
         if let Some(identity) = daemon.files.load_identity()? {
@@ -272,11 +277,37 @@ impl Daemon {
         Ok((listen, advertise))
     }
 
+    /// Presents `identity`'s certificate from now on, on calls and on the node port.
+    fn use_certificate(&self, identity: &Identity) -> Result<()> {
+        let cert = identity.cert.as_ref().ok_or_else(|| {
+            internal("this node holds no certificate (it joined before mutual TLS): leave the swarm and join again")
+        })?;
+        self.transport
+            .set_certificate(Some(cert))
+            .map_err(internal)?;
+        self.show_trust_root(cert);
+        Ok(())
+    }
+
+    /// The node's description shows the root it trusts (`docker node inspect`'s `TLSInfo`).
+    fn show_trust_root(&self, cert: &NodeCert) {
+        self.description
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tls_info = ca::tls_info(&cert.ca_pem);
+    }
+
+    /// The node port's TLS configuration, while this node is part of a swarm.
+    pub fn tls_server_config(&self) -> Option<Arc<shoal_raft::tls::ServerConfig>> {
+        self.transport.server_config()
+    }
+
     async fn start_manager(
         self: &Arc<Self>,
         mut identity: Identity,
         keys: Keys,
     ) -> Result<Arc<Manager>> {
+        self.use_certificate(&identity)?;
         // Not on a manager's disk: it follows from the data key.
         identity.secret = keys.data_key.node_secret(&identity.node_id);
         self.transport
@@ -314,6 +345,7 @@ impl Daemon {
     }
 
     async fn start_worker(self: &Arc<Self>, identity: Identity) -> Result<Arc<Worker>> {
+        self.use_certificate(&identity)?;
         self.transport
             .set_credential(Some(format!("{}:{}", identity.node_id, identity.secret)));
         let server = self.bind(&identity.listen_addr).await?;
@@ -333,13 +365,32 @@ impl Daemon {
         let node_id = new_id();
         let raft_id = new_raft_id();
         let cluster_id = new_id();
-        let mut root = [0u8; 32];
-        rand::thread_rng().fill(&mut root);
+        let autolock = req.auto_lock_managers || req.spec.encryption_config.auto_lock_managers;
+        let mut spec = cluster_spec(req.spec.clone());
+        spec.encryption_config.auto_lock_managers = autolock;
+        let ca = RootCa::generate().map_err(internal)?;
+        let tls_info = ca::tls_info(&ca.cert_pem).unwrap_or_default();
+        let root = ca.cert_der().map_err(internal)?;
+        let (key_pem, csr) = ca::node_key_and_csr().map_err(internal)?;
+        let cert_pem = ca
+            .issue(
+                &csr,
+                &node_id,
+                NodeRole::Manager,
+                &cluster_id,
+                node_cert_validity(&spec),
+            )
+            .map_err(internal)?;
+        let cert = NodeCert {
+            ca_pem: ca.cert_pem.clone(),
+            cert_pem,
+            key_pem,
+        };
         let keys = Keys {
             data_key: DataKey::generate(),
             root_digest: tokens::digest(&root),
+            ca: Some(ca),
         };
-        let autolock = req.auto_lock_managers || req.spec.encryption_config.auto_lock_managers;
         let (at_rest, unlock_key) = if autolock {
             let kek = Kek::generate();
             let sealed = kek.seal_for_cluster(&keys.data_key);
@@ -356,6 +407,7 @@ impl Daemon {
             advertise_addr: advertise.clone(),
             managers: vec![advertise.clone()],
             secret: keys.data_key.node_secret(&node_id),
+            cert: Some(cert),
         };
         self.files.wipe().map_err(internal)?;
         self.save_keys(&keys, at_rest).map_err(internal)?;
@@ -376,11 +428,8 @@ impl Daemon {
             let cluster = Cluster {
                 info: ClusterInfo {
                     id: cluster_id,
-                    spec: {
-                        let mut spec = cluster_spec(req.spec.clone());
-                        spec.encryption_config.auto_lock_managers = autolock;
-                        spec
-                    },
+                    spec,
+                    tls_info,
                     default_addr_pool: if req.default_addr_pool.is_empty() {
                         vec!["10.0.0.0/8".into()]
                     } else {
@@ -461,9 +510,12 @@ impl Daemon {
                 "at least 1 RemoteAddr is required to join",
             ));
         }
-        if tokens::parse(&req.join_token).is_none() {
+        let Some((digest, _)) = tokens::parse(&req.join_token) else {
             return Err(ApiError::invalid("invalid join token"));
-        }
+        };
+        let digest = digest.to_string();
+        // The key is made here and stays here: the manager signs a request for it.
+        let (key_pem, csr) = ca::node_key_and_csr().map_err(internal)?;
         let (listen, advertise) = self.effective_addrs(&req.listen_addr, &req.advertise_addr)?;
         self.files.wipe().map_err(internal)?;
         // Listening already proves the address is ours to use; while the node is not in a
@@ -474,13 +526,16 @@ impl Daemon {
             addr: advertise.clone(),
             availability: Some(req.availability),
             description: self.description(),
+            csr,
         };
+        let pinned = digest.clone();
+        let pin: shoal_raft::tls::CaPin = Arc::new(move |der: &[u8]| tokens::digest(der) == pinned);
         let mut last_err = None;
         let mut answer = None;
         for remote in &req.remote_addrs {
             match self
                 .transport
-                .post::<_, JoinResp>(remote, PATH_JOIN, &jr, JOIN_TIMEOUT)
+                .join::<_, JoinResp>(remote, PATH_JOIN, &jr, pin.clone(), JOIN_TIMEOUT)
                 .await
             {
                 Ok(r) => {
@@ -510,6 +565,26 @@ impl Daemon {
                 "could not join the swarm at {remote}: the manager assigned no node identity"
             )));
         }
+        // The root the manager sends must be the one the token pins (the handshake already
+        // checked that the manager's chain holds it).
+        let ca_der = shoal_raft::tls::cert_der(&resp.ca_cert).map(|c| c.as_ref().to_vec());
+        if !ca_der.is_ok_and(|der| tokens::digest(&der) == digest) || resp.certificate.is_empty() {
+            server.abort();
+            return Err(ApiError::Unavailable(format!(
+                "could not join the swarm at {remote}: {}",
+                shoal_raft::tls::CA_MISMATCH
+            )));
+        }
+        let cert = NodeCert {
+            ca_pem: resp.ca_cert.clone(),
+            cert_pem: resp.certificate.clone(),
+            key_pem,
+        };
+        if let Err(e) = self.transport.set_certificate(Some(&cert)) {
+            server.abort();
+            return Err(internal(e));
+        }
+        self.show_trust_root(&cert);
         // The identity is the one the leader assigned.
         let identity = Identity {
             node_id: resp.node_id.clone(),
@@ -520,12 +595,14 @@ impl Daemon {
             advertise_addr: advertise,
             managers: resp.managers.clone(),
             secret: resp.node_secret.clone(),
+            cert: Some(cert),
         };
         match (resp.role, resp.keys) {
             (NodeRole::Manager, Some(k)) => {
                 let keys = Keys {
                     data_key: k.data_key,
                     root_digest: k.root_digest,
+                    ca: k.ca,
                 };
                 // Wrapped by a KEK of its own until the replicated state shows whether the
                 // cluster is autolocked (`autolock::keys_at_rest_loop`).
@@ -587,6 +664,7 @@ impl Daemon {
             }
             (NodeRole::Manager, None) => {
                 server.abort();
+                let _ = self.transport.set_certificate(None);
                 let _ = self.files.wipe();
                 return Err(ApiError::Unavailable(format!(
                     "could not join the swarm at {remote}: the manager sent no keys"
@@ -664,6 +742,7 @@ impl Daemon {
                 self.set_role(Role::Inactive);
                 self.set_at_rest(None);
                 self.transport.set_credential(None);
+                let _ = self.transport.set_certificate(None);
                 self.files.wipe().map_err(internal)
             }
             Role::Worker(w) => {
@@ -684,19 +763,100 @@ impl Daemon {
                 w.server.abort();
                 self.set_role(Role::Inactive);
                 self.transport.set_credential(None);
+                let _ = self.transport.set_certificate(None);
                 self.files.wipe().map_err(internal)
             }
         }
     }
 
-    /// Checks the credential of a node-to-node call: managers present the managers'
+    /// Checks a node-to-node call: first the peer's certificate, then the bearer credential
+    /// that backs it. Managers present the managers'
     /// credential, a node presents `ID:SECRET` for calls about itself, and only while it is
     /// part of the cluster (a removed node's secret opens nothing but the heartbeat that tells
     /// it so). A manager calling one particular node (a worker has no managers' credential to
     /// check against) presents that node's call credential (`keys::node_call_credential`).
     /// A node that is not (yet) a manager takes no manager's call: a joining manager starts
     /// its Raft member only once it holds the keys to check the leader's calls.
-    pub fn authorize(&self, bearer: Option<&str>, caller: Caller<'_>) -> Result<()> {
+    pub fn authorize(
+        &self,
+        peer: Option<&PeerIdentity>,
+        bearer: Option<&str>,
+        caller: Caller<'_>,
+    ) -> Result<()> {
+        self.authorize_peer(peer, caller)?;
+        self.authorize_bearer(bearer, caller)
+    }
+
+    /// What the peer's certificate (its chain already checked against the cluster's root by
+    /// the TLS handshake) allows: the role in it decides whether it may act as a manager, the
+    /// node ID in it which node it speaks for. On a manager, the state backs both: a node no
+    /// longer in it (removed) is refused at once, a manager's certificate kept by a node the
+    /// state now holds as a worker (demoted) no longer acts as a manager.
+    fn authorize_peer(&self, peer: Option<&PeerIdentity>, caller: Caller<'_>) -> Result<()> {
+        let refused = |why: &str| {
+            ApiError::Forbidden(format!(
+                "node-to-node call without valid credentials for this cluster: {why}"
+            ))
+        };
+        let peer = peer.ok_or_else(|| refused("no client certificate"))?;
+        match self.role() {
+            Role::Manager(m) => {
+                if peer.cluster_id != m.identity.cluster_id {
+                    return Err(refused("a certificate of another cluster"));
+                }
+                let state = m.replica().read();
+                let node = state.nodes.get(&peer.node_id);
+                // A manager that joined a moment ago has not applied its own admission yet:
+                // it cannot tell members from strangers, and takes the CA's word for the role.
+                let caught_up = state.nodes.get(&m.identity.node_id).is_some();
+                let is_manager = peer.role == PeerRole::Manager
+                    && match node {
+                        Some(n) => n.spec.role == NodeRole::Manager,
+                        None => !caught_up,
+                    };
+                let ok = match caller {
+                    Caller::Manager => is_manager,
+                    Caller::Node(id) => is_manager || (peer.node_id == id && node.is_some()),
+                    Caller::Heartbeat(id) => is_manager || peer.node_id == id,
+                    Caller::Mesh => is_manager || node.is_some(),
+                };
+                if ok {
+                    return Ok(());
+                }
+                Err(match (node, caller) {
+                    (None, _) if caught_up => ApiError::Forbidden(format!(
+                        "node {} is not part of this swarm (it was removed or never joined)",
+                        peer.node_id
+                    )),
+                    (_, Caller::Manager) => {
+                        refused("a manager's call needs a manager's certificate")
+                    }
+                    _ => refused("the certificate is another node's"),
+                })
+            }
+            Role::Worker(w) => {
+                let cluster = w
+                    .identity
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .cluster_id
+                    .clone();
+                if peer.cluster_id != cluster {
+                    return Err(refused("a certificate of another cluster"));
+                }
+                match caller {
+                    Caller::Mesh => Ok(()),
+                    Caller::Manager if peer.role == PeerRole::Manager => Ok(()),
+                    _ => Err(refused("a manager's call needs a manager's certificate")),
+                }
+            }
+            Role::Inactive => Err(ApiError::Unavailable("this node is not a manager".into())),
+            // It binds no node port while locked; a call that raced the lock finds this.
+            Role::Locked(_) => Err(ApiError::Unavailable(SWARM_LOCKED.into())),
+        }
+    }
+
+    fn authorize_bearer(&self, bearer: Option<&str>, caller: Caller<'_>) -> Result<()> {
         let refused = || {
             ApiError::Forbidden(
                 "node-to-node call without valid credentials for this cluster".into(),
@@ -832,6 +992,8 @@ impl Daemon {
                 tracing::warn!("this node was removed from the swarm: it leaves it");
                 w.server.abort();
                 self.set_role(Role::Inactive);
+                self.transport.set_credential(None);
+                let _ = self.transport.set_certificate(None);
                 if let Err(e) = self.files.wipe() {
                     tracing::error!("cannot forget the swarm: {e}");
                 }
@@ -848,9 +1010,16 @@ impl Daemon {
                     let keys = Keys {
                         data_key: k.data_key,
                         root_digest: k.root_digest,
+                        ca: k.ca,
                     };
                     identity.role = NodeRole::Manager;
                     identity.managers = resp.managers;
+                    // Its Raft calls need a manager's certificate: asked for first, with the
+                    // worker's one; the next heartbeat tries again when it cannot be had.
+                    if let Err(e) = self.renew_certificate(&mut identity).await {
+                        tracing::warn!("promoted, but no manager certificate yet: {e}");
+                        return false;
+                    }
                     w.server.abort();
                     let _ = std::fs::remove_file(self.files.raft_db());
                     if self
@@ -879,6 +1048,11 @@ impl Daemon {
                     let mut identity = m.identity.clone();
                     identity.role = NodeRole::Worker;
                     identity.managers = resp.managers;
+                    // A worker's certificate in place of the manager's (which the managers
+                    // refuse on manager routes from now on: the state says worker).
+                    if let Err(e) = self.renew_certificate(&mut identity).await {
+                        tracing::warn!("demoted, and no worker certificate yet: {e}");
+                    }
                     m.stop().await;
                     let _ = std::fs::remove_file(self.files.raft_db());
                     let _ = self.files.remove_keys();
@@ -898,6 +1072,129 @@ impl Daemon {
             Role::Inactive | Role::Locked(_) => {}
         }
         false
+    }
+
+    /// Asks a manager for a certificate for a new key, issued for the role the cluster holds
+    /// for this node, and keeps it in `identity` (the caller saves it).
+    async fn renew_certificate(&self, identity: &mut Identity) -> Result<()> {
+        let (key_pem, csr) = ca::node_key_and_csr().map_err(internal)?;
+        let req = NodeCertReq {
+            node_id: identity.node_id.clone(),
+            csr,
+        };
+        let mut last = None;
+        for addr in &identity.managers {
+            match self
+                .transport
+                .post::<_, NodeCertResp>(addr, PATH_NODE_CERT, &req, CALL_TIMEOUT)
+                .await
+            {
+                Ok(resp) => {
+                    let cert = NodeCert {
+                        ca_pem: resp.ca_cert,
+                        cert_pem: resp.certificate,
+                        key_pem,
+                    };
+                    self.transport
+                        .set_certificate(Some(&cert))
+                        .map_err(internal)?;
+                    identity.cert = Some(cert);
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last
+            .map(from_transport)
+            .unwrap_or_else(|| internal("no manager known")))
+    }
+
+    /// Renews this node's certificate once it is due (see `ca::renewal_due`), so that it
+    /// never expires while the node runs; a failure is tried again on the next beat.
+    pub(super) async fn renew_if_due(&self) {
+        let now = chrono::Utc::now().timestamp();
+        let due = || {
+            self.transport
+                .certificate()
+                .is_some_and(|c| ca::renewal_due(&c.cert_pem, now, self.renew_at))
+        };
+        if !due() {
+            return;
+        }
+        let _t = self.transition.lock().await;
+        if !due() {
+            return;
+        }
+        match self.role() {
+            Role::Inactive | Role::Locked(_) => {}
+            Role::Manager(m) => {
+                // The running manager keeps its identity in memory; the renewed certificate
+                // is what the transport presents and what `node.json` holds.
+                let mut identity = self
+                    .files
+                    .load_identity()
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| m.identity.clone());
+                identity.managers = m.manager_addrs();
+                match self.renew_certificate(&mut identity).await {
+                    Ok(()) => {
+                        tracing::info!("this node's certificate was renewed");
+                        if let Err(e) = self.files.save_identity(&identity) {
+                            tracing::error!("cannot keep the renewed certificate: {e}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("cannot renew this node's certificate yet: {e}"),
+                }
+            }
+            Role::Worker(w) => {
+                let mut identity = w.identity.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                match self.renew_certificate(&mut identity).await {
+                    Ok(()) => {
+                        tracing::info!("this node's certificate was renewed");
+                        if let Err(e) = self.files.save_identity(&identity) {
+                            tracing::error!("cannot keep the renewed certificate: {e}");
+                        }
+                        *w.identity.lock().unwrap_or_else(|e| e.into_inner()) = identity;
+                    }
+                    Err(e) => tracing::warn!("cannot renew this node's certificate yet: {e}"),
+                }
+            }
+        }
+    }
+
+    /// `/internal/node-cert`: a certificate for a node of the cluster, for the role the
+    /// cluster holds for it (a promotion or demotion changes it), valid as long as the
+    /// cluster's `--cert-expiry` says.
+    pub async fn internal_node_cert(&self, req: NodeCertReq) -> Result<NodeCertResp> {
+        let m = self.manager()?;
+        let ca = m
+            .keys
+            .ca
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("this manager holds no root CA key".into()))?;
+        let (role, cluster_id, validity) = {
+            let state = m.replica().read();
+            let node = state.nodes.get(&req.node_id).ok_or_else(|| {
+                ApiError::Forbidden(format!("node {} is not part of this swarm", req.node_id))
+            })?;
+            let c = state.cluster()?;
+            (
+                node.spec.role,
+                c.info.id.clone(),
+                node_cert_validity(&c.info.spec),
+            )
+        };
+        let certificate = ca
+            .issue(&req.csr, &req.node_id, role, &cluster_id, validity)
+            .map_err(|e| match e {
+                ca::CaError::Csr(_) => ApiError::Invalid(e.to_string()),
+                other => internal(other),
+            })?;
+        Ok(NodeCertResp {
+            certificate,
+            ca_cert: ca.cert_pem.clone(),
+        })
     }
 
     /// Stops whatever runs, for a clean shutdown. Nothing is forgotten.
@@ -938,6 +1235,12 @@ pub mod anyhow_like {
 
 fn new_raft_id() -> u64 {
     rand::thread_rng().gen_range(1..u64::MAX / 2)
+}
+
+/// How long a node certificate is valid: the cluster's `--cert-expiry` (Swarm's 90 days by
+/// default), at least an hour.
+fn node_cert_validity(spec: &Spec) -> Duration {
+    Duration::from_nanos(spec.ca_config.node_cert_expiry.max(0) as u64).max(ca::MIN_NODE_VALIDITY)
 }
 
 /// The cluster spec with Swarm's defaults where the request left zeros.

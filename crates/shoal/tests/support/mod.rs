@@ -518,27 +518,241 @@ pub fn raw_http(
     Ok((status, body))
 }
 
-/// One raw HTTP/1.0 POST to a node-to-node address (`IP:PORT`), with an optional bearer
-/// credential: (status, whole answer with its head).
-pub fn tcp_post(addr: &str, path: &str, bearer: Option<&str>, body: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let auth = bearer
-        .map(|b| format!("Authorization: Bearer {b}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "POST {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out
+/// A client certificate for raw calls to node ports: a node's own (from its `node.json`) or
+/// one made for a test.
+#[derive(Clone)]
+pub struct ClientCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl Daemon {
+    /// This node's certificate and key, as it keeps them.
+    pub fn client_cert(&self) -> ClientCert {
+        let identity: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(self.data_dir().join("node.json")).expect("node.json"),
+        )
+        .expect("node.json is JSON");
+        let cert = &identity["cert"];
+        ClientCert {
+            cert_pem: cert["cert_pem"]
+                .as_str()
+                .expect("a certificate")
+                .to_string(),
+            key_pem: cert["key_pem"].as_str().expect("a key").to_string(),
+        }
+    }
+}
+
+/// A new private key and a CSR for it (PEM), as a joining node makes them.
+pub fn new_csr() -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let csr = rcgen::CertificateParams::default()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap();
+    (key.serialize_pem(), csr)
+}
+
+/// Accepts any server certificate: these clients test what the node port lets in, not whom
+/// they talk to.
+#[derive(Debug)]
+struct AnyServer(std::sync::Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _: &rustls_pki_types::CertificateDer<'_>,
+        _: &[rustls_pki_types::CertificateDer<'_>],
+        _: &rustls_pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &rustls_pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &rustls_pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_client(cert: Option<&ClientCert>) -> std::sync::Arc<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AnyServer(provider)));
+    let config = match cert {
+        Some(c) => builder
+            .with_client_auth_cert(
+                vec![
+                    rustls_pki_types::CertificateDer::from_pem_slice(c.cert_pem.as_bytes())
+                        .unwrap(),
+                ],
+                rustls_pki_types::PrivateKeyDer::from_pem_slice(c.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    std::sync::Arc::new(config)
+}
+
+/// One exchange with a node port over TLS, presenting `cert` if given: sends `head`, then
+/// `body` chunk by chunk from another task while the answer is read (a server may answer and
+/// close before a large body is sent), until the server ends the connection or the answer
+/// looks whole. Returns the answer and how many body bytes went out; an error when the TLS
+/// handshake or the connection failed before any answer.
+pub fn tls_exchange(
+    addr: &str,
+    cert: Option<&ClientCert>,
+    head: Vec<u8>,
+    body: Box<dyn Iterator<Item = Vec<u8>> + Send>,
+) -> Result<(Vec<u8>, u64), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = tls_client(cert);
+    let addr = addr.to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(&addr)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let name = rustls_pki_types::ServerName::try_from("swarm-manager").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake: {e}"))?;
+        let (mut r, mut w) = tokio::io::split(tls);
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = sent.clone();
+        let writer = tokio::spawn(async move {
+            if w.write_all(&head).await.is_err() {
+                return;
+            }
+            for chunk in body {
+                if w.write_all(&chunk).await.is_err() {
+                    break;
+                }
+                counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+            let _ = w.flush().await;
+        });
+        let mut answer = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        let read = async {
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                    Err(e) if answer.is_empty() => break Err(format!("read: {e}")),
+                    Err(_) => break Ok(()),
+                }
+                if looks_whole(&answer) {
+                    break Ok(());
+                }
+            }
+        };
+        let read = tokio::time::timeout(Duration::from_secs(60), read)
+            .await
+            .map_err(|_| "no answer within 60 s".to_string())?;
+        writer.abort();
+        let _ = writer.await;
+        let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+        read.map(|()| (answer, sent))
+    })
+}
+
+/// An HTTP answer whose head and (announced) body have arrived.
+fn looks_whole(answer: &[u8]) -> bool {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    match length {
+        Some(n) => answer.len() >= end + 4 + n,
+        None => head.starts_with("http/1.1 101"),
+    }
+}
+
+/// The status of an HTTP answer (0 when there is none).
+pub fn status_of(answer: &str) -> u16 {
+    answer
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, out)
+        .unwrap_or(0)
+}
+
+/// One POST to a node-to-node address (`IP:PORT`) over TLS, presenting `cert` if given, with
+/// an optional bearer credential: (status, whole answer with its head). A refused handshake
+/// is status 0 with the error as the answer.
+pub fn tls_post(
+    addr: &str,
+    path: &str,
+    cert: Option<&ClientCert>,
+    bearer: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let auth = bearer
+        .map(|b| format!("Authorization: Bearer {b}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    match tls_exchange(addr, cert, head.into_bytes(), Box::new(std::iter::empty())) {
+        Ok((answer, _)) => {
+            let answer = String::from_utf8_lossy(&answer).into_owned();
+            (status_of(&answer), answer)
+        }
+        Err(e) => (0, e),
+    }
+}
+
+/// One raw POST to a node port without TLS and without a client certificate: (status, the
+/// whole answer). `tcp_post` of old; the node port speaks only TLS, so this gets no HTTP
+/// answer.
+pub fn plain_post(addr: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = s.write_all(req.as_bytes());
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out).into_owned();
+    (status_of(&out), out)
+}
+
+/// Without a certificate: what a node that joins (or a stranger) may send.
+pub fn tcp_post(addr: &str, path: &str, bearer: Option<&str>, body: &str) -> (u16, String) {
+    tls_post(addr, path, None, bearer, body)
 }
 
 /// `text` with every run of whitespace made one space, for matching aligned CLI tables and
