@@ -45,8 +45,8 @@ impl Manager {
 
     /// The address of the current leader's node-to-node server.
     pub(super) fn leader_addr(&self) -> Option<String> {
+        let leader = self.raft.leader()?;
         let metrics = self.raft.raft.metrics().borrow().clone();
-        let leader = metrics.current_leader?;
         metrics
             .membership_config
             .membership()
@@ -160,6 +160,18 @@ impl Manager {
         m.voter_ids()
             .filter_map(|id| m.get_node(&id).map(|n| n.addr.clone()))
             .collect()
+    }
+
+    /// The other managers' addresses: the Raft voters', and those this node was given.
+    pub(super) fn manager_addrs_but_mine(&self) -> Vec<String> {
+        let mut addrs = self.manager_addrs();
+        for a in &self.identity.managers {
+            if !addrs.contains(a) {
+                addrs.push(a.clone());
+            }
+        }
+        addrs.retain(|a| *a != self.identity.advertise_addr);
+        addrs
     }
 
     pub(super) fn voters(&self) -> BTreeSet<u64> {
@@ -449,7 +461,66 @@ impl Manager {
         Ok(())
     }
 
-    pub async fn stop(&self) {
+    /// The leader hands leadership over and leaves the Raft group: it takes itself out of the
+    /// voters, which the other voters commit; openraft then has it step down, and the others,
+    /// hearing from no leader, elect one of them (openraft 0.9 has no leadership transfer;
+    /// SwarmKit transfers first, then the new leader removes the old one). Refused when the
+    /// other voters could not commit it (SwarmKit's `CanRemoveMember`), unless `force`.
+    pub(super) async fn hand_over(&self, force: bool) -> Result<()> {
+        let me = self.raft.id;
+        let voters = self.voters();
+        if !voters.contains(&me) {
+            return Ok(());
+        }
+        let others: Vec<u64> = voters.iter().copied().filter(|v| *v != me).collect();
+        if others.is_empty() {
+            return Err(ApiError::Conflict(
+                "this is the only manager: there is nobody to hand over to".into(),
+            ));
+        }
+        if !force && !self.others_have_quorum(&others) {
+            return Err(ApiError::Unavailable(
+                "can't remove member from the raft: this would result in a loss of quorum".into(),
+            ));
+        }
+        tracing::info!("handing over leadership: leaving the Raft group");
+        let limit = self.timing.election_timeout * 5 + Duration::from_secs(2);
+        match tokio::time::timeout(limit, self.remove_voter(me)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(ApiError::Unavailable(format!(
+                "the other managers did not take this one out of the Raft group within {limit:?}"
+            ))),
+        }
+        // openraft steps down once the change is applied here.
+        let deadline = Instant::now() + limit;
+        while self.raft.is_leader() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
+    }
+
+    /// Whether the other voters `others` can commit without this manager: a majority of them
+    /// reported to this leader within three heartbeat periods with their Raft member running.
+    fn others_have_quorum(&self, others: &[u64]) -> bool {
+        let dead_after = self.timing.node_heartbeat * 3;
+        let now = Instant::now();
+        let state = self.replica().read();
+        let liveness = self.liveness.lock().unwrap_or_else(|e| e.into_inner());
+        let alive = state
+            .members
+            .iter()
+            .filter(|(_, m)| others.contains(&m.raft_id))
+            .filter(|(id, _)| {
+                liveness
+                    .get(*id)
+                    .is_some_and(|(t, running)| *running && now.duration_since(*t) < dead_after)
+            })
+            .count();
+        alive > others.len() / 2
+    }
+
+    /// Stops the leader duties and the Raft member; the node-to-node server keeps running.
+    pub(super) async fn stop_raft(&self) {
         for h in self
             .loops
             .lock()
@@ -459,6 +530,10 @@ impl Manager {
             h.abort();
         }
         self.raft.shutdown().await;
+    }
+
+    pub async fn stop(&self) {
+        self.stop_raft().await;
         self.server.abort();
     }
 }

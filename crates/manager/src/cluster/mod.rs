@@ -37,6 +37,7 @@ pub mod logs;
 mod manager;
 pub mod mesh;
 pub mod netview;
+mod recovery;
 
 use liveness::{heartbeat_loop, monitor_loop};
 
@@ -296,10 +297,20 @@ impl Daemon {
     }
 
     /// `POST /swarm/init`: a new cluster with this node as its only manager.
+    /// With `ForceNewCluster`, a manager of a cluster that lost its quorum becomes its only
+    /// manager instead (see `recovery`); on a worker that is refused as Docker does, and on a
+    /// standalone node it is a plain init, as with Docker.
     pub async fn init(self: &Arc<Self>, req: InitRequest) -> Result<String> {
         let _t = self.transition.lock().await;
-        if !matches!(self.role(), Role::Inactive) {
-            return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into()));
+        match self.role() {
+            Role::Inactive => {}
+            Role::Manager(m) if req.force_new_cluster => {
+                return self.force_new_cluster(m, &req).await
+            }
+            Role::Worker(_) if req.force_new_cluster => {
+                return Err(ApiError::Unavailable(NOT_A_MANAGER.into()))
+            }
+            _ => return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into())),
         }
         let (listen, advertise) = self.effective_addrs(&req.listen_addr, &req.advertise_addr)?;
         let node_id = new_id();
@@ -596,9 +607,39 @@ impl Daemon {
                 }
                 if voters.len() > 1 {
                     if m.raft.is_leader() {
-                        // A leader cannot take itself out of the Raft group; it records that it
-                        // left, and the next leader removes it (see the monitor).
-                        let _ = m.mark_left(&m.identity.node_id).await;
+                        // The leader leaves the Raft group itself (the others keep their
+                        // quorum and elect a leader), then the new leader records the
+                        // departure. Should the others not take the change, the next leader
+                        // removes it (see the monitor).
+                        let others = m.manager_addrs_but_mine();
+                        match m.hand_over(true).await {
+                            Ok(()) => {
+                                let req = LeaveReq {
+                                    node_id: m.identity.node_id.clone(),
+                                };
+                                let mut recorded = false;
+                                for addr in &others {
+                                    if self
+                                        .transport
+                                        .post::<_, ()>(addr, PATH_LEAVE, &req, CALL_TIMEOUT)
+                                        .await
+                                        .is_ok()
+                                    {
+                                        recorded = true;
+                                        break;
+                                    }
+                                }
+                                if !recorded {
+                                    tracing::warn!(
+                                        "left the Raft group; no manager recorded the departure"
+                                    );
+                                }
+                            }
+                            Err(e) => {
+                                tracing::warn!("cannot hand over leadership: {e}");
+                                let _ = m.mark_left(&m.identity.node_id).await;
+                            }
+                        }
                     } else {
                         // Best effort: the leader takes this member out of the group first.
                         let req = LeaveReq {
