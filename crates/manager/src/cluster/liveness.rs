@@ -43,6 +43,7 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
         };
         let resp = match d.role() {
             Role::Inactive => continue,
+            Role::Manager(m) if m.leaving.load(std::sync::atomic::Ordering::SeqCst) => continue,
             Role::Manager(m) => {
                 let req = HeartbeatReq {
                     node_id: m.identity.node_id.clone(),
@@ -209,7 +210,7 @@ pub(super) async fn monitor_loop(manager: std::sync::Weak<Manager>) {
                     let runs_raft = seen.is_some_and(|(t, running)| {
                         *running && now.duration_since(*t) < dead_after
                     });
-                    if n.spec.role == NodeRole::Manager && !voter && runs_raft {
+                    if n.spec.role == NodeRole::Manager && !voter && runs_raft && !left {
                         promote.push((r, member.addr.clone()));
                     }
                     if n.spec.role == NodeRole::Worker && voter && !left {

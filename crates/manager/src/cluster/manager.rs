@@ -24,6 +24,7 @@ impl Manager {
             loops: Mutex::new(Vec::new()),
             liveness: Mutex::new(HashMap::new()),
             membership_lock: tokio::sync::Mutex::new(()),
+            leaving: std::sync::atomic::AtomicBool::new(false),
             new_descriptions: Mutex::new(HashMap::new()),
             manager_credential,
         });
@@ -67,13 +68,17 @@ impl Manager {
     {
         let deadline = Instant::now() + timeout;
         loop {
+            if self.raft.is_leader() {
+                // Elected while waiting: the caller answers itself.
+                return Err(ApiError::Unavailable(
+                    "this manager is the leader now: ask again".into(),
+                ));
+            }
             if let Some(addr) = self.leader_addr() {
-                if !self.raft.is_leader() {
-                    match self.transport.post(&addr, path, req, timeout).await {
-                        Ok(r) => return Ok(r),
-                        Err(e) if e.is_unreachable() && Instant::now() < deadline => {}
-                        Err(e) => return Err(from_transport(e)),
-                    }
+                match self.transport.post(&addr, path, req, timeout).await {
+                    Ok(r) => return Ok(r),
+                    Err(e) if e.is_unreachable() && Instant::now() < deadline => {}
+                    Err(e) => return Err(from_transport(e)),
                 }
             }
             if Instant::now() >= deadline {
@@ -127,12 +132,18 @@ impl Manager {
                                 }
                                 // Not sent, or refused because it is not the leader any more.
                                 Err(e)
-                                    if (e.is_unreachable()
+                                    if e.is_unreachable()
                                         || matches!(
                                             e,
                                             TransportError::Remote { status: 503, .. }
-                                        ))
-                                        && Instant::now() < deadline => {}
+                                        ) =>
+                                {
+                                    if Instant::now() >= deadline {
+                                        return Err(ApiError::Unavailable(format!(
+                                            "the swarm has no leader right now: a majority of managers must be reachable ({e})"
+                                        )));
+                                    }
+                                }
                                 Err(e) => return Err(from_transport(e)),
                             }
                         }
@@ -487,16 +498,62 @@ impl Manager {
         let limit = self.timing.election_timeout * 5 + Duration::from_secs(2);
         match tokio::time::timeout(limit, self.remove_voter(me)).await {
             Ok(r) => r?,
-            Err(_) => return Err(ApiError::Unavailable(format!(
+            Err(_) => {
+                return Err(ApiError::Unavailable(format!(
                 "the other managers did not take this one out of the Raft group within {limit:?}"
-            ))),
+            )))
+            }
         }
         // openraft steps down once the change is applied here.
         let deadline = Instant::now() + limit;
         while self.raft.is_leader() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        tracing::info!("out of the Raft group: the other managers elect a leader");
         Ok(())
+    }
+
+    /// This manager leaves the Raft group, best effort (`swarm leave --force`): a leader takes
+    /// itself out and has the new leader record the departure; a follower (or a leader the
+    /// others could not follow) asks the leader to take it out. Should nothing work, the next
+    /// leader's monitor removes a manager that left.
+    pub(super) async fn leave_raft(&self) {
+        self.leaving
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let req = LeaveReq {
+            node_id: self.identity.node_id.clone(),
+        };
+        if self.raft.is_leader() {
+            let others = self.manager_addrs_but_mine();
+            match self.hand_over(true).await {
+                Ok(()) => {
+                    for addr in &others {
+                        match self
+                            .transport
+                            .post::<_, ()>(addr, PATH_LEAVE, &req, CALL_TIMEOUT)
+                            .await
+                        {
+                            Ok(()) => {
+                                tracing::info!("{addr} recorded the departure");
+                                return;
+                            }
+                            Err(e) => tracing::info!("{addr} did not record the departure: {e}"),
+                        }
+                    }
+                    tracing::warn!("left the Raft group; no manager recorded the departure");
+                    return;
+                }
+                Err(e) => tracing::warn!("cannot hand over leadership: {e}"),
+            }
+        }
+        if self.raft.is_leader() {
+            let _ = self.mark_left(&self.identity.node_id).await;
+        } else if let Err(e) = self
+            .to_leader::<_, ()>(PATH_LEAVE, &req, CALL_TIMEOUT)
+            .await
+        {
+            tracing::warn!("the leader did not take this manager out of the Raft group: {e}");
+        }
     }
 
     /// Whether the other voters `others` can commit without this manager: a majority of them

@@ -99,6 +99,9 @@ pub struct Manager {
     liveness: Mutex<HashMap<String, (Instant, bool)>>,
     /// Serializes Raft membership changes made by this manager.
     membership_lock: tokio::sync::Mutex<()>,
+    /// Set when this manager leaves the swarm: it reports no more heartbeats, so that the
+    /// leader cannot take it for a manager waiting to become a voter and add it back.
+    leaving: std::sync::atomic::AtomicBool,
     /// Descriptions nodes reported that differ from the stored ones (leader only).
     new_descriptions: Mutex<HashMap<String, NodeDescription>>,
     /// What other managers present on node-to-node calls (derived once: checked per RPC).
@@ -606,47 +609,7 @@ impl Daemon {
                     return Err(ApiError::Unavailable(msg));
                 }
                 if voters.len() > 1 {
-                    if m.raft.is_leader() {
-                        // The leader leaves the Raft group itself (the others keep their
-                        // quorum and elect a leader), then the new leader records the
-                        // departure. Should the others not take the change, the next leader
-                        // removes it (see the monitor).
-                        let others = m.manager_addrs_but_mine();
-                        match m.hand_over(true).await {
-                            Ok(()) => {
-                                let req = LeaveReq {
-                                    node_id: m.identity.node_id.clone(),
-                                };
-                                let mut recorded = false;
-                                for addr in &others {
-                                    if self
-                                        .transport
-                                        .post::<_, ()>(addr, PATH_LEAVE, &req, CALL_TIMEOUT)
-                                        .await
-                                        .is_ok()
-                                    {
-                                        recorded = true;
-                                        break;
-                                    }
-                                }
-                                if !recorded {
-                                    tracing::warn!(
-                                        "left the Raft group; no manager recorded the departure"
-                                    );
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!("cannot hand over leadership: {e}");
-                                let _ = m.mark_left(&m.identity.node_id).await;
-                            }
-                        }
-                    } else {
-                        // Best effort: the leader takes this member out of the group first.
-                        let req = LeaveReq {
-                            node_id: m.identity.node_id.clone(),
-                        };
-                        let _ = m.to_leader::<_, ()>(PATH_LEAVE, &req, CALL_TIMEOUT).await;
-                    }
+                    m.leave_raft().await;
                 }
                 m.stop().await;
                 self.set_role(Role::Inactive);
@@ -795,10 +758,18 @@ impl Daemon {
 
     pub async fn internal_leave(&self, req: LeaveReq) -> Result<()> {
         let m = self.manager()?;
-        if !m.raft.is_leader() {
-            return m.to_leader(PATH_LEAVE, &req, CALL_TIMEOUT).await;
+        // A departing leader asks right after it stepped down: this manager may be the one
+        // elected while the call waits.
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        loop {
+            if m.raft.is_leader() {
+                return m.release(&req.node_id).await;
+            }
+            match m.to_leader(PATH_LEAVE, &req, CALL_TIMEOUT).await {
+                Err(_) if m.raft.is_leader() && Instant::now() < deadline => {}
+                other => return other,
+            }
         }
-        m.release(&req.node_id).await
     }
 
     /// `/internal/propose`: a write forwarded by another manager. Only the leader takes it.
