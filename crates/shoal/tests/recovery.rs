@@ -169,7 +169,7 @@ fn force_new_cluster_on_the_last_manager_standing_keeps_the_state_and_takes_writ
 }
 
 #[test]
-fn force_new_cluster_survives_a_restart_of_the_recovered_manager() {
+fn force_new_cluster_survives_a_restart_and_a_lost_manager_that_returns_becomes_a_worker() {
     let mut nodes = three_managers();
     let secret = file_with(&nodes[0], "secret.txt", "hunter2");
     nodes[0].docker_ok(&["secret", "create", "kept", &secret]);
@@ -188,6 +188,27 @@ fn force_new_cluster_survives_a_restart_of_the_recovered_manager() {
     assert_eq!(names(survivor, "secret"), vec!["kept"]);
     survivor.docker_ok(&["network", "create", "-d", "overlay", "after-restart"]);
     assert_eq!(info(survivor, "{{.Swarm.Managers}}"), "1");
+
+    // A lost manager that comes back with its old Raft state does not split the cluster: it
+    // is told it is a worker now, and serves as one.
+    let back_id = {
+        let back = &mut nodes[1];
+        back.restart();
+        eventually(WAIT, "the returning manager to become a worker", || {
+            let out = back.docker(&["info", "--format", "{{.Swarm.ControlAvailable}}"]);
+            (String::from_utf8_lossy(&out.stdout).trim() == "false").then_some(())
+        });
+        back.node_id()
+    };
+    let survivor = &nodes[0];
+    eventually(WAIT, "the returning node ready, as a worker", || {
+        let rows = node_rows(survivor);
+        rows.iter()
+            .any(|(i, status, ms)| *i == back_id && status == "Ready" && ms.is_empty())
+            .then_some(())
+    });
+    assert_eq!(info(survivor, "{{.Swarm.Managers}}"), "1");
+    survivor.docker_ok(&["network", "create", "-d", "overlay", "after-return"]);
 }
 
 #[test]
