@@ -259,6 +259,35 @@ fn a_leader_that_leaves_hands_over_and_the_other_two_keep_their_quorum() {
 }
 
 #[test]
+fn the_leader_of_two_managers_leaves_and_the_other_carries_on_alone() {
+    let a = Daemon::start("pair-a");
+    a.init();
+    let b = Daemon::start("pair-b");
+    b.join(&a, "manager");
+    let mut nodes = vec![a, b];
+    eventually(WAIT, "two reachable managers", || {
+        let ms = node_rows(&nodes[0])
+            .into_iter()
+            .filter(|(_, _, ms)| ms == "Leader" || ms == "Reachable")
+            .count();
+        (ms == 2).then_some(())
+    });
+    let l = leader(&nodes, &[true; 2]);
+    nodes[l].docker_ok(&["swarm", "leave", "--force"]);
+    nodes.remove(l);
+    // Had the leader stayed a voter, one of two could never commit again.
+    let other = &nodes[0];
+    other.docker_ok(&["network", "create", "-d", "overlay", "alone"]);
+    assert_eq!(info(other, "{{.Swarm.Managers}}"), "1");
+    eventually(WAIT, "the remaining manager to lead", || {
+        node_rows(other)
+            .iter()
+            .any(|(_, _, ms)| ms == "Leader")
+            .then_some(())
+    });
+}
+
+#[test]
 fn a_demoted_leader_hands_over_and_becomes_a_worker() {
     let nodes = three_managers();
     let l = leader(&nodes, &[true; 3]);
