@@ -17,6 +17,7 @@ pub mod limits;
 mod log_store;
 mod network;
 mod node;
+mod recovery;
 mod replica;
 mod state_machine;
 mod timing;
@@ -27,6 +28,9 @@ pub use batch::{Batch, WriteError};
 pub use election::PreVoteResp;
 pub use network::{AppendReq, AppendResp, SnapshotReq, SnapshotResp, VoteReq, VoteResp};
 pub use node::{open_database, RaftNode, RaftOpenError};
+pub use recovery::{force_new_cluster, ForcedCluster};
+/// The store a Raft member keeps its log, vote and snapshots in.
+pub use redb::Database;
 pub use replica::Replica;
 pub use timing::Timing;
 

@@ -17,12 +17,12 @@ use std::ops::RangeBounds;
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
 
-const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
+pub(crate) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_log");
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
 
-const VOTE: &str = "vote";
-const COMMITTED: &str = "committed";
-const LAST_PURGED: &str = "last_purged";
+pub(crate) const VOTE: &str = "vote";
+pub(crate) const COMMITTED: &str = "committed";
+pub(crate) const LAST_PURGED: &str = "last_purged";
 
 #[derive(Default)]
 struct LogMem {
@@ -74,6 +74,8 @@ enum Op {
         Vec<u8>,
         Option<oneshot::Sender<Result<(), String>>>,
     ),
+    /// Writes nothing: answered once everything submitted before it is on disk.
+    Sync(oneshot::Sender<Result<(), String>>),
 }
 
 #[derive(Clone)]
@@ -148,6 +150,12 @@ impl LogStore {
         }
     }
 
+    /// Waits until everything submitted so far is on disk (after Raft stopped, before the
+    /// database is read or rewritten by anything else).
+    pub async fn sync(&self) -> Result<(), StorageError<NodeId>> {
+        self.send_wait(ErrorSubject::Store, Op::Sync).await
+    }
+
     fn mem(&self) -> std::sync::MutexGuard<'_, LogMem> {
         // A poisoned lock means a panic while holding it; the data is still consistent
         // because every critical section is a handful of map operations.
@@ -193,7 +201,10 @@ fn writer(db: Arc<Database>, rx: mpsc::Receiver<Op>) {
                 Op::Append(_, cb) => {
                     cb.log_io_completed(res.clone().map_err(std::io::Error::other))
                 }
-                Op::Truncate(_, done) | Op::Purge(_, _, done) | Op::Meta(_, _, Some(done)) => {
+                Op::Truncate(_, done)
+                | Op::Purge(_, _, done)
+                | Op::Meta(_, _, Some(done))
+                | Op::Sync(done) => {
                     let _ = done.send(res.clone());
                 }
                 Op::Meta(_, _, None) => {}
@@ -230,6 +241,7 @@ fn write_batch(db: &Database, ops: &[Op], durable: bool) -> Result<(), String> {
                 Op::Meta(key, value, _) => {
                     meta.insert(*key, value.as_slice()).map_err(|e| err(&e))?;
                 }
+                Op::Sync(_) => {}
             }
         }
     }

@@ -40,6 +40,9 @@ pub fn open_database(dir: &Path) -> Result<Arc<Database>, RaftOpenError> {
 
 pub struct RaftNode {
     pub raft: Raft,
+    db: Arc<Database>,
+    /// The log, to wait for its writes when the member stops.
+    log: LogStore,
     batcher: Batcher,
     batcher_task: tokio::task::JoinHandle<()>,
     sizer: tokio::task::JoinHandle<()>,
@@ -63,8 +66,9 @@ impl RaftNode {
     ) -> Result<Self, RaftOpenError> {
         let log = LogStore::open(db.clone()).map_err(|e| RaftOpenError::Storage(e.to_string()))?;
         let log_size = log.clone();
+        let log_sync = log.clone();
         let (sm, replica) =
-            StateMachine::open(db).map_err(|e| RaftOpenError::Storage(e.to_string()))?;
+            StateMachine::open(db.clone()).map_err(|e| RaftOpenError::Storage(e.to_string()))?;
         let config = timing
             .openraft_config()
             .validate()
@@ -98,6 +102,8 @@ impl RaftNode {
         ));
         Ok(Self {
             raft,
+            db,
+            log: log_sync,
             batcher,
             batcher_task,
             sizer,
@@ -153,13 +159,25 @@ impl RaftNode {
         Ok(resp)
     }
 
-    /// The current leader, if this member knows one.
+    /// The current leader, if this member knows one. A leader that stepped down (it took
+    /// itself out of the voters) keeps its own vote until another leader reaches it, which may
+    /// be never: it is not the leader for that.
     pub fn leader(&self) -> Option<NodeId> {
-        self.raft.metrics().borrow().current_leader
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        match m.current_leader {
+            Some(l) if l == self.id && m.state != openraft::ServerState::Leader => None,
+            other => other,
+        }
     }
 
     pub fn is_leader(&self) -> bool {
         self.leader() == Some(self.id)
+    }
+
+    /// The database this member keeps its log, vote and snapshots in.
+    pub fn database(&self) -> Arc<Database> {
+        self.db.clone()
     }
 
     /// Proposes a command; it commits together with whatever else is proposed meanwhile.
@@ -167,11 +185,15 @@ impl RaftNode {
         self.batcher.write(req).await
     }
 
+    /// Stops the member; when this returns, everything it wrote to its log is on disk.
     pub async fn shutdown(&self) {
         self.driver.abort();
         self.batcher_task.abort();
         self.sizer.abort();
         let _ = self.raft.shutdown().await;
+        if let Err(e) = self.log.sync().await {
+            tracing::warn!("the Raft log may not be on disk: {e}");
+        }
     }
 }
 

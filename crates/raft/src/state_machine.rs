@@ -11,7 +11,7 @@ use openraft::{
     BasicNode, EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, SnapshotMeta,
     StorageError, StorageIOError, StoredMembership,
 };
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use shoal_store::{Response, State};
 use std::io::Cursor;
@@ -19,6 +19,9 @@ use std::sync::Arc;
 
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_snapshot");
 const APPLIED: &str = "sm_applied";
+/// The last log ID of the stored snapshot, kept beside it so that it is compared without
+/// reading the snapshot.
+const LAST_LOG_ID: &str = "sm_last_log_id";
 
 type Membership = StoredMembership<NodeId, BasicNode>;
 
@@ -47,9 +50,9 @@ pub struct StateMachine {
 }
 
 #[derive(Serialize, Deserialize)]
-struct StoredSnapshot {
-    meta: SnapshotMeta<NodeId, BasicNode>,
-    data: Vec<u8>,
+pub(crate) struct StoredSnapshot {
+    pub(crate) meta: SnapshotMeta<NodeId, BasicNode>,
+    pub(crate) data: Vec<u8>,
 }
 
 impl StateMachine {
@@ -103,14 +106,34 @@ impl StateMachine {
             let mut t = txn
                 .open_table(SNAPSHOT)
                 .map_err(|e| sm_err(ErrorVerb::Write, e))?;
-            t.insert(APPLIED, bytes.as_slice())
-                .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            // Never replace a snapshot with an older one: a build that finishes after its Raft
+            // member was stopped and started again (`--force-new-cluster`) must not take the
+            // place of the newer member's snapshot, whose log before it may be purged already.
+            let stored: Option<LogId> =
+                match t.get(LAST_LOG_ID).map_err(|e| sm_err(ErrorVerb::Read, e))? {
+                    Some(v) => serde_json::from_slice(v.value()).unwrap_or(None),
+                    None => None,
+                };
+            if stored > s.meta.last_log_id {
+                tracing::info!(
+                    "a snapshot older than the stored one was not kept: {:?} < {:?}",
+                    s.meta.last_log_id,
+                    stored
+                );
+            } else {
+                let id = serde_json::to_vec(&s.meta.last_log_id)
+                    .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+                t.insert(APPLIED, bytes.as_slice())
+                    .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+                t.insert(LAST_LOG_ID, id.as_slice())
+                    .map_err(|e| sm_err(ErrorVerb::Write, e))?;
+            }
         }
         txn.commit().map_err(|e| sm_err(ErrorVerb::Write, e))
     }
 }
 
-fn load_snapshot(db: &Database) -> Result<Option<StoredSnapshot>, StorageError<NodeId>> {
+pub(crate) fn load_snapshot(db: &Database) -> Result<Option<StoredSnapshot>, StorageError<NodeId>> {
     let txn = db.begin_read().map_err(|e| sm_err(ErrorVerb::Read, e))?;
     let t = txn
         .open_table(SNAPSHOT)

@@ -142,46 +142,6 @@ fn a_manager_without_a_quorum_refuses_writes_instead_of_hanging() {
 }
 
 #[test]
-fn a_leader_that_leaves_is_removed_by_the_next_leader() {
-    let nodes = three_managers();
-    let alive = vec![true; 3];
-    let l = eventually(Duration::from_secs(10), "a leader", || {
-        support::leader_index(&nodes, &alive)
-    });
-    let id = nodes[l].node_id();
-    let out = nodes[l].docker_ok(&["swarm", "leave", "--force"]);
-    assert!(out.contains("Node left the swarm."), "{out}");
-    let others: Vec<&Daemon> = nodes
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != l)
-        .map(|(_, n)| n)
-        .collect();
-    // The survivors elect a leader, take the departed member out of Raft and keep writing.
-    eventually(
-        Duration::from_secs(20),
-        "the departed leader out of the manager list",
-        || {
-            let s = others[0].docker(&[
-                "node",
-                "inspect",
-                "--format",
-                "{{.Status.State}} {{if .ManagerStatus}}manager{{else}}none{{end}}",
-                &id,
-            ]);
-            (String::from_utf8_lossy(&s.stdout).trim() == "down none").then_some(())
-        },
-    );
-    others[1].docker_ok(&["network", "create", "-d", "overlay", "after-leader-left"]);
-    others[0].docker_ok(&["node", "demote", &id]);
-    others[0].docker_ok(&["node", "rm", &id]);
-    let ls = others[1].docker_ok(&["node", "ls", "--format", "{{.ManagerStatus}}"]);
-    let mut statuses: Vec<&str> = ls.lines().collect();
-    statuses.sort();
-    assert_eq!(statuses, vec!["Leader", "Reachable"], "{ls}");
-}
-
-#[test]
 fn a_log_that_grows_large_in_bytes_is_snapshotted_before_its_entry_count_says_so() {
     // The fast profile snapshots every 500 entries or 1 MiB of log: 12 configs of 150 KB
     // are far fewer entries than 500 but well over 1 MiB.

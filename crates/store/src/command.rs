@@ -91,6 +91,13 @@ pub enum Command {
         id: String,
         force: bool,
     },
+    /// `swarm init --force-new-cluster` on the manager `node_id`: it is the only Raft member
+    /// now. Every other manager is out of the Raft group: it has no manager status any more,
+    /// is a worker (were it to come back, it becomes one instead of a second cluster's
+    /// member), and is down until it reports in.
+    ForceNewCluster {
+        node_id: String,
+    },
     CreateService {
         service: Box<Service>,
     },

@@ -45,6 +45,10 @@ impl Object for Task {
 }
 
 /// Dynamic published ports come from this range, like Swarm's.
+/// The status message of a manager that `swarm init --force-new-cluster` took out of the Raft
+/// group.
+pub const FORCED_OUT: &str = "removed from the Raft group by --force-new-cluster";
+
 pub const DYNAMIC_PORTS: std::ops::RangeInclusive<u32> = 30000..=32767;
 
 /// A change to the state, for watchers.
@@ -254,6 +258,35 @@ impl State {
                 stamp(&mut node.version, &mut node.updated_at, index, at);
                 self.event(Kind::Node, EventAction::Update, id, index);
                 Ok(Some(id.clone()))
+            }
+            Command::ForceNewCluster { node_id } => {
+                self.cluster()?;
+                if self.nodes.get(node_id).is_none() {
+                    return Err(not_found(Kind::Node, node_id));
+                }
+                let others: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .filter(|n| {
+                        n.id != *node_id
+                            && (n.spec.role == NodeRole::Manager || n.manager_status.is_some())
+                    })
+                    .map(|n| n.id.clone())
+                    .collect();
+                for id in others {
+                    let Some(node) = self.nodes.get(&id) else {
+                        continue;
+                    };
+                    let mut node = node.clone();
+                    node.spec.role = NodeRole::Worker;
+                    node.manager_status = None;
+                    node.status.state = NodeState::Down;
+                    node.status.message = FORCED_OUT.into();
+                    stamp(&mut node.version, &mut node.updated_at, index, at);
+                    self.nodes.insert(node);
+                    self.event(Kind::Node, EventAction::Update, &id, index);
+                }
+                Ok(Some(node_id.clone()))
             }
             Command::RemoveNode { id, force } => {
                 let node = self
@@ -1038,6 +1071,62 @@ mod tests {
         assert_eq!(s.members.get("n1").unwrap().addr, "127.0.0.1:2377");
         run(&mut s, 4, join("n2", 2)).unwrap();
         assert_eq!(s.nodes.get("n2").unwrap().spec.role, NodeRole::Worker);
+    }
+
+    #[test]
+    fn forcing_a_new_cluster_leaves_one_manager_and_keeps_the_other_nodes_down() {
+        let mut s = cluster();
+        let join = |id: &str, raft_id: u64, role: NodeRole| Command::AddNode {
+            node: Box::new(Node {
+                id: id.into(),
+                spec: shoal_types::swarm::NodeSpec {
+                    role,
+                    ..Default::default()
+                },
+                status: shoal_types::swarm::NodeStatus {
+                    state: NodeState::Ready,
+                    ..Default::default()
+                },
+                manager_status: (role == NodeRole::Manager).then(Default::default),
+                ..Default::default()
+            }),
+            member: Member {
+                raft_id,
+                addr: format!("127.0.0.{raft_id}:2377"),
+            },
+        };
+        run(&mut s, 2, join("n2", 2, NodeRole::Manager)).unwrap();
+        run(&mut s, 3, join("n3", 3, NodeRole::Manager)).unwrap();
+        run(&mut s, 4, join("w", 4, NodeRole::Worker)).unwrap();
+        assert_eq!(s.manager_count(), 3);
+        s.take_events();
+        let force = |id: &str| Command::ForceNewCluster { node_id: id.into() };
+        assert!(run(&mut s, 5, force("nope")).is_err());
+        run(&mut s, 6, force("n1")).unwrap();
+        assert_eq!(s.manager_count(), 1);
+        for id in ["n2", "n3"] {
+            let n = s.nodes.get(id).unwrap();
+            assert_eq!(n.spec.role, NodeRole::Worker, "{id}");
+            assert!(n.manager_status.is_none(), "{id}");
+            assert_eq!(n.status.state, NodeState::Down, "{id}");
+            assert_eq!(n.version.index, 6);
+        }
+        // Nodes and how to reach them are kept; the worker and the survivor are untouched.
+        assert_eq!(s.nodes.len(), 4);
+        assert_eq!(s.members.len(), 4);
+        assert_eq!(s.nodes.get("w").unwrap().status.state, NodeState::Ready);
+        assert_eq!(s.nodes.get("n1").unwrap().spec.role, NodeRole::Manager);
+        assert_eq!(s.take_events().len(), 2);
+        // The last manager still cannot be demoted, and the others can be removed.
+        run(
+            &mut s,
+            7,
+            Command::RemoveNode {
+                id: "n2".into(),
+                force: false,
+            },
+        )
+        .unwrap();
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
         };
         let resp = match d.role() {
             Role::Inactive | Role::Locked(_) => continue,
+            Role::Manager(m) if m.leaving.load(std::sync::atomic::Ordering::SeqCst) => continue,
             Role::Manager(m) => {
                 let req = HeartbeatReq {
                     node_id: m.identity.node_id.clone(),
@@ -59,8 +60,10 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
                         .await
                         .ok()
                 } else {
-                    // A promoted node is not a Raft member yet and knows no leader.
-                    beat_any(&d, &m.identity.managers, &mut last_good, &req, period).await
+                    // A promoted node is not a Raft member yet and knows no leader; a
+                    // demoted leader that left the Raft group hears from no leader either.
+                    let managers = m.manager_addrs_but_mine();
+                    beat_any(&d, &managers, &mut last_good, &req, period).await
                 }
             }
             Role::Worker(w) => {
@@ -131,6 +134,7 @@ pub(super) async fn monitor_loop(manager: std::sync::Weak<Manager>) {
         let mut changes = Vec::new();
         let mut promote = Vec::new();
         let mut demote = Vec::new();
+        let mut hand_over = false;
         {
             let state = m.replica().read();
             let liveness = m.liveness.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -209,11 +213,15 @@ pub(super) async fn monitor_loop(manager: std::sync::Weak<Manager>) {
                     let runs_raft = seen.is_some_and(|(t, running)| {
                         *running && now.duration_since(*t) < dead_after
                     });
-                    if n.spec.role == NodeRole::Manager && !voter && runs_raft {
+                    if n.spec.role == NodeRole::Manager && !voter && runs_raft && !left {
                         promote.push((r, member.addr.clone()));
                     }
-                    if n.spec.role == NodeRole::Worker && voter && !is_me && !left {
-                        demote.push(r);
+                    if n.spec.role == NodeRole::Worker && voter && !left {
+                        if is_me {
+                            hand_over = true;
+                        } else {
+                            demote.push(r);
+                        }
                     }
                 }
             }
@@ -231,6 +239,13 @@ pub(super) async fn monitor_loop(manager: std::sync::Weak<Manager>) {
         for r in demote {
             if let Err(e) = m.remove_voter(r).await {
                 tracing::warn!("cannot demote raft member {r}: {e}");
+            }
+        }
+        // The leader was demoted: it leaves the Raft group (the others elect a leader), and
+        // becomes a worker when the new leader answers its heartbeat.
+        if hand_over {
+            if let Err(e) = m.hand_over(false).await {
+                tracing::warn!("demoted, but cannot hand over leadership yet: {e}");
             }
         }
     }

@@ -24,6 +24,7 @@ impl Manager {
             loops: Mutex::new(Vec::new()),
             liveness: Mutex::new(HashMap::new()),
             membership_lock: tokio::sync::Mutex::new(()),
+            leaving: std::sync::atomic::AtomicBool::new(false),
             new_descriptions: Mutex::new(HashMap::new()),
             manager_credential,
         });
@@ -45,8 +46,8 @@ impl Manager {
 
     /// The address of the current leader's node-to-node server.
     pub(super) fn leader_addr(&self) -> Option<String> {
+        let leader = self.raft.leader()?;
         let metrics = self.raft.raft.metrics().borrow().clone();
-        let leader = metrics.current_leader?;
         metrics
             .membership_config
             .membership()
@@ -67,13 +68,17 @@ impl Manager {
     {
         let deadline = Instant::now() + timeout;
         loop {
+            if self.raft.is_leader() {
+                // Elected while waiting: the caller answers itself.
+                return Err(ApiError::Unavailable(
+                    "this manager is the leader now: ask again".into(),
+                ));
+            }
             if let Some(addr) = self.leader_addr() {
-                if !self.raft.is_leader() {
-                    match self.transport.post(&addr, path, req, timeout).await {
-                        Ok(r) => return Ok(r),
-                        Err(e) if e.is_unreachable() && Instant::now() < deadline => {}
-                        Err(e) => return Err(from_transport(e)),
-                    }
+                match self.transport.post(&addr, path, req, timeout).await {
+                    Ok(r) => return Ok(r),
+                    Err(e) if e.is_unreachable() && Instant::now() < deadline => {}
+                    Err(e) => return Err(from_transport(e)),
                 }
             }
             if Instant::now() >= deadline {
@@ -127,12 +132,18 @@ impl Manager {
                                 }
                                 // Not sent, or refused because it is not the leader any more.
                                 Err(e)
-                                    if (e.is_unreachable()
+                                    if e.is_unreachable()
                                         || matches!(
                                             e,
                                             TransportError::Remote { status: 503, .. }
-                                        ))
-                                        && Instant::now() < deadline => {}
+                                        ) =>
+                                {
+                                    if Instant::now() >= deadline {
+                                        return Err(ApiError::Unavailable(format!(
+                                            "the swarm has no leader right now: a majority of managers must be reachable ({e})"
+                                        )));
+                                    }
+                                }
                                 Err(e) => return Err(from_transport(e)),
                             }
                         }
@@ -160,6 +171,18 @@ impl Manager {
         m.voter_ids()
             .filter_map(|id| m.get_node(&id).map(|n| n.addr.clone()))
             .collect()
+    }
+
+    /// The other managers' addresses: the Raft voters', and those this node was given.
+    pub(super) fn manager_addrs_but_mine(&self) -> Vec<String> {
+        let mut addrs = self.manager_addrs();
+        for a in &self.identity.managers {
+            if !addrs.contains(a) {
+                addrs.push(a.clone());
+            }
+        }
+        addrs.retain(|a| *a != self.identity.advertise_addr);
+        addrs
     }
 
     pub(super) fn voters(&self) -> BTreeSet<u64> {
@@ -471,7 +494,112 @@ impl Manager {
         Ok(())
     }
 
-    pub async fn stop(&self) {
+    /// The leader hands leadership over and leaves the Raft group: it takes itself out of the
+    /// voters, which the other voters commit; openraft then has it step down, and the others,
+    /// hearing from no leader, elect one of them (openraft 0.9 has no leadership transfer;
+    /// SwarmKit transfers first, then the new leader removes the old one). Refused when the
+    /// other voters could not commit it (SwarmKit's `CanRemoveMember`), unless `force`.
+    pub(super) async fn hand_over(&self, force: bool) -> Result<()> {
+        let me = self.raft.id;
+        let voters = self.voters();
+        if !voters.contains(&me) {
+            return Ok(());
+        }
+        let others: Vec<u64> = voters.iter().copied().filter(|v| *v != me).collect();
+        if others.is_empty() {
+            return Err(ApiError::Conflict(
+                "this is the only manager: there is nobody to hand over to".into(),
+            ));
+        }
+        if !force && !self.others_have_quorum(&others) {
+            return Err(ApiError::Unavailable(
+                "can't remove member from the raft: this would result in a loss of quorum".into(),
+            ));
+        }
+        tracing::info!("handing over leadership: leaving the Raft group");
+        let limit = self.timing.election_timeout * 5 + Duration::from_secs(2);
+        match tokio::time::timeout(limit, self.remove_voter(me)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(ApiError::Unavailable(format!(
+                "the other managers did not take this one out of the Raft group within {limit:?}"
+            )))
+            }
+        }
+        // openraft steps down once the change is applied here.
+        let deadline = Instant::now() + limit;
+        while self.raft.is_leader() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tracing::info!("out of the Raft group: the other managers elect a leader");
+        Ok(())
+    }
+
+    /// This manager leaves the Raft group, best effort (`swarm leave --force`): a leader takes
+    /// itself out and has the new leader record the departure; a follower (or a leader the
+    /// others could not follow) asks the leader to take it out. Should nothing work, the next
+    /// leader's monitor removes a manager that left.
+    pub(super) async fn leave_raft(&self) {
+        self.leaving
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let req = LeaveReq {
+            node_id: self.identity.node_id.clone(),
+        };
+        if self.raft.is_leader() {
+            let others = self.manager_addrs_but_mine();
+            match self.hand_over(true).await {
+                Ok(()) => {
+                    for addr in &others {
+                        match self
+                            .transport
+                            .post::<_, ()>(addr, PATH_LEAVE, &req, CALL_TIMEOUT)
+                            .await
+                        {
+                            Ok(()) => {
+                                tracing::info!("{addr} recorded the departure");
+                                return;
+                            }
+                            Err(e) => tracing::info!("{addr} did not record the departure: {e}"),
+                        }
+                    }
+                    tracing::warn!("left the Raft group; no manager recorded the departure");
+                    return;
+                }
+                Err(e) => tracing::warn!("cannot hand over leadership: {e}"),
+            }
+        }
+        if self.raft.is_leader() {
+            let _ = self.mark_left(&self.identity.node_id).await;
+        } else if let Err(e) = self
+            .to_leader::<_, ()>(PATH_LEAVE, &req, CALL_TIMEOUT)
+            .await
+        {
+            tracing::warn!("the leader did not take this manager out of the Raft group: {e}");
+        }
+    }
+
+    /// Whether the other voters `others` can commit without this manager: a majority of them
+    /// reported to this leader within three heartbeat periods with their Raft member running.
+    fn others_have_quorum(&self, others: &[u64]) -> bool {
+        let dead_after = self.timing.node_heartbeat * 3;
+        let now = Instant::now();
+        let state = self.replica().read();
+        let liveness = self.liveness.lock().unwrap_or_else(|e| e.into_inner());
+        let alive = state
+            .members
+            .iter()
+            .filter(|(_, m)| others.contains(&m.raft_id))
+            .filter(|(id, _)| {
+                liveness
+                    .get(*id)
+                    .is_some_and(|(t, running)| *running && now.duration_since(*t) < dead_after)
+            })
+            .count();
+        alive > others.len() / 2
+    }
+
+    /// Stops the leader duties and the Raft member; the node-to-node server keeps running.
+    pub(super) async fn stop_raft(&self) {
         for h in self
             .loops
             .lock()
@@ -481,6 +609,10 @@ impl Manager {
             h.abort();
         }
         self.raft.shutdown().await;
+    }
+
+    pub async fn stop(&self) {
+        self.stop_raft().await;
         self.server.abort();
     }
 }

@@ -42,6 +42,7 @@ pub mod logs;
 mod manager;
 pub mod mesh;
 pub mod netview;
+mod recovery;
 
 use liveness::{heartbeat_loop, monitor_loop};
 
@@ -116,6 +117,9 @@ pub struct Manager {
     liveness: Mutex<HashMap<String, (Instant, bool)>>,
     /// Serializes Raft membership changes made by this manager.
     membership_lock: tokio::sync::Mutex<()>,
+    /// Set when this manager leaves the swarm: it reports no more heartbeats, so that the
+    /// leader cannot take it for a manager waiting to become a voter and add it back.
+    leaving: std::sync::atomic::AtomicBool,
     /// Descriptions nodes reported that differ from the stored ones (leader only).
     new_descriptions: Mutex<HashMap<String, NodeDescription>>,
     /// What other managers present on node-to-node calls (derived once: checked per RPC).
@@ -356,10 +360,20 @@ impl Daemon {
     }
 
     /// `POST /swarm/init`: a new cluster with this node as its only manager.
+    /// With `ForceNewCluster`, a manager of a cluster that lost its quorum becomes its only
+    /// manager instead (see `recovery`); on a worker that is refused as Docker does, and on a
+    /// standalone node it is a plain init, as with Docker.
     pub async fn init(self: &Arc<Self>, req: InitRequest) -> Result<String> {
         let _t = self.transition.lock().await;
-        if !matches!(self.role(), Role::Inactive) {
-            return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into()));
+        match self.role() {
+            Role::Inactive => {}
+            Role::Manager(m) if req.force_new_cluster => {
+                return self.force_new_cluster(m, &req).await
+            }
+            Role::Worker(_) if req.force_new_cluster => {
+                return Err(ApiError::Unavailable(NOT_A_MANAGER.into()))
+            }
+            _ => return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into())),
         }
         let (listen, advertise) = self.effective_addrs(&req.listen_addr, &req.advertise_addr)?;
         let node_id = new_id();
@@ -726,17 +740,7 @@ impl Daemon {
                     return Err(ApiError::Unavailable(msg));
                 }
                 if voters.len() > 1 {
-                    if m.raft.is_leader() {
-                        // A leader cannot take itself out of the Raft group; it records that it
-                        // left, and the next leader removes it (see the monitor).
-                        let _ = m.mark_left(&m.identity.node_id).await;
-                    } else {
-                        // Best effort: the leader takes this member out of the group first.
-                        let req = LeaveReq {
-                            node_id: m.identity.node_id.clone(),
-                        };
-                        let _ = m.to_leader::<_, ()>(PATH_LEAVE, &req, CALL_TIMEOUT).await;
-                    }
+                    m.leave_raft().await;
                 }
                 m.stop().await;
                 self.set_role(Role::Inactive);
@@ -968,10 +972,18 @@ impl Daemon {
 
     pub async fn internal_leave(&self, req: LeaveReq) -> Result<()> {
         let m = self.manager()?;
-        if !m.raft.is_leader() {
-            return m.to_leader(PATH_LEAVE, &req, CALL_TIMEOUT).await;
+        // A departing leader asks right after it stepped down: this manager may be the one
+        // elected while the call waits.
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        loop {
+            if m.raft.is_leader() {
+                return m.release(&req.node_id).await;
+            }
+            match m.to_leader(PATH_LEAVE, &req, CALL_TIMEOUT).await {
+                Err(_) if m.raft.is_leader() && Instant::now() < deadline => {}
+                other => return other,
+            }
         }
-        m.release(&req.node_id).await
     }
 
     /// `/internal/propose`: a write forwarded by another manager. Only the leader takes it.
