@@ -54,6 +54,17 @@ mod hexkey {
     }
 }
 
+/// 32 random bytes: a data key or a key-encryption key.
+fn random_key() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut k);
+    k
+}
+
+fn cipher_of(key: &[u8; 32]) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new(Key::from_slice(key))
+}
+
 /// A key written as 64 hex digits. Works on bytes, never on string slices, so that any
 /// text (another node's, a damaged file's) gets an error, not a panic.
 fn parse_key(s: &str) -> Result<[u8; 32], KeyError> {
@@ -71,13 +82,11 @@ fn parse_key(s: &str) -> Result<[u8; 32], KeyError> {
 
 impl DataKey {
     pub fn generate() -> Self {
-        let mut k = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut k);
-        Self(k)
+        Self(random_key())
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(Key::from_slice(&self.0))
+        cipher_of(&self.0)
     }
 
     /// The key's bytes, for tests that search a disk for them.
@@ -184,13 +193,11 @@ impl std::fmt::Debug for Kek {
 
 impl Kek {
     pub fn generate() -> Self {
-        let mut k = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut k);
-        Self(k)
+        Self(random_key())
     }
 
     fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(Key::from_slice(&self.0))
+        cipher_of(&self.0)
     }
 
     /// Docker's human-readable form: `SWMKEY-1-` and the key in base64 without padding.

@@ -7,9 +7,9 @@ mod support;
 use base64::Engine;
 use shoal_manager::identity::{Files, StoredKeys};
 use shoal_manager::keys::Kek;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-use support::{eventually, three_managers, Daemon};
+use support::{eventually, files_under, three_managers, Daemon};
 
 const LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
 const WRONG_KEY: &str = "swarm could not be unlocked: invalid key provided";
@@ -20,22 +20,6 @@ fn unlock_key_in(text: &str) -> String {
         .find(|w| w.starts_with("SWMKEY-1-"))
         .unwrap_or_else(|| panic!("no unlock key in:\n{text}"))
         .to_string()
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// Fails the test if any file of `dir` holds `key` as bytes, hex or base64.

@@ -3,23 +3,7 @@
 mod support;
 
 use std::time::Duration;
-use support::{eventually, three_managers};
-
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
+use support::{eventually, files_under, three_managers};
 
 #[test]
 fn secret_values_are_nowhere_in_the_data_dirs_or_the_api() {

@@ -8,8 +8,8 @@ mod support;
 
 use std::time::Duration;
 use support::{
-    engine_ok, eventually, new_csr, tcp_post, test_image, tls_post, ClientCert, Daemon,
-    ENGINE_SOCKET,
+    engine_ok, eventually, files_under, new_csr, tcp_post, test_image, tls_post, ClientCert,
+    Daemon, ENGINE_SOCKET,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -242,22 +242,6 @@ fn a_removed_nodes_certificate_and_credential_stop_working_at_once() {
     assert_eq!(hb["removed"], true, "{hb}");
     assert_eq!(hb["managers"], serde_json::json!([]), "{hb}");
     assert!(hb["keys"].is_null(), "{hb}");
-}
-
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.is_dir() => stack.push(p),
-                Ok(m) if m.is_file() => out.push(p),
-                _ => {}
-            }
-        }
-    }
-    out
 }
 
 fn holds(path: &std::path::Path, needles: &[&str]) -> bool {

@@ -253,6 +253,21 @@ impl Daemon {
             .map_err(|e| ApiError::Invalid(format!("cannot listen on {addr}: {e}")))
     }
 
+    /// Opens the Raft database and starts this manager's Raft member as `raft_id`; on failure
+    /// the node port that was bound for it (`server`) is closed again.
+    async fn start_raft(&self, raft_id: u64, server: &AbortHandle) -> Result<Arc<RaftNode>> {
+        let started = match shoal_raft::open_database(self.files.dir()) {
+            Ok(db) => RaftNode::start(db, raft_id, &self.cfg.timing, self.transport.clone())
+                .await
+                .map_err(internal),
+            Err(e) => Err(internal(e)),
+        };
+        if started.is_err() {
+            server.abort();
+        }
+        started.map(Arc::new)
+    }
+
     fn effective_addrs(&self, listen: &str, advertise: &str) -> Result<(String, String)> {
         let listen = if listen.is_empty() || listen == DEFAULT_LISTEN {
             self.cfg.listen_addr.clone()
@@ -317,30 +332,10 @@ impl Daemon {
         self.transport
             .set_credential(Some(keys.data_key.manager_credential()));
         let server = self.bind(&identity.listen_addr).await?;
-        let db = match shoal_raft::open_database(self.files.dir()) {
-            Ok(db) => db,
-            Err(e) => {
-                server.abort();
-                return Err(internal(e));
-            }
-        };
-        let raft = match RaftNode::start(
-            db,
-            identity.raft_id,
-            &self.cfg.timing,
-            self.transport.clone(),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                server.abort();
-                return Err(internal(e));
-            }
-        };
+        let raft = self.start_raft(identity.raft_id, &server).await?;
         Ok(Manager::launch(
             identity,
-            Arc::new(raft),
+            raft,
             keys,
             self.cfg.timing.clone(),
             self.transport.clone(),
@@ -632,27 +627,7 @@ impl Daemon {
                 // leader's Raft calls are checked from the first one.
                 self.transport
                     .set_credential(Some(keys.data_key.manager_credential()));
-                let db = match shoal_raft::open_database(self.files.dir()) {
-                    Ok(db) => db,
-                    Err(e) => {
-                        server.abort();
-                        return Err(internal(e));
-                    }
-                };
-                let raft = match RaftNode::start(
-                    db,
-                    identity.raft_id,
-                    &self.cfg.timing,
-                    self.transport.clone(),
-                )
-                .await
-                {
-                    Ok(r) => Arc::new(r),
-                    Err(e) => {
-                        server.abort();
-                        return Err(internal(e));
-                    }
-                };
+                let raft = self.start_raft(identity.raft_id, &server).await?;
                 let node_id = identity.node_id.clone();
                 let m = Manager::launch(
                     identity,

@@ -837,3 +837,21 @@ pub fn leader_index(nodes: &[Daemon], alive: &[bool]) -> Option<usize> {
     }
     None
 }
+
+/// Every regular file below `dir` (links and other special files are not followed or listed):
+/// for searching a data dir for what must not be on disk.
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => stack.push(p),
+                Ok(m) if m.is_file() => out.push(p),
+                _ => {}
+            }
+        }
+    }
+    out
+}
