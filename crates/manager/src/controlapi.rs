@@ -467,6 +467,7 @@ impl Manager {
         let (mut join_tokens, mut unlock_key) = {
             let state = self.replica().read();
             let c = state.cluster()?;
+            check_ca_config(Some(&c.info.spec.ca_config), &spec.ca_config)?;
             (c.join_tokens.clone(), c.unlock_key.clone())
         };
         if rotate_worker {
@@ -578,5 +579,68 @@ mod tests {
         for _ in 0..20 {
             assert!(names::validate_service_name(&random_name()).is_ok());
         }
+    }
+}
+
+/// What shoal's CA does not do yet is refused rather than stored and ignored: rotating the
+/// root (`docker swarm ca --rotate`, a new signing certificate) and external CAs. `current`
+/// is the cluster's CA configuration (none at init).
+pub fn check_ca_config(
+    current: Option<&shoal_types::swarm::CAConfig>,
+    new: &shoal_types::swarm::CAConfig,
+) -> Result<()> {
+    let rotate = current.map_or(0, |c| c.force_rotate);
+    if new.force_rotate != rotate
+        || !new.signing_ca_cert.is_empty()
+        || !new.signing_ca_key.is_empty()
+    {
+        return Err(ApiError::invalid(
+            "rotating the swarm's root CA (docker swarm ca --rotate, --ca-cert, --ca-key) is not supported by shoal yet",
+        ));
+    }
+    if !new.external_cas.is_empty() {
+        return Err(ApiError::invalid(
+            "external CAs (--external-ca) are not supported by shoal: the swarm's own root CA signs node certificates",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod ca_config_tests {
+    use super::check_ca_config;
+    use shoal_types::swarm::CAConfig;
+
+    #[test]
+    fn rotation_and_external_cas_are_refused_the_expiry_is_not() {
+        let current = CAConfig {
+            force_rotate: 2,
+            ..Default::default()
+        };
+        let same = CAConfig {
+            force_rotate: 2,
+            node_cert_expiry: 7_200_000_000_000,
+            ..Default::default()
+        };
+        assert!(check_ca_config(Some(&current), &same).is_ok());
+        assert!(check_ca_config(None, &CAConfig::default()).is_ok());
+        let rotate = CAConfig {
+            force_rotate: 3,
+            ..Default::default()
+        };
+        let err = check_ca_config(Some(&current), &rotate).unwrap_err();
+        assert!(err.to_string().contains("root CA"), "{err}");
+        let cert = CAConfig {
+            force_rotate: 2,
+            signing_ca_cert: "PEM".into(),
+            ..Default::default()
+        };
+        assert!(check_ca_config(Some(&current), &cert).is_err());
+        let external = CAConfig {
+            external_cas: vec![Default::default()],
+            ..Default::default()
+        };
+        let err = check_ca_config(None, &external).unwrap_err();
+        assert!(err.to_string().contains("external CA"), "{err}");
     }
 }

@@ -370,6 +370,7 @@ impl Daemon {
             }
             _ => return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into())),
         }
+        crate::controlapi::check_ca_config(None, &req.spec.ca_config)?;
         let (listen, advertise) = self.effective_addrs(&req.listen_addr, &req.advertise_addr)?;
         let node_id = new_id();
         let raft_id = new_raft_id();
