@@ -86,6 +86,9 @@ fn force_new_cluster_on_the_last_manager_standing_keeps_the_state_and_takes_writ
     let refused = survivor.docker_err(&["network", "create", "-d", "overlay", "lonely"]);
     assert!(refused.contains("majority of managers"), "{refused}");
 
+    // Other settings given with it are refused, not dropped.
+    let err = survivor.docker_err(&["swarm", "init", "--force-new-cluster", "--autolock"]);
+    assert!(err.contains("keeps the cluster's settings"), "{err}");
     let out = survivor.docker_ok(&["swarm", "init", "--force-new-cluster"]);
     assert!(
         out.contains(&format!(

@@ -16,6 +16,13 @@ impl Daemon {
     ) -> Result<String> {
         let mut identity = m.identity.clone();
         self.check_same_addrs(&identity, req)?;
+        // Docker merges other init settings into the recovered cluster's; shoal keeps the
+        // cluster's own and says so rather than dropping what was asked for.
+        if req.spec != shoal_types::swarm::Spec::default() || req.auto_lock_managers {
+            return Err(ApiError::invalid(
+                "--force-new-cluster keeps the cluster's settings: give other swarm settings (--autolock, --task-history-limit, …) afterwards with `docker swarm update`",
+            ));
+        }
         tracing::warn!("forcing a new cluster: this manager becomes the only one");
         let db = m.raft.database();
         m.stop_raft().await;
