@@ -14,8 +14,9 @@ use shoal_types::ids::new_id;
 use shoal_types::names;
 use shoal_types::network::NetworkCreateRequest;
 use shoal_types::swarm::{
-    Config, ConfigSpec, Driver, IPAMConfig, IPAMOptions, Network, NetworkSpec, NodeSpec,
-    ReplicatedService, ResolutionMode, Secret, SecretSpec, Service, ServiceSpec, Spec,
+    Config, ConfigSpec, Driver, IPAMConfig, IPAMOptions, ManagerStatus, Network, NetworkSpec, Node,
+    NodeRole, NodeSpec, Reachability, ReplicatedService, ResolutionMode, Secret, SecretSpec,
+    Service, ServiceSpec, Spec,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -228,7 +229,17 @@ impl Manager {
     // ----- nodes -----
 
     pub async fn update_node(&self, key: &str, version: u64, spec: NodeSpec) -> Result<()> {
-        let id = self.replica().read().nodes.resolve(key)?.id.clone();
+        let id = {
+            let state = self.replica().read();
+            let node = state.nodes.resolve(key)?;
+            if node.spec.role == NodeRole::Manager
+                && spec.role == NodeRole::Worker
+                && !demotion_keeps_quorum(state.nodes.iter(), &node.id)
+            {
+                return Err(ApiError::Invalid(DEMOTION_LOSES_QUORUM.into()));
+            }
+            node.id.clone()
+        };
         self.propose(Command::UpdateNodeSpec { id, version, spec })
             .await?;
         Ok(())
@@ -509,6 +520,27 @@ impl Manager {
     }
 }
 
+/// SwarmKit's answer to a demotion that would leave the managers without a quorum.
+pub const DEMOTION_LOSES_QUORUM: &str =
+    "can't remove member from the raft: this would result in a loss of quorum";
+
+/// Whether the managers other than `leaving` still make a quorum among themselves (SwarmKit's
+/// `CanRemoveMember`): a majority of them reachable, as the leader last recorded it in the
+/// replicated state. A manager that is down can be demoted while the others keep a majority;
+/// a reachable one cannot be demoted when that would leave the unreachable ones a majority.
+pub fn demotion_keeps_quorum<'a>(nodes: impl Iterator<Item = &'a Node>, leaving: &str) -> bool {
+    let rest: Vec<&ManagerStatus> = nodes
+        .filter(|n| n.id != leaving)
+        .filter_map(|n| n.manager_status.as_ref())
+        .collect();
+    let reachable = rest
+        .iter()
+        .filter(|m| m.reachability == Reachability::Reachable)
+        .count();
+    // No other manager: the state refuses to demote the last manager with its own message.
+    rest.is_empty() || reachable > rest.len() / 2
+}
+
 /// `node.labels.storage == raid`, `node.role!=manager`, …
 fn validate_constraint(c: &str) -> Result<()> {
     let (k, v) = c
@@ -572,6 +604,44 @@ mod tests {
         assert!(validate_constraint("node.role!=manager").is_ok());
         assert!(validate_constraint("node.role").is_err());
         assert!(validate_constraint("==x").is_err());
+    }
+
+    fn manager(id: &str, reachability: Reachability) -> Node {
+        Node {
+            id: id.into(),
+            manager_status: Some(ManagerStatus {
+                reachability,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_demotion_must_leave_a_reachable_majority() {
+        use Reachability::{Reachable, Unreachable};
+        let worker = Node {
+            id: "w".into(),
+            ..Default::default()
+        };
+        let three = [
+            manager("a", Reachable),
+            manager("b", Reachable),
+            manager("c", Unreachable),
+            worker,
+        ];
+        // b leaves a (reachable) and c (not): one of two is no majority.
+        assert!(!demotion_keeps_quorum(three.iter(), "b"));
+        // The unreachable one can go: a and b remain, both reachable.
+        assert!(demotion_keeps_quorum(three.iter(), "c"));
+        let healthy = [
+            manager("a", Reachable),
+            manager("b", Reachable),
+            manager("c", Reachable),
+        ];
+        assert!(demotion_keeps_quorum(healthy.iter(), "a"));
+        // The last manager: the state's own refusal speaks for that case.
+        assert!(demotion_keeps_quorum([manager("a", Reachable)].iter(), "a"));
     }
 
     #[test]

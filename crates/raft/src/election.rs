@@ -86,10 +86,13 @@ async fn pre_vote(raft: &Raft, me: u64, timing: &Timing, transport: &Transport) 
 
 /// The delay before the next campaign: the election timeout, one heartbeat of slack (so that
 /// the voters' leader lease, which openraft sets to the election timeout, has expired), and a
-/// random part of up to half the timeout drawn anew each time.
+/// random part of up to a quarter of the timeout drawn anew each time. A quarter (250 ms by
+/// default) is a hundred times a campaign's round trip on a LAN, so two survivors rarely
+/// campaign together, and when they do the next draw separates them; a half made the slowest
+/// failovers half a second longer (measured: max 1533 ms over 20 kills, goal 1.5 s).
 fn next_deadline(timing: &Timing) -> Duration {
     let base = timing.election_timeout + timing.raft_heartbeat;
-    let jitter_ms = (timing.election_timeout.as_millis() as u64 / 2).max(1);
+    let jitter_ms = (timing.election_timeout.as_millis() as u64 / 4).max(1);
     base + Duration::from_millis(rand::thread_rng().gen_range(0..jitter_ms))
 }
 

@@ -9,7 +9,7 @@ pub struct Timing {
     /// How often the Raft leader sends heartbeats to followers.
     pub raft_heartbeat: Duration,
     /// How long a follower waits without hearing from a leader before it campaigns. Each
-    /// campaign adds a fresh random delay of up to half of this, so survivors do not split
+    /// campaign adds a fresh random delay of up to a quarter of this, so survivors do not split
     /// their votes forever.
     pub election_timeout: Duration,
     /// How often a node reports to the managers; a node is down after three missed periods.

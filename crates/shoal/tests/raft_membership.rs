@@ -79,6 +79,42 @@ fn a_manager_that_leaves_is_removed_from_raft_and_the_others_keep_writing() {
 }
 
 #[test]
+fn a_demotion_that_would_lose_the_quorum_is_refused() {
+    let mut nodes = three_managers();
+    let mut dead = nodes.pop().unwrap();
+    let dead_id = dead.node_id();
+    dead.kill9();
+    eventually(
+        Duration::from_secs(20),
+        "the killed manager shown unreachable",
+        || {
+            let s = nodes[0].docker_ok(&[
+                "node",
+                "inspect",
+                "--format",
+                "{{.ManagerStatus.Reachability}}",
+                &dead_id,
+            ]);
+            (s.trim() == "unreachable").then_some(())
+        },
+    );
+    // Demoting a live manager would leave one reachable manager of two.
+    let err = nodes[0].docker_err(&["node", "demote", &nodes[1].node_id()]);
+    assert!(err.contains("would result in a loss of quorum"), "{err}");
+    let role = nodes[0].docker_ok(&[
+        "node",
+        "inspect",
+        "--format",
+        "{{.Spec.Role}}",
+        &nodes[1].node_id(),
+    ]);
+    assert_eq!(role.trim(), "manager");
+    // The dead one can go: the two live managers remain a quorum, and keep writing.
+    nodes[0].docker_ok(&["node", "demote", &dead_id]);
+    nodes[1].docker_ok(&["network", "create", "-d", "overlay", "after-demote"]);
+}
+
+#[test]
 fn join_tokens_are_checked() {
     let a = Daemon::start("gate");
     a.init();
