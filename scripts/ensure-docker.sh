@@ -27,7 +27,15 @@ if docker -H "unix://$sock" version >/dev/null 2>&1; then
   exit 0
 fi
 echo "ensure-docker: starting dockerd (log: /tmp/shoal-dockerd.log)" >&2
-nohup dockerd >/tmp/shoal-dockerd.log 2>&1 </dev/null &
+# Its own session and no inherited descriptor: dockerd outlives its caller, and a lock the
+# caller holds (test-images.sh's, or `flock LOCK cargo test`) would otherwise stay held for as
+# long as dockerd runs, and every later caller would wait on it forever.
+(
+  for fd in $(ls "/proc/$BASHPID/fd"); do
+    [ "$fd" -gt 2 ] && eval "exec $fd>&-"
+  done
+  exec setsid nohup dockerd
+) >/tmp/shoal-dockerd.log 2>&1 </dev/null &
 for _ in $(seq 1 100); do
   if docker -H "unix://$sock" version >/dev/null 2>&1; then
     exit 0

@@ -4,7 +4,8 @@
 //! asks for, bind-mounted read-only into the container. Secret data is never logged.
 //!
 //! The secrets directory is the daemon's own: a randomly named directory on the tmpfs, mode
-//! 0700 (see [`secrets_root`]). Nothing here follows a symbolic link: directories are made
+//! 0700 (see [`secrets_root`]), with a tmpfs of the daemon's own mounted on it while any task
+//! has secrets (see [`crate::tmpfs`]). Nothing here follows a symbolic link: directories are made
 //! with `mkdir` (which never follows one) and checked with `lstat`, files are created with
 //! `O_CREAT|O_EXCL|O_NOFOLLOW` and their owner and mode set through the open file.
 
@@ -12,6 +13,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use shoal_types::swarm::ContainerSpec;
 
@@ -55,6 +57,11 @@ pub enum FilesError {
 pub struct TaskFiles {
     pub state_dir: PathBuf,
     pub secrets_dir: PathBuf,
+    /// Whether the secrets directory gets a tmpfs of its own while secrets are in it (see
+    /// [`crate::tmpfs`]).
+    own_tmpfs: bool,
+    /// Serializes mounting, writing secrets, and unmounting once the last task is gone.
+    secrets_lock: Arc<Mutex<()>>,
 }
 
 /// One file to write: what, where on the host, where in the container, owner and mode.
@@ -72,6 +79,21 @@ struct Planned<'a> {
 }
 
 impl TaskFiles {
+    pub fn new(state_dir: PathBuf, secrets_dir: PathBuf) -> Self {
+        Self {
+            state_dir,
+            secrets_dir,
+            own_tmpfs: false,
+            secrets_lock: Arc::default(),
+        }
+    }
+
+    /// Secrets go on a tmpfs of the daemon's own, mounted on the secrets directory.
+    pub fn with_own_tmpfs(mut self) -> Self {
+        self.own_tmpfs = true;
+        self
+    }
+
     fn configs_dir(&self, task_id: &str) -> PathBuf {
         self.task_state_dir(task_id).join("configs")
     }
@@ -159,6 +181,15 @@ impl TaskFiles {
             });
         }
 
+        let _guard = self.secrets_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if self.own_tmpfs && planned.iter().any(|f| f.kind == "secret") {
+            crate::tmpfs::ensure_mounted(&self.secrets_dir).map_err(|msg| {
+                FilesError::SecretsRoot {
+                    path: self.secrets_dir.clone(),
+                    msg: msg.to_string(),
+                }
+            })?;
+        }
         let mut mounts = Vec::with_capacity(planned.len());
         for file in planned {
             write_file(&file).map_err(|source| FilesError::Io {
@@ -191,13 +222,20 @@ impl TaskFiles {
         ids.into_iter().collect()
     }
 
-    /// Removes every file of the task; files already gone are fine.
+    /// Removes every file of the task; files already gone are fine. The secrets tmpfs goes
+    /// with the last task that had secrets.
     pub fn remove(&self, task_id: &str) -> io::Result<()> {
+        let _guard = self.secrets_lock.lock().unwrap_or_else(|e| e.into_inner());
         for dir in [self.task_state_dir(task_id), self.task_secrets_dir(task_id)] {
             match fs::remove_dir_all(&dir) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
+        }
+        if self.own_tmpfs
+            && fs::read_dir(&self.secrets_dir).is_ok_and(|mut entries| entries.next().is_none())
+        {
+            crate::tmpfs::unmount(&self.secrets_dir)?;
         }
         Ok(())
     }
@@ -413,10 +451,7 @@ mod tests {
     fn configs_and_secrets_land_where_swarm_puts_them() {
         let state = tempfile::tempdir().unwrap();
         let secrets = tempfile::tempdir().unwrap();
-        let files = TaskFiles {
-            state_dir: state.path().into(),
-            secrets_dir: secrets.path().into(),
-        };
+        let files = TaskFiles::new(state.path().into(), secrets.path().into());
         let spec = ContainerSpec {
             configs: vec![
                 ConfigReference {
@@ -500,10 +535,7 @@ mod tests {
         let state = tempfile::tempdir().unwrap();
         let secrets = tempfile::tempdir().unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
-        let files = TaskFiles {
-            state_dir: state.path().into(),
-            secrets_dir: secrets.path().into(),
-        };
+        let files = TaskFiles::new(state.path().into(), secrets.path().into());
         // A link in place of the task's directory: refused, nothing written through it.
         std::os::unix::fs::symlink(elsewhere.path(), secrets.path().join("t1")).unwrap();
         let err = files
@@ -570,6 +602,52 @@ mod tests {
     }
 
     #[test]
+    fn secrets_get_a_tmpfs_of_their_own_while_a_task_has_them() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return;
+        }
+        let state = tempfile::tempdir().unwrap();
+        let base = tempfile::tempdir().unwrap();
+        let root = secrets_root(state.path(), base.path()).unwrap();
+        let files = TaskFiles::new(state.path().into(), root.clone()).with_own_tmpfs();
+        // Configs alone need no tmpfs.
+        let spec = ContainerSpec::default();
+        files.write("t0", &spec, &[], &[]).unwrap();
+        assert!(!crate::tmpfs::is_mount_point(&root).unwrap());
+
+        let spec = one_secret("s1");
+        let secret = data("s1", "db_password", b"hunter2");
+        files
+            .write("t1", &spec, &[], std::slice::from_ref(&secret))
+            .unwrap();
+        files.write("t2", &spec, &[], &[secret]).unwrap();
+        assert!(crate::tmpfs::is_mount_point(&root).unwrap());
+        let fs_type = nix::sys::statfs::statfs(&root).unwrap().filesystem_type();
+        assert_eq!(fs_type, nix::sys::statfs::TMPFS_MAGIC);
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let line = mountinfo
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(root.to_str().unwrap()))
+            .expect("the tmpfs in mountinfo");
+        for option in ["nosuid", "nodev", "noexec"] {
+            assert!(line.contains(option), "{option} missing: {line}");
+        }
+        assert!(
+            is_own_private_dir(&root, 0),
+            "the tmpfs root is 0700: {line}"
+        );
+
+        // It stays while a task has secrets, and goes with the last one.
+        files.remove("t1").unwrap();
+        assert!(crate::tmpfs::is_mount_point(&root).unwrap());
+        files.remove("t0").unwrap();
+        files.remove("t2").unwrap();
+        assert!(!crate::tmpfs::is_mount_point(&root).unwrap());
+        assert!(is_own_private_dir(&root, 0));
+    }
+
+    #[test]
     fn a_link_planted_at_the_recorded_secrets_root_is_not_followed() {
         let state = tempfile::tempdir().unwrap();
         let tmpfs = tempfile::tempdir().unwrap();
@@ -587,10 +665,7 @@ mod tests {
         fs::set_permissions(&fresh, fs::Permissions::from_mode(0o777)).unwrap();
         let third = secrets_root(state.path(), tmpfs.path()).unwrap();
         assert_ne!(third, fresh);
-        let files = TaskFiles {
-            state_dir: state.path().into(),
-            secrets_dir: third,
-        };
+        let files = TaskFiles::new(state.path().into(), third);
         files
             .write(
                 "t1",
@@ -605,10 +680,7 @@ mod tests {
     #[test]
     fn a_secret_without_data_is_named_in_the_error() {
         let dir = tempfile::tempdir().unwrap();
-        let files = TaskFiles {
-            state_dir: dir.path().into(),
-            secrets_dir: dir.path().into(),
-        };
+        let files = TaskFiles::new(dir.path().into(), dir.path().into());
         let spec = ContainerSpec {
             secrets: vec![SecretReference {
                 secret_id: "s9".into(),

@@ -10,6 +10,7 @@
 //!   FAILED | SHUTDOWN | REJECTED, as SwarmKit's task controller does.
 //! - [`container`]: what container a task becomes (name, labels, create body).
 //! - [`files`]: the task's config and secret files.
+//! - [`tmpfs`]: the node's secrets tmpfs, mounted while tasks have secrets.
 //! - `health`: when a container with a health check counts as running, or as failed.
 //! - [`engine`]: the Docker Engine API client.
 //! - [`logs`]: what a task's container printed, for `docker service logs`.
@@ -30,6 +31,7 @@ pub mod files;
 mod health;
 pub mod logs;
 pub mod networks;
+pub mod tmpfs;
 mod worker;
 
 pub use engine::{Engine, EngineError};

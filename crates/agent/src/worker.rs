@@ -54,10 +54,7 @@ impl Worker {
             engine: Engine::new(cfg.engine_socket)
                 .with_network_driver(cfg.network_driver)
                 .with_pending_addresses(cfg.pending_addresses),
-            files: TaskFiles {
-                state_dir: cfg.state_dir,
-                secrets_dir: cfg.secrets_dir,
-            },
+            files: TaskFiles::new(cfg.state_dir, cfg.secrets_dir).with_own_tmpfs(),
             node_id: cfg.node_id,
             updates,
             ingress,

@@ -414,6 +414,12 @@ fn a_nodes_secret_files_live_in_a_private_directory_no_planted_link_redirects() 
     }
     let inside = engine_ok(&["exec", &container, "cat", "/run/secrets/key"]);
     assert_eq!(inside, value);
+    // On a tmpfs of the daemon's own (not /dev/shm's), nosuid, nodev, noexec.
+    let mount = own_mount(&root).expect("a tmpfs mounted on the secrets directory");
+    assert!(mount.contains(" - tmpfs "), "{mount}");
+    for option in ["nosuid", "nodev", "noexec"] {
+        assert!(mount.contains(option), "{option}: {mount}");
+    }
 
     // The task goes: no plaintext is left on the node.
     m.docker_ok(&["service", "rm", &svc]);
@@ -427,4 +433,17 @@ fn a_nodes_secret_files_live_in_a_private_directory_no_planted_link_redirects() 
         assert!(!holds(&f, &[value]), "{} holds the secret", f.display());
     }
     assert_eq!(std::fs::read_dir(bait.path()).unwrap().count(), 0);
+    // The last task with secrets gone, the tmpfs goes too.
+    eventually(WAIT, "the secrets tmpfs unmounted", || {
+        own_mount(&root).is_none().then_some(())
+    });
+}
+
+/// The line of /proc/self/mountinfo of what is mounted on `dir`, if anything.
+fn own_mount(dir: &std::path::Path) -> Option<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()?
+        .lines()
+        .find(|l| l.split(' ').nth(4) == dir.to_str())
+        .map(str::to_string)
 }

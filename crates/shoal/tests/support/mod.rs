@@ -402,8 +402,14 @@ impl Drop for Daemon {
         if let Some(id) = node_id {
             remove_containers(&format!("com.docker.swarm.node.id={id}"));
         }
-        // The daemon's secrets directory on tmpfs.
+        // The daemon's secrets directory on tmpfs, and the tmpfs it mounts there while tasks
+        // have secrets (a killed daemon leaves it mounted).
         if let Some(dir) = self.secrets_dir() {
+            let _ = Command::new("umount")
+                .arg("--lazy")
+                .arg(&dir)
+                .stderr(Stdio::null())
+                .status();
             let _ = std::fs::remove_dir_all(dir);
         }
     }
