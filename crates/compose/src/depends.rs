@@ -1,8 +1,8 @@
 //! Compose's `depends_on`, which Swarm ignores, read for `stack deploy --order`: each service's
 //! dependencies with their condition and position, checked (every name a service of the file,
 //! no cycle), and arranged in waves — each service in the first wave after all it depends on.
-//! This module only reads the merged document; it never changes the converted specs, and
-//! waiting for a condition is the CLI's job.
+//! The managers honour it from a label on each dependent service ([`label_services`], format
+//! in `shoal_types::depends`); `--order` also deploys in waves, waiting on the client.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -324,6 +324,38 @@ fn waves(deps: &BTreeMap<String, Vec<Dependency>>) -> Vec<Vec<String>> {
         waves.push(this);
     }
     waves
+}
+
+/// Labels every service of `stack` that has dependencies with them (`shoal_types::depends`),
+/// by their full names in the stack's namespace, so that the managers hold its tasks until
+/// the dependencies reach their conditions.
+pub fn label_services(order: &Order, stack: &mut crate::convert::Stack) {
+    for (name, deps) in &order.dependencies {
+        let Some(spec) = stack.services.get_mut(name) else {
+            continue;
+        };
+        if deps.is_empty() {
+            continue;
+        }
+        let deps: Vec<shoal_types::depends::Dependency> = deps
+            .iter()
+            .map(|d| shoal_types::depends::Dependency {
+                service: format!("{}_{}", stack.namespace, d.service),
+                condition: match d.condition {
+                    Condition::Started => shoal_types::depends::Condition::Started,
+                    Condition::Healthy => shoal_types::depends::Condition::Healthy,
+                    Condition::CompletedSuccessfully => {
+                        shoal_types::depends::Condition::CompletedSuccessfully
+                    }
+                },
+                required: d.required,
+            })
+            .collect();
+        spec.labels.insert(
+            shoal_types::depends::LABEL.to_string(),
+            shoal_types::depends::encode(&deps),
+        );
+    }
 }
 
 #[cfg(test)]

@@ -95,6 +95,7 @@ impl Manager {
                 "ContainerSpec: image reference must be provided",
             ));
         }
+        crate::dependencies::validate(&spec.name, &spec.labels).map_err(ApiError::invalid)?;
         // Docker shows the runtime of a container task as "container" even when not sent.
         if spec.task_template.runtime.is_empty() {
             spec.task_template.runtime = "container".into();

@@ -5,6 +5,7 @@
 pub mod ca;
 pub mod cluster;
 pub mod controlapi;
+pub mod dependencies;
 pub mod describe;
 pub mod error;
 pub mod identity;

@@ -1,9 +1,10 @@
 //! The scheduler: assigns new tasks to nodes. A node qualifies when it is ready, active, has a
 //! container engine, satisfies the service's constraints, has room under `MaxReplicas` and
 //! enough unreserved CPU and memory; among those, the one with the fewest tasks of the
-//! service wins, then the one with the fewest tasks in all (Swarm's spread).
+//! service wins, then the one with the fewest tasks in all (Swarm's spread). Tasks of a service
+//! whose `depends_on` does not hold yet stay pending (see [`crate::dependencies`]).
 
-use crate::placement;
+use crate::{dependencies, placement};
 use chrono::{DateTime, Utc};
 use shoal_store::{State, TaskUpdate};
 use shoal_types::swarm::{Node, Task, TaskState, TaskStatus};
@@ -57,7 +58,31 @@ pub fn schedule(state: &State, now: DateTime<Utc>) -> Vec<TaskUpdate> {
 
     let nodes: Vec<&Node> = state.nodes.iter().collect();
     let mut out = Vec::new();
+    // Per service: why its new tasks wait for their dependencies (`depends_on`), if they do.
+    let mut gates: HashMap<&str, Option<String>> = HashMap::new();
     for t in waiting {
+        let gate = gates.entry(t.service_id.as_str()).or_insert_with(|| {
+            state
+                .services
+                .get(&t.service_id)
+                .and_then(|svc| dependencies::waiting_for(state, svc))
+        });
+        if let Some(why) = gate {
+            if t.status.state != TaskState::Pending || t.status.err != *why {
+                out.push(TaskUpdate {
+                    id: t.id.clone(),
+                    status: Some(TaskStatus {
+                        timestamp: now,
+                        state: TaskState::Pending,
+                        message: "waiting for dependencies".into(),
+                        err: why.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
+            }
+            continue;
+        }
         let placement = t.spec.placement.clone().unwrap_or_default();
         let (cpu, mem) = reservations(t);
         let mut reasons: HashMap<&'static str, usize> = HashMap::new();
@@ -277,6 +302,87 @@ mod tests {
             .count();
         assert_eq!(out.len(), 4);
         assert_eq!(on_a, 2);
+    }
+
+    #[test]
+    fn a_dependents_tasks_wait_until_its_dependencies_hold() {
+        use shoal_types::depends::LABEL;
+        use shoal_types::swarm::{ReplicatedJob, Service, ServiceMode};
+        let mut s = State::default();
+        s.nodes.insert(node("a"));
+        let mut db = Service {
+            id: "db".into(),
+            ..Default::default()
+        };
+        db.spec.name = "app_db".into();
+        let mut migrate = Service {
+            id: "migrate".into(),
+            ..Default::default()
+        };
+        migrate.spec.name = "app_migrate".into();
+        migrate.spec.mode = ServiceMode {
+            replicated_job: Some(ReplicatedJob::default()),
+            ..Default::default()
+        };
+        let mut web = Service {
+            id: "web".into(),
+            ..Default::default()
+        };
+        web.spec.name = "app_web".into();
+        web.spec.labels.insert(
+            LABEL.into(),
+            "app_db:service_healthy,app_migrate:service_completed_successfully,app_cache:service_started:optional".into(),
+        );
+        for svc in [db, migrate, web] {
+            s.services.insert(svc);
+        }
+        s.tasks.insert(task("w1", "web"));
+        let mut d1 = task("d1", "db");
+        d1.node_id = "a".into();
+        d1.status.state = TaskState::Starting;
+        s.tasks.insert(d1);
+        let mut m1 = task("m1", "migrate");
+        m1.node_id = "a".into();
+        m1.desired_state = TaskState::Complete;
+        m1.status.state = TaskState::Running;
+        m1.job_iteration = Some(Default::default());
+        s.tasks.insert(m1);
+
+        let out = schedule(&s, Utc::now());
+        let waiting = out.iter().find(|u| u.id == "w1").expect("w1 told why");
+        let st = waiting.status.as_ref().unwrap();
+        assert_eq!(st.state, TaskState::Pending);
+        assert!(waiting.node_id.is_none());
+        // The optional dependency that does not exist holds nothing back.
+        assert_eq!(
+            st.err,
+            "waiting for dependencies: app_db (service_healthy), app_migrate (service_completed_successfully)"
+        );
+
+        s.tasks.get_mut("d1").unwrap().status.state = TaskState::Running;
+        s.tasks.get_mut("w1").unwrap().status = st.clone();
+        let out = schedule(&s, Utc::now());
+        let st = out[0].status.as_ref().unwrap();
+        assert_eq!(
+            st.err,
+            "waiting for dependencies: app_migrate (service_completed_successfully)"
+        );
+        s.tasks.get_mut("w1").unwrap().status = st.clone();
+        assert!(schedule(&s, Utc::now()).is_empty(), "said once");
+
+        s.tasks.get_mut("m1").unwrap().status.state = TaskState::Complete;
+        let out = schedule(&s, Utc::now());
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].node_id.as_deref(), Some("a"));
+
+        // A required dependency that is gone holds the service back again.
+        s.services.remove("db");
+        s.tasks.remove("d1");
+        let out = schedule(&s, Utc::now());
+        assert_eq!(
+            out[0].status.as_ref().unwrap().err,
+            "waiting for dependencies: app_db (service_healthy, no such service)"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! `shoal stack deploy --order` on a real daemon with real containers: Compose's `depends_on`
-//! (which Swarm ignores) decides when each service is created — after its dependencies are
-//! running, healthy or completed — while a cycle, an unknown dependency or a failing
-//! dependency stops the deploy with a message that names them.
+//! Compose's `depends_on` (which Swarm ignores) on a real daemon with real containers: the
+//! managers hold a dependent's tasks until its dependencies are running, healthy or completed;
+//! `shoal stack deploy --order` also creates each service only then; a cycle, an unknown
+//! dependency or a failing dependency stops the deploy with a message that names them.
 
 mod support;
 
@@ -188,25 +188,75 @@ fn order_creates_each_service_after_its_dependencies_are_healthy_or_completed() 
 }
 
 #[test]
-fn without_order_depends_on_is_ignored_with_a_hint() {
-    let m = manager("order-hint");
+fn without_order_the_managers_hold_dependents_until_their_dependencies_hold() {
+    let m = manager("order-managers");
     let dir = tempfile::tempdir().unwrap();
     let image = test_image();
-    let file = write(
-        dir.path(),
-        &format!(
-            "services:\n  a:\n    image: {image}\n    command: [\"sleep\", \"100000\"]\n    stop_grace_period: 1s\n    depends_on: [nowhere]\n"
-        ),
-    );
-    let out = m.shoal(&["stack", "deploy", "-c", &file, "hint"]);
+    let file = write(dir.path(), &todo_stack(image, image));
+    // --detach: the client sends everything at once and leaves; the managers keep the order.
+    let out = m.shoal(&["stack", "deploy", "--detach", "-c", &file, "todo"]);
     let err = stderr_of(&out);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("Ignoring unsupported options: depends_on"),
+        !err.contains("Ignoring unsupported options: depends_on"),
         "{err}"
     );
-    assert!(err.contains("--order` honours it"), "{err}");
-    m.shoal_ok(&["stack", "rm", "hint"]);
+    let label = m.inspect("service", "todo_api")["Spec"]["Labels"]["io.shoal.depends-on"].clone();
+    assert_eq!(
+        label,
+        "todo_db:service_healthy,todo_migrate:service_completed_successfully"
+    );
+    // api's task waits, saying for what, while db is not healthy yet (it takes ~2 s).
+    support::eventually(
+        std::time::Duration::from_secs(20),
+        "api's task pending on its dependencies",
+        || {
+            let tasks = tasks_of(&m, "todo_api");
+            let t = tasks.first()?;
+            (t["Status"]["State"] == "pending"
+                && t["Status"]["Err"]
+                    .as_str()?
+                    .starts_with("waiting for dependencies: todo_db (service_healthy)"))
+            .then_some(())
+        },
+    );
+    support::eventually(std::time::Duration::from_secs(60), "web running", || {
+        (tasks_of(&m, "todo_web").first()?["Status"]["State"] == "running").then_some(())
+    });
+    let db_healthy = reached(&m, "todo_db", "running");
+    let migrate_done = reached(&m, "todo_migrate", "complete");
+    let api_running = reached(&m, "todo_api", "running");
+    let web_running = reached(&m, "todo_web", "running");
+    assert!(
+        api_running > db_healthy,
+        "api {api_running} db {db_healthy}"
+    );
+    assert!(
+        api_running > migrate_done,
+        "api {api_running} migrate {migrate_done}"
+    );
+    assert!(
+        web_running > api_running,
+        "web {web_running} api {api_running}"
+    );
+
+    // A label that is not a dependency list is refused, saying how it should look.
+    let out = m.docker(&[
+        "service",
+        "create",
+        "--label",
+        "io.shoal.depends-on=todo_db:ready",
+        image,
+        "sleep",
+        "1",
+    ]);
+    let err = stderr_of(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("expected SERVICE:CONDITION[:optional]"),
+        "{err}"
+    );
+    m.shoal_ok(&["stack", "rm", "todo"]);
 }
 
 #[test]

@@ -98,8 +98,9 @@ pub struct DeployArgs {
     /// move the services to it, instead of failing
     #[arg(long)]
     pub rotate: bool,
-    /// Honour Compose's depends_on (which Swarm ignores): deploy the services in dependency
-    /// order, waiting before each for its dependencies' conditions, then wait for the stack
+    /// Also deploy the services in depends_on order from the client (the managers hold
+    /// dependents' tasks anyway): wait before each wave for its dependencies' conditions, then
+    /// wait for the stack
     #[arg(long)]
     pub order: bool,
     /// Stack name
@@ -362,7 +363,10 @@ fn load_stack(
             .collect();
         shoal_compose::load_files(&paths, &env)?
     };
-    let order = if args.order {
+    // depends_on, which Swarm ignores, is honoured: by the managers (a label on each
+    // dependent service, see `shoal_types::depends`), and with `--order` also by deploying in
+    // waves.
+    let order = if shoal_compose::depends::has_depends_on(&project) {
         let order = shoal_compose::depends::order(&project)?;
         for warning in shoal_compose::depends::honoured_warnings(&project.warnings) {
             eprintln!("{warning}\n");
@@ -375,15 +379,16 @@ fn load_stack(
         for warning in &project.warnings {
             eprintln!("{warning}\n");
         }
-        if shoal_compose::depends::has_depends_on(&project) {
-            eprintln!("hint: Swarm ignores depends_on; `shoal stack deploy --order` honours it (deploys in dependency order, waiting for each condition)\n");
-        }
         None
     };
-    let stack = shoal_compose::convert(&project, &args.name)?;
+    let mut stack = shoal_compose::convert(&project, &args.name)?;
     for warning in &stack.warnings {
         eprintln!("{warning}");
     }
+    if let Some(order) = &order {
+        shoal_compose::depends::label_services(order, &mut stack);
+    }
+    let order = order.filter(|_| args.order);
     Ok((stack, order))
 }
 
