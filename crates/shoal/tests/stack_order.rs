@@ -260,6 +260,62 @@ fn without_order_the_managers_hold_dependents_until_their_dependencies_hold() {
 }
 
 #[test]
+fn the_order_holds_across_a_leader_kill_and_a_replaced_dependency() {
+    // m1 has the engine and leads; m2 and m3 are managers without one.
+    let mut m1 = manager("order-fail-1");
+    let m2 = Daemon::start("order-fail-2");
+    m2.join(&m1, "manager");
+    let m3 = Daemon::start("order-fail-3");
+    m3.join(&m1, "manager");
+    let dir = tempfile::tempdir().unwrap();
+    let image = test_image();
+    let file = write(dir.path(), &todo_stack(image, image));
+    m2.shoal_ok(&["stack", "deploy", "--detach", "-c", &file, "todo"]);
+    // The leader dies before db is healthy; its node goes down, so db's task is replaced.
+    m1.kill9();
+    let others = [&m2, &m3];
+    support::eventually(
+        std::time::Duration::from_secs(30),
+        "api pending on its dependencies under the new leader",
+        || {
+            let m = others.iter().find(|m| {
+                m.http("GET", "/nodes", None)
+                    .is_ok_and(|(status, _)| status == 200)
+            })?;
+            let t = tasks_of(m, "todo_api").into_iter().next()?;
+            (t["Status"]["State"] == "pending"
+                && t["Status"]["Err"]
+                    .as_str()?
+                    .starts_with("waiting for dependencies:"))
+            .then_some(())
+        },
+    );
+    m1.restart();
+    support::eventually(std::time::Duration::from_secs(90), "web running", || {
+        let t = tasks_of(&m2, "todo_web");
+        t.iter()
+            .any(|t| t["Status"]["State"] == "running")
+            .then_some(())
+    });
+    let running_since = |name: &str| {
+        let tasks = tasks_of(&m2, name);
+        let t = tasks
+            .iter()
+            .find(|t| t["Status"]["State"] == "running")
+            .unwrap_or_else(|| panic!("{name}: no running task: {tasks:?}"));
+        instant(t["Status"]["Timestamp"].as_str().unwrap())
+    };
+    let db_healthy = running_since("todo_db");
+    let api_running = running_since("todo_api");
+    assert!(
+        api_running > db_healthy,
+        "api {api_running} db {db_healthy}"
+    );
+    assert!(running_since("todo_web") > api_running);
+    m2.shoal_ok(&["stack", "rm", "todo"]);
+}
+
+#[test]
 fn a_cycle_or_an_unknown_dependency_is_refused_before_anything_is_created() {
     let m = manager("order-refused");
     let dir = tempfile::tempdir().unwrap();
