@@ -13,8 +13,8 @@ use shoal_types::swarm::{
     BindOptions, ConfigReference, ConfigReferenceFileTarget, ConfigSpec, ContainerSpec,
     CredentialSpec, DNSConfig, DiscreteGenericResource, Driver, EndpointSpec, FailureAction,
     GenericResource, GlobalJob, GlobalService, HealthConfig, Limit, Mount, MountType,
-    NetworkAttachmentConfig, Placement, PlacementPreference, PortConfig, Privileges, PublishMode,
-    ReplicatedJob, ReplicatedService, ResolutionMode, ResourceRequirements, Resources,
+    NetworkAttachmentConfig, Placement, PlacementPreference, Platform, PortConfig, Privileges,
+    PublishMode, ReplicatedJob, ReplicatedService, ResolutionMode, ResourceRequirements, Resources,
     RestartPolicy, RestartPolicyCondition, SecretReference, SecretReferenceFileTarget, SecretSpec,
     ServiceMode, ServiceSpec, SpreadOver, TaskSpec, TmpfsOptions, Ulimit, UpdateConfig,
     UpdateOrder, VolumeOptions,
@@ -96,7 +96,6 @@ const ALSO_IGNORED: &[&str] = &[
     "annotations",
     "attach",
     "develop",
-    "platform",
     "gpus",
     "uts",
 ];
@@ -153,6 +152,7 @@ const SERVICE_KEYS: &[&str] = &[
     "isolation",
     "oom_score_adj",
     "credential_spec",
+    "platform",
 ];
 
 /// The warnings docker prints for keys it ignores, for the merged document.
@@ -809,6 +809,14 @@ impl Ctx<'_> {
         }
         let image = opt_text(e, "image", &what)?.unwrap_or_default();
         if image.is_empty() {
+            if let Some(build) = field(e, "build") {
+                return Err(Error::at(
+                    &build.pos,
+                    format!(
+                        "service {name} has only `build:`, and a cluster does not build images: build it (`docker build -t NAME ...`), make it available to every node (a registry, or `docker load` on each), and give the service `image: NAME`"
+                    ),
+                ));
+            }
             return Err(Error::at(
                 &key.pos,
                 format!("invalid image reference for service {name}: no image specified"),
@@ -986,7 +994,7 @@ impl Ctx<'_> {
             groups: Vec::new(),
         };
 
-        let placement = match field(deploy, "placement") {
+        let mut placement = match field(deploy, "placement") {
             None => Placement::default(),
             Some(p) => {
                 let pw = format!("{dw}.placement");
@@ -1020,6 +1028,13 @@ impl Ctx<'_> {
             }
         };
 
+        // `platform: os/arch[/variant]` (which docker ignores) places the tasks on nodes of
+        // that platform, as the image platforms docker sends in `Placement.Platforms` do.
+        if let Some(p) = field(e, "platform") {
+            placement
+                .platforms
+                .push(platform(p, &format!("{what}.platform"))?);
+        }
         let restart_policy =
             restart_policy(field(e, "restart"), field(deploy, "restart_policy"), &dw)?;
         let replicas = opt_unsigned(deploy, "replicas", &dw)?;
@@ -2141,4 +2156,24 @@ pub fn tagged_image(image: &str) -> String {
         out.push_str(d);
     }
     out
+}
+
+/// Compose's `platform` (`linux/amd64`, `linux/arm64/v8`, `linux`) as a placement platform.
+fn platform(node: &Node, what: &str) -> Result<Platform, Error> {
+    let value = text(node, what)?;
+    let mut parts = value.split('/');
+    let os = parts.next().unwrap_or_default();
+    let arch = parts.next().unwrap_or_default();
+    if !["linux", "windows"].contains(&os) || parts.count() > 1 || value.ends_with('/') {
+        return Err(Error::at(
+            &node.pos,
+            format!(
+                "{what}: invalid platform {value:?}: expected OS[/ARCH[/VARIANT]], e.g. linux/amd64"
+            ),
+        ));
+    }
+    Ok(Platform {
+        architecture: arch.to_string(),
+        os: os.to_string(),
+    })
 }

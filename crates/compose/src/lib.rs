@@ -82,6 +82,16 @@ pub struct Project {
 /// Reads the Compose files at `paths` (the first one's folder is the working directory and
 /// may hold a `.env`), with the process environment `env`.
 pub fn load_files(paths: &[PathBuf], env: &BTreeMap<String, String>) -> Result<Project, Error> {
+    load_files_with_env_files(paths, env, &[])
+}
+
+/// [`load_files`] with Compose's `--env-file`s: when any are given they replace the `.env`
+/// next to the first file, later files overriding earlier ones; the environment still wins.
+pub fn load_files_with_env_files(
+    paths: &[PathBuf],
+    env: &BTreeMap<String, String>,
+    env_files: &[PathBuf],
+) -> Result<Project, Error> {
     let first = paths.first().ok_or(Error::NoFile)?;
     let working_dir = std::path::absolute(first)
         .ok()
@@ -99,8 +109,17 @@ pub fn load_files(paths: &[PathBuf], env: &BTreeMap<String, String>) -> Result<P
         });
     }
     let mut vars = BTreeMap::new();
-    if let Ok(text) = std::fs::read_to_string(working_dir.join(".env")) {
-        vars = interpolate::parse_env_file(&text);
+    if env_files.is_empty() {
+        if let Ok(text) = std::fs::read_to_string(working_dir.join(".env")) {
+            vars = interpolate::parse_env_file(&text);
+        }
+    }
+    for file in env_files {
+        let text = std::fs::read_to_string(file).map_err(|source| Error::Read {
+            path: file.display().to_string(),
+            source,
+        })?;
+        vars.extend(interpolate::parse_env_file(&text));
     }
     // The environment wins over `.env`.
     vars.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));

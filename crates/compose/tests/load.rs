@@ -461,6 +461,73 @@ fn a_dot_env_file_next_to_the_first_file_fills_variables_and_the_environment_win
 }
 
 #[test]
+fn env_files_replace_the_dot_env_and_the_environment_still_wins() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join(".env"), "TAG=dotenv\nIMAGE=redis\n").expect("write");
+    std::fs::write(dir.path().join("a.env"), "TAG=a\nREPO=shoal\n").expect("write");
+    std::fs::write(dir.path().join("b.env"), "TAG=b\n").expect("write");
+    let file = dir.path().join("stack.yml");
+    std::fs::write(
+        &file,
+        "services:\n  web:\n    image: ${REPO}/${IMAGE:-none}:${TAG}\n",
+    )
+    .expect("write");
+    let env_files = [dir.path().join("a.env"), dir.path().join("b.env")];
+    let project = shoal_compose::load_files_with_env_files(
+        std::slice::from_ref(&file),
+        &BTreeMap::new(),
+        &env_files,
+    )
+    .expect("load");
+    let stack = convert(&project, "app").expect("convert");
+    // .env is not read once env files are given; later files override earlier ones.
+    assert_eq!(
+        service(&stack, "web")["TaskTemplate"]["ContainerSpec"]["Image"],
+        "shoal/none:b"
+    );
+    let env: BTreeMap<String, String> = [("TAG".to_string(), "env".to_string())].into();
+    let project =
+        shoal_compose::load_files_with_env_files(std::slice::from_ref(&file), &env, &env_files)
+            .expect("load");
+    let stack = convert(&project, "app").expect("convert");
+    assert_eq!(
+        service(&stack, "web")["TaskTemplate"]["ContainerSpec"]["Image"],
+        "shoal/none:env"
+    );
+    let missing = [dir.path().join("nope.env")];
+    let e = shoal_compose::load_files_with_env_files(&[file], &BTreeMap::new(), &missing)
+        .expect_err("a missing env file");
+    assert!(e.to_string().contains("nope.env"), "{e}");
+}
+
+#[test]
+fn a_platform_places_the_tasks_and_a_build_only_service_is_refused_saying_what_to_do() {
+    let stack = load("services:\n  web:\n    image: nginx\n    platform: linux/arm64/v8\n");
+    assert_eq!(
+        service(&stack, "web")["TaskTemplate"]["Placement"]["Platforms"],
+        json!([{"Architecture": "arm64", "OS": "linux"}])
+    );
+    let (_, warnings) = load_with(
+        "services:\n  web:\n    image: nginx\n    platform: linux\n",
+        &[],
+        Path::new("/"),
+    )
+    .expect("load");
+    assert!(warnings.is_empty(), "platform is not ignored: {warnings:?}");
+    let e = err("services:\n  web:\n    image: nginx\n    platform: amd64\n");
+    assert!(
+        e.starts_with("stack.yml:4:15: services.web.platform: invalid platform \"amd64\""),
+        "{e}"
+    );
+    let e = err("services:\n  web:\n    build: ./web\n");
+    assert!(
+        e.starts_with("stack.yml:3:12: service web has only `build:`"),
+        "{e}"
+    );
+    assert!(e.contains("give the service `image: NAME`"), "{e}");
+}
+
+#[test]
 fn ignored_keys_are_warned_about_not_refused() {
     let (_, warnings) = load_with(
         "services:\n  web:\n    image: nginx\n    build: .\n    restart: always\n    depends_on: [db]\n    container_name: web\n  db:\n    image: pg\n",

@@ -66,6 +66,10 @@ pub struct DeployArgs {
     /// Path to a Compose file, or "-" to read from stdin
     #[arg(short = 'c', long = "compose-file")]
     pub compose_files: Vec<String>,
+    /// Variables for interpolation from these files instead of the .env next to the first
+    /// Compose file (the environment still wins)
+    #[arg(long = "env-file", value_name = "PATH")]
+    pub env_file: Vec<std::path::PathBuf>,
     /// Prune services that are no longer referenced
     #[arg(long)]
     pub prune: bool,
@@ -354,14 +358,21 @@ fn load_stack(
             name: "-".into(),
             text,
         };
-        shoal_compose::load_sources(&[source], &dir, env)?
+        let mut vars = std::collections::BTreeMap::new();
+        for file in &args.env_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading the env file {}", file.display()))?;
+            vars.extend(shoal_compose::interpolate::parse_env_file(&text));
+        }
+        vars.extend(env);
+        shoal_compose::load_sources(&[source], &dir, vars)?
     } else {
         let paths: Vec<std::path::PathBuf> = args
             .compose_files
             .iter()
             .map(std::path::PathBuf::from)
             .collect();
-        shoal_compose::load_files(&paths, &env)?
+        shoal_compose::load_files_with_env_files(&paths, &env, &args.env_file)?
     };
     // depends_on, which Swarm ignores, is honoured: by the managers (a label on each
     // dependent service, see `shoal_types::depends`), and with `--order` also by deploying in
