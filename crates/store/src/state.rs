@@ -1,6 +1,8 @@
 //! The state machine proper: the tables and [`State::apply`].
 
-use crate::command::{Applied, Attachment, Cluster, Command, Member, Request, Response};
+use crate::command::{
+    Applied, Attachment, Cluster, Command, Member, Request, Response, RotationChange,
+};
 use crate::error::{Kind, StoreError};
 use crate::recent::RecentRequests;
 use crate::table::{Object, Table};
@@ -676,12 +678,42 @@ impl State {
                 spec,
                 join_tokens,
                 unlock_key,
+                root_rotation,
             } => {
                 let c = self.cluster.as_mut().ok_or(StoreError::NoCluster)?;
                 check_version(Kind::Cluster, &c.info.id, &c.info.version, *sent)?;
                 c.info.spec = (**spec).clone();
                 c.join_tokens = join_tokens.clone();
                 c.unlock_key = unlock_key.clone();
+                match root_rotation {
+                    Some(RotationChange::Start(r)) => c.root_rotation = Some(r.clone()),
+                    Some(RotationChange::Abort) => c.root_rotation = None,
+                    None => {}
+                }
+                c.info.root_rotation_in_progress = c.root_rotation.is_some();
+                stamp(&mut c.info.version, &mut c.info.updated_at, index, at);
+                let id = c.info.id.clone();
+                self.event(Kind::Cluster, EventAction::Update, &id, index);
+                Ok(Some(id))
+            }
+            Command::FinishRootRotation {
+                new_root,
+                tls_info,
+                join_tokens,
+            } => {
+                let c = self.cluster.as_mut().ok_or(StoreError::NoCluster)?;
+                let rotation = c
+                    .root_rotation
+                    .take_if(|r| r.new_root.cert_pem == *new_root)
+                    .ok_or_else(|| {
+                        StoreError::Conflict(
+                            "the root rotation changed before it could finish".into(),
+                        )
+                    })?;
+                c.root_ca = Some(rotation.new_root);
+                c.info.root_rotation_in_progress = false;
+                c.info.tls_info = tls_info.clone();
+                c.join_tokens = join_tokens.clone();
                 stamp(&mut c.info.version, &mut c.info.updated_at, index, at);
                 let id = c.info.id.clone();
                 self.event(Kind::Cluster, EventAction::Update, &id, index);
