@@ -461,6 +461,14 @@ fn a_down_manager_holds_the_rotation_and_once_back_and_unlocked_it_ends_with_the
         let ls = m1.docker_ok(&["node", "ls", "--format", "{{.Status}}"]);
         (ls.lines().filter(|l| *l == "Ready").count() == 3).then_some(())
     });
+    // A joined manager wraps its keys with the unlock key once it sees autolock in the state.
+    eventually(WAIT, "m3's keys wrapped by the unlock key", || {
+        matches!(
+            Files::new(&m3.data_dir()).load_keys(),
+            Ok(Some(StoredKeys::Locked(_)))
+        )
+        .then_some(())
+    });
     let old_root = root_in(&m1.docker_ok(&["swarm", "ca"]));
     m3.kill9();
     m1.docker_ok(&["swarm", "ca", "--rotate", "--detach"]);
