@@ -1048,13 +1048,23 @@ mod tests {
             },
         };
         let v = s.cluster().unwrap().info.version.index;
-        run(&mut s, 2, update(v, Some(RotationChange::Start(rotation("A"))))).unwrap();
+        run(
+            &mut s,
+            2,
+            update(v, Some(RotationChange::Start(rotation("A")))),
+        )
+        .unwrap();
         assert!(s.cluster().unwrap().info.root_rotation_in_progress);
         // An update that says nothing of the rotation leaves it running.
         run(&mut s, 3, update(2, None)).unwrap();
         assert!(s.cluster().unwrap().root_rotation.is_some());
         // A rotation replaced meanwhile is not finished by the end of the one before.
-        run(&mut s, 4, update(3, Some(RotationChange::Start(rotation("B"))))).unwrap();
+        run(
+            &mut s,
+            4,
+            update(3, Some(RotationChange::Start(rotation("B")))),
+        )
+        .unwrap();
         assert!(matches!(
             run(&mut s, 5, finish("A")),
             Err(StoreError::Conflict(_))
@@ -1066,7 +1076,12 @@ mod tests {
         assert_eq!(c.info.tls_info.trust_root, "B");
         assert_eq!(c.join_tokens.worker, "w2");
         // Aborting one under way keeps the root.
-        run(&mut s, 7, update(6, Some(RotationChange::Start(rotation("C"))))).unwrap();
+        run(
+            &mut s,
+            7,
+            update(6, Some(RotationChange::Start(rotation("C")))),
+        )
+        .unwrap();
         run(&mut s, 8, update(7, Some(RotationChange::Abort))).unwrap();
         let c = s.cluster().unwrap();
         assert!(!c.info.root_rotation_in_progress && c.root_rotation.is_none());
