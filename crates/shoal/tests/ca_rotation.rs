@@ -106,7 +106,7 @@ fn nodes_tls(m: &Daemon) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Raft writes made from `m` in a loop until stopped: node label updates of `target`.
+/// Raft writes made from `m` in a loop until stopped: one new config each.
 struct Writer {
     stop: Arc<AtomicBool>,
     done: Arc<AtomicUsize>,
@@ -115,8 +115,10 @@ struct Writer {
 }
 
 impl Writer {
-    fn start(m: &Daemon, target: String) -> Writer {
+    fn start(m: &Daemon) -> Writer {
         let host = m.host();
+        let file = m.dir.path().join("config-data");
+        std::fs::write(&file, "written during a root rotation").unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicUsize::new(0));
         let failures = Arc::new(Mutex::new(Vec::new()));
@@ -126,9 +128,9 @@ impl Writer {
             while !s.load(Ordering::SeqCst) {
                 i += 1;
                 let out = Command::new("docker")
-                    .args(["node", "update", "--label-add"])
-                    .arg(format!("rotation-write={i}"))
-                    .arg(&target)
+                    .args(["config", "create"])
+                    .arg(format!("rotation-write-{i}"))
+                    .arg(&file)
                     .env("DOCKER_HOST", &host)
                     .env_remove("DOCKER_CONTEXT")
                     .stdin(Stdio::null())
@@ -214,7 +216,7 @@ fn rotating_the_root_ca_keeps_tasks_and_raft_running_and_moves_every_node_to_the
     );
     assert_ne!(status, 0, "{answer}");
 
-    let writer = Writer::start(&m2, m3.node_id());
+    let writer = Writer::start(&m2);
     // Without --detach the CLI follows the rotation (node TLS info, RootRotationInProgress)
     // until every node has a certificate and trust root of the new root, then prints it.
     let out = docker_within(&m1, 180, &["swarm", "ca", "--rotate"]);
@@ -258,8 +260,14 @@ fn rotating_the_root_ca_keeps_tasks_and_raft_running_and_moves_every_node_to_the
         assert!(ca::issued_by(&cert, &ca_pem, &new_root), "{}", d.name);
     }
 
-    // The tasks ran on: the same containers, still running.
+    // `docker info` on another manager shows the new root too.
+    let info_root = m2.docker_ok(&["info", "--format", "{{.Swarm.Cluster.TLSInfo.TrustRoot}}"]);
+    assert!(same_cert(&info_root, &new_root), "{info_root}");
+
+    // The tasks ran on: the same containers, still running; no node dropped.
     assert_eq!(running_containers(&svc), before);
+    let ls = m1.docker_ok(&["node", "ls", "--format", "{{.Status}}"]);
+    assert_eq!(ls.lines().filter(|l| *l == "Ready").count(), 4, "{ls}");
 
     // A certificate of the old root opens nothing any more.
     let (status, answer) = tls_post(
