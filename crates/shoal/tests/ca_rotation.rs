@@ -370,7 +370,7 @@ fn rotating_to_a_given_root_ca_uses_it_and_bad_ones_are_refused_with_the_reason(
     w.join(&m, "worker");
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = openssl_root(dir.path(), "my-root", true);
-    let (other_cert, other_key) = openssl_root(dir.path(), "other-root", true);
+    let (other_cert, _) = openssl_root(dir.path(), "other-root", true);
     let (leaf_cert, leaf_key) = openssl_root(dir.path(), "not-a-ca", false);
     let (old_cert, old_key) = expired_root(dir.path());
     let old_root = root_in(&m.docker_ok(&["swarm", "ca"]));
@@ -380,11 +380,10 @@ fn rotating_to_a_given_root_ca_uses_it_and_bad_ones_are_refused_with_the_reason(
         let err = m.docker_err(&["swarm", "ca", "--rotate", "--ca-cert", c, "--ca-key", k]);
         assert!(err.contains(why), "expected `{why}` in:\n{err}");
     };
-    refused(&cert, &other_key, "does not match the CA certificate");
+    refused(&other_cert, &key, "does not match the CA certificate");
     refused(&leaf_cert, &leaf_key, "is not a CA certificate");
     refused(&old_cert, &old_key, "expired");
     refused(&cert, &cert, "--ca-key");
-    let _ = other_cert;
     // Nothing changed for any of them.
     let swarm = swarm_of(&m);
     assert_eq!(swarm["Version"]["Index"], version);
@@ -496,6 +495,11 @@ fn a_down_manager_holds_the_rotation_and_once_back_and_unlocked_it_ends_with_the
     });
     let swarm = swarm_of(&m1);
     assert_eq!(swarm["RootRotationInProgress"], true, "{swarm}");
+    // Mid-rotation, the managers on certificates of the new root (presented with the
+    // cross-signed root) and trusting the old one still commit together.
+    let data = m2.dir.path().join("config-data");
+    std::fs::write(&data, "mid-rotation").unwrap();
+    m2.docker_ok(&["config", "create", "mid-rotation", data.to_str().unwrap()]);
     assert!(same_cert(
         swarm["TLSInfo"]["TrustRoot"].as_str().unwrap(),
         &old_root
