@@ -466,6 +466,17 @@ impl Manager {
                 "minimum certificate expiry time is 1h0m0s",
             ));
         }
+        // A root given is checked whatever it leads to (even back to the current root): a key
+        // that is not its key is refused, never passed over.
+        let given = &spec.ca_config;
+        if !given.signing_ca_cert.trim().is_empty() && !given.signing_ca_key.trim().is_empty() {
+            RootCa::from_given(
+                given.signing_ca_cert.trim(),
+                given.signing_ca_key.trim(),
+                chrono::Utc::now().timestamp(),
+            )
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        }
         let (mut join_tokens, mut unlock_key, change) = {
             let state = self.replica().read();
             let c = state.cluster()?;

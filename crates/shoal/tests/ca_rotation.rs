@@ -430,6 +430,20 @@ fn rotating_to_a_given_root_ca_uses_it_and_bad_ones_are_refused_with_the_reason(
         assert!(same_cert(&ca_pem, &given), "{}", d.name);
         assert!(ca::issued_by(&c, &ca_pem, &given), "{}", d.name);
     }
+    // The same root again is no rotation; with a key that is not its own it is refused.
+    m.docker_ok(&[
+        "swarm",
+        "ca",
+        "--rotate",
+        "--detach",
+        "--ca-cert",
+        &cert,
+        "--ca-key",
+        &key,
+    ]);
+    assert_eq!(swarm_of(&m)["RootRotationInProgress"], false);
+    let (_, stray_key) = openssl_root(dir.path(), "stray", true);
+    refused(&cert, &stray_key, "does not match the CA certificate");
     // The manager signs with the given key from now on: a node that joins gets a certificate
     // of the given root.
     let late = Daemon::start("given-late");
