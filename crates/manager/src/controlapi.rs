@@ -5,11 +5,13 @@
 //! Nothing here reads the network or the engine, and nothing here writes state except by
 //! [`Manager::propose`].
 
+use crate::ca::RootCa;
+use crate::ca_config::{plan_ca_change, CaChange};
 use crate::cluster::Manager;
 use crate::error::{ApiError, Result};
 use crate::keys::Kek;
 use crate::tokens;
-use shoal_store::Command;
+use shoal_store::{Command, RootRotation, RotationChange};
 use shoal_types::ids::new_id;
 use shoal_types::names;
 use shoal_types::network::NetworkCreateRequest;
@@ -476,17 +478,47 @@ impl Manager {
                 "minimum certificate expiry time is 1h0m0s",
             ));
         }
-        let (mut join_tokens, mut unlock_key) = {
+        // A root given is checked whatever it leads to (even back to the current root): a key
+        // that is not its key is refused, never passed over.
+        let given = &spec.ca_config;
+        if !given.signing_ca_cert.trim().is_empty() && !given.signing_ca_key.trim().is_empty() {
+            RootCa::from_given(
+                given.signing_ca_cert.trim(),
+                given.signing_ca_key.trim(),
+                chrono::Utc::now().timestamp(),
+            )
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
+        }
+        let (mut join_tokens, mut unlock_key, change) = {
             let state = self.replica().read();
             let c = state.cluster()?;
-            check_ca_config(Some(&c.info.spec.ca_config), &spec.ca_config)?;
-            (c.join_tokens.clone(), c.unlock_key.clone())
+            let change = plan_ca_change(
+                Some(&c.info.spec.ca_config),
+                &c.info.tls_info.trust_root,
+                c.root_rotation
+                    .as_ref()
+                    .map(|r| r.new_root.cert_pem.as_str()),
+                &spec.ca_config,
+            )?;
+            (c.join_tokens.clone(), c.unlock_key.clone(), change)
         };
-        if rotate_worker {
-            join_tokens.worker = tokens::token(&self.keys.root_digest);
-        }
-        if rotate_manager {
-            join_tokens.manager = tokens::token(&self.keys.root_digest);
+        let root_rotation = self.root_rotation_for(change)?;
+        // The given root's key is never stored in the spec (the rotation holds it, sealed),
+        // nor its certificate (`GET /swarm` shows the root in `TLSInfo`).
+        let mut spec = spec;
+        spec.ca_config.signing_ca_cert.clear();
+        spec.ca_config.signing_ca_key.clear();
+        if rotate_worker || rotate_manager {
+            let digest = self
+                .current_root()?
+                .digest()
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            if rotate_worker {
+                join_tokens.worker = tokens::token(&digest);
+            }
+            if rotate_manager {
+                join_tokens.manager = tokens::token(&digest);
+            }
         }
         // As SwarmKit: turning autolock on makes a key, rotating makes a new one, turning it
         // off forgets it. Each manager re-wraps its own copy of the data key when it sees the
@@ -501,9 +533,34 @@ impl Manager {
             spec: Box::new(spec),
             join_tokens,
             unlock_key,
+            root_rotation,
         })
         .await?;
         Ok(())
+    }
+
+    /// The rotation a planned CA change starts: the new root (made here, or the one given),
+    /// cross-signed by the cluster's current root, its key sealed with the data key.
+    fn root_rotation_for(&self, change: CaChange) -> Result<Option<RotationChange>> {
+        let new = match change {
+            CaChange::None => return Ok(None),
+            CaChange::Abort => return Ok(Some(RotationChange::Abort)),
+            CaChange::Generate => {
+                RootCa::generate().map_err(|e| ApiError::Internal(e.to_string()))?
+            }
+            CaChange::Given { cert, key } => {
+                RootCa::from_given(&cert, &key, chrono::Utc::now().timestamp())
+                    .map_err(|e| ApiError::invalid(e.to_string()))?
+            }
+        };
+        let cross_signed = self
+            .current_root()?
+            .cross_sign(&new)
+            .map_err(|e| ApiError::invalid(format!("cannot cross-sign the new root CA: {e}")))?;
+        Ok(Some(RotationChange::Start(RootRotation {
+            new_root: self.seal_root(&new)?,
+            cross_signed,
+        })))
     }
 
     /// The unlock key in Docker's form (`SWMKEY-1-…`), or empty without autolock.
@@ -650,68 +707,5 @@ mod tests {
         for _ in 0..20 {
             assert!(names::validate_service_name(&random_name()).is_ok());
         }
-    }
-}
-
-/// What shoal's CA does not do yet is refused rather than stored and ignored: rotating the
-/// root (`docker swarm ca --rotate`, a new signing certificate) and external CAs. `current`
-/// is the cluster's CA configuration (none at init).
-pub fn check_ca_config(
-    current: Option<&shoal_types::swarm::CAConfig>,
-    new: &shoal_types::swarm::CAConfig,
-) -> Result<()> {
-    let rotate = current.map_or(0, |c| c.force_rotate);
-    if new.force_rotate != rotate
-        || !new.signing_ca_cert.is_empty()
-        || !new.signing_ca_key.is_empty()
-    {
-        return Err(ApiError::invalid(
-            "rotating the swarm's root CA (docker swarm ca --rotate, --ca-cert, --ca-key) is not supported by shoal yet",
-        ));
-    }
-    if !new.external_cas.is_empty() {
-        return Err(ApiError::invalid(
-            "external CAs (--external-ca) are not supported by shoal: the swarm's own root CA signs node certificates",
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod ca_config_tests {
-    use super::check_ca_config;
-    use shoal_types::swarm::CAConfig;
-
-    #[test]
-    fn rotation_and_external_cas_are_refused_the_expiry_is_not() {
-        let current = CAConfig {
-            force_rotate: 2,
-            ..Default::default()
-        };
-        let same = CAConfig {
-            force_rotate: 2,
-            node_cert_expiry: 7_200_000_000_000,
-            ..Default::default()
-        };
-        assert!(check_ca_config(Some(&current), &same).is_ok());
-        assert!(check_ca_config(None, &CAConfig::default()).is_ok());
-        let rotate = CAConfig {
-            force_rotate: 3,
-            ..Default::default()
-        };
-        let err = check_ca_config(Some(&current), &rotate).unwrap_err();
-        assert!(err.to_string().contains("root CA"), "{err}");
-        let cert = CAConfig {
-            force_rotate: 2,
-            signing_ca_cert: "PEM".into(),
-            ..Default::default()
-        };
-        assert!(check_ca_config(Some(&current), &cert).is_err());
-        let external = CAConfig {
-            external_cas: vec![Default::default()],
-            ..Default::default()
-        };
-        let err = check_ca_config(None, &external).unwrap_err();
-        assert!(err.to_string().contains("external CA"), "{err}");
     }
 }

@@ -76,6 +76,8 @@ pub struct NodeCertReq {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeCertResp {
+    /// The node's certificate, PEM, with what it presents after it (during a root rotation
+    /// the new root cross-signed by the current one).
     pub certificate: String,
     pub ca_cert: String,
 }
@@ -99,6 +101,14 @@ pub struct HeartbeatResp {
     pub keys: Option<KeysMsg>,
     /// The node is no longer part of the cluster.
     pub removed: bool,
+    /// The cluster's root CA certificate (PEM): a node that trusts another takes it (a root
+    /// rotation finished).
+    #[serde(default)]
+    pub root_ca: String,
+    /// The root CA certificate (PEM) node certificates must be issued by now: the new root
+    /// while a root rotation runs. A node whose certificate another issued renews it at once.
+    #[serde(default)]
+    pub issuer_ca: String,
 }
 
 /// A manager that joined (and runs its Raft member under the ID it was given) asks the leader

@@ -3,6 +3,7 @@
 //! data sealed at rest.
 
 pub mod ca;
+pub mod ca_config;
 pub mod cluster;
 pub mod controlapi;
 pub mod dependencies;

@@ -76,6 +76,24 @@ pub fn cert_der(pem: &str) -> Result<CertificateDer<'static>, TlsError> {
     })
 }
 
+/// Every certificate of a PEM text, DER, in order: a node's certificate and what it presents
+/// after it (the intermediate a root rotation adds).
+pub fn cert_chain(pem: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem {
+            what: "certificate",
+            msg: e.to_string(),
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::Pem {
+            what: "certificate",
+            msg: "no certificate in it".into(),
+        });
+    }
+    Ok(chain)
+}
+
 /// Node ID, role and cluster ID from a certificate's subject; `None` when it has no CN, an
 /// OU that names no role, or no O (or is no certificate at all).
 pub fn peer_identity(der: &[u8]) -> Option<PeerIdentity> {
@@ -104,14 +122,18 @@ pub struct TlsConfigs {
     pub server: Arc<ServerConfig>,
 }
 
-/// Client and server configurations from a node's certificate: both present it (with the
-/// root after it), both take only peers whose chain ends at the cluster's root. The server
+/// Client and server configurations from a node's certificate: both present it (with what
+/// follows it in `cert_pem`, and the root, after it), both take only peers whose chain ends at
+/// the cluster's root. During a root rotation `cert_pem` holds, after a certificate the new
+/// root issued, the new root cross-signed by the current one: peers that trust only the
+/// current root take it through that intermediate, peers that trust the new root directly. The server
 /// also lets a client without a certificate finish the handshake, for the join route only:
 /// every other route refuses a call without a peer certificate.
 pub fn configs(cert: &NodeCert) -> Result<TlsConfigs, TlsError> {
     let provider = provider();
     let ca = cert_der(&cert.ca_pem)?;
-    let leaf = cert_der(&cert.cert_pem)?;
+    let mut chain = cert_chain(&cert.cert_pem)?;
+    chain.push(ca.clone());
     let key =
         PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).map_err(|e| TlsError::Pem {
             what: "private key",
@@ -134,7 +156,7 @@ pub fn configs(cert: &NodeCert) -> Result<TlsConfigs, TlsError> {
         .with_custom_certificate_verifier(Arc::new(ClusterServerVerifier {
             inner: server_verifier,
         }))
-        .with_client_auth_cert(vec![leaf.clone(), ca.clone()], key.clone_key())
+        .with_client_auth_cert(chain.clone(), key.clone_key())
         .map_err(config)?;
     let client_verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
         .allow_unauthenticated()
@@ -144,7 +166,7 @@ pub fn configs(cert: &NodeCert) -> Result<TlsConfigs, TlsError> {
         .with_safe_default_protocol_versions()
         .map_err(config)?
         .with_client_cert_verifier(client_verifier)
-        .with_single_cert(vec![leaf, ca], key)
+        .with_single_cert(chain, key)
         .map_err(config)?;
     Ok(TlsConfigs {
         client: Arc::new(client),

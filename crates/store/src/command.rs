@@ -22,6 +22,47 @@ pub struct Cluster {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub unlock_key: Vec<u8>,
+    /// The root CA's key, once a root rotation made it (the first root's key is kept only in
+    /// the managers' `keys.json`): sealed with the data key, as every manager can open it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_ca: Option<SealedRootCa>,
+    /// The root rotation under way, if any (`ClusterInfo.RootRotationInProgress`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_rotation: Option<RootRotation>,
+}
+
+/// A root CA certificate (PEM) with its key (the CA as JSON, sealed with the data key:
+/// never in clear in the state).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SealedRootCa {
+    pub cert_pem: String,
+    #[serde(with = "shoal_types::bytes_b64")]
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedRootCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedRootCa(..)")
+    }
+}
+
+/// A root rotation (`docker swarm ca --rotate`): node certificates are issued by the new root
+/// and presented with `cross_signed` (the new root's certificate signed by the current root),
+/// so that nodes which still trust only the current root take them; once every node holds one,
+/// the new root becomes the cluster's (`Command::FinishRootRotation`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RootRotation {
+    pub new_root: SealedRootCa,
+    pub cross_signed: String,
+}
+
+/// What a swarm update does to the root rotation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RotationChange {
+    /// Starts a rotation to this root (one under way is replaced).
+    Start(RootRotation),
+    /// Stops the rotation under way: the current root stays (Swarm: rotating to the current root).
+    Abort,
 }
 
 /// How the managers reach a node: its Raft member ID (workers have one too, for when they
@@ -155,6 +196,17 @@ pub enum Command {
             skip_serializing_if = "Vec::is_empty"
         )]
         unlock_key: Vec<u8>,
+        /// A root rotation started or aborted with this update; none: as it was.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        root_rotation: Option<RotationChange>,
+    },
+    /// The leader ends the root rotation to `new_root` (every node holds a certificate it
+    /// issued): it becomes the cluster's root, shown as `tls_info`, with new join tokens (of
+    /// its digest). Refused when the rotation under way is to another root by then.
+    FinishRootRotation {
+        new_root: String,
+        tls_info: shoal_types::swarm::TLSInfo,
+        join_tokens: JoinTokens,
     },
     /// New tasks from the orchestrators: new slots, replacements, global tasks on new nodes.
     /// A task of a service that is gone by the time this applies is dropped.

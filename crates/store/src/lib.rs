@@ -18,7 +18,8 @@ mod state;
 mod table;
 
 pub use command::{
-    Applied, Attachment, Cluster, Command, Member, Request, Response, TaskReport, TaskUpdate,
+    Applied, Attachment, Cluster, Command, Member, Request, Response, RootRotation, RotationChange,
+    SealedRootCa, TaskReport, TaskUpdate,
 };
 pub use error::{Kind, StoreError};
 pub use networks::{addr_of, network_targets, Cidr, Pool, VNI_OPTION};

@@ -1,6 +1,8 @@
 //! The state machine proper: the tables and [`State::apply`].
 
-use crate::command::{Applied, Attachment, Cluster, Command, Member, Request, Response};
+use crate::command::{
+    Applied, Attachment, Cluster, Command, Member, Request, Response, RotationChange,
+};
 use crate::error::{Kind, StoreError};
 use crate::recent::RecentRequests;
 use crate::table::{Object, Table};
@@ -676,12 +678,42 @@ impl State {
                 spec,
                 join_tokens,
                 unlock_key,
+                root_rotation,
             } => {
                 let c = self.cluster.as_mut().ok_or(StoreError::NoCluster)?;
                 check_version(Kind::Cluster, &c.info.id, &c.info.version, *sent)?;
                 c.info.spec = (**spec).clone();
                 c.join_tokens = join_tokens.clone();
                 c.unlock_key = unlock_key.clone();
+                match root_rotation {
+                    Some(RotationChange::Start(r)) => c.root_rotation = Some(r.clone()),
+                    Some(RotationChange::Abort) => c.root_rotation = None,
+                    None => {}
+                }
+                c.info.root_rotation_in_progress = c.root_rotation.is_some();
+                stamp(&mut c.info.version, &mut c.info.updated_at, index, at);
+                let id = c.info.id.clone();
+                self.event(Kind::Cluster, EventAction::Update, &id, index);
+                Ok(Some(id))
+            }
+            Command::FinishRootRotation {
+                new_root,
+                tls_info,
+                join_tokens,
+            } => {
+                let c = self.cluster.as_mut().ok_or(StoreError::NoCluster)?;
+                let rotation = c
+                    .root_rotation
+                    .take_if(|r| r.new_root.cert_pem == *new_root)
+                    .ok_or_else(|| {
+                        StoreError::Conflict(
+                            "the root rotation changed before it could finish".into(),
+                        )
+                    })?;
+                c.root_ca = Some(rotation.new_root);
+                c.info.root_rotation_in_progress = false;
+                c.info.tls_info = tls_info.clone();
+                c.join_tokens = join_tokens.clone();
                 stamp(&mut c.info.version, &mut c.info.updated_at, index, at);
                 let id = c.info.id.clone();
                 self.event(Kind::Cluster, EventAction::Update, &id, index);
@@ -984,6 +1016,76 @@ mod tests {
                 ..Default::default()
             }),
         }
+    }
+
+    #[test]
+    fn a_root_rotation_runs_until_the_leader_finishes_it_to_the_root_it_started() {
+        use crate::command::{RootRotation, SealedRootCa};
+        let mut s = cluster();
+        let rotation = |cert: &str| RootRotation {
+            new_root: SealedRootCa {
+                cert_pem: cert.into(),
+                sealed: vec![1, 2, 3],
+            },
+            cross_signed: format!("{cert}-cross"),
+        };
+        let update = |version: u64, change: Option<RotationChange>| Command::UpdateCluster {
+            version,
+            spec: Box::default(),
+            join_tokens: Default::default(),
+            unlock_key: Vec::new(),
+            root_rotation: change,
+        };
+        let finish = |cert: &str| Command::FinishRootRotation {
+            new_root: cert.into(),
+            tls_info: shoal_types::swarm::TLSInfo {
+                trust_root: cert.into(),
+                ..Default::default()
+            },
+            join_tokens: shoal_types::swarm::JoinTokens {
+                worker: "w2".into(),
+                manager: "m2".into(),
+            },
+        };
+        let v = s.cluster().unwrap().info.version.index;
+        run(
+            &mut s,
+            2,
+            update(v, Some(RotationChange::Start(rotation("A")))),
+        )
+        .unwrap();
+        assert!(s.cluster().unwrap().info.root_rotation_in_progress);
+        // An update that says nothing of the rotation leaves it running.
+        run(&mut s, 3, update(2, None)).unwrap();
+        assert!(s.cluster().unwrap().root_rotation.is_some());
+        // A rotation replaced meanwhile is not finished by the end of the one before.
+        run(
+            &mut s,
+            4,
+            update(3, Some(RotationChange::Start(rotation("B")))),
+        )
+        .unwrap();
+        assert!(matches!(
+            run(&mut s, 5, finish("A")),
+            Err(StoreError::Conflict(_))
+        ));
+        run(&mut s, 6, finish("B")).unwrap();
+        let c = s.cluster().unwrap();
+        assert!(!c.info.root_rotation_in_progress && c.root_rotation.is_none());
+        assert_eq!(c.root_ca.as_ref().unwrap().cert_pem, "B");
+        assert_eq!(c.info.tls_info.trust_root, "B");
+        assert_eq!(c.join_tokens.worker, "w2");
+        // Aborting one under way keeps the root.
+        run(
+            &mut s,
+            7,
+            update(6, Some(RotationChange::Start(rotation("C")))),
+        )
+        .unwrap();
+        run(&mut s, 8, update(7, Some(RotationChange::Abort))).unwrap();
+        let c = s.cluster().unwrap();
+        assert!(!c.info.root_rotation_in_progress && c.root_rotation.is_none());
+        assert_eq!(c.root_ca.as_ref().unwrap().cert_pem, "B");
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! follow, level-triggered: whenever what wraps its data key differs from what the state asks
 //! for, it wraps the key again. A rotation or a change of autolock thus reaches every manager
 //! that runs, and a manager that was down catches up once it is unlocked with the key its disk
-//! was wrapped with. This module does not decide when autolock changes (`controlapi` does).
+//! was wrapped with. The root CA's key in `keys.json` follows the cluster's root the same way
+//! (a root rotation finished), wrapped like the data key. This module does not decide when
+//! autolock changes (`controlapi` does).
 
 use super::*;
 use crate::keys::KeyError;
@@ -83,14 +85,30 @@ impl Daemon {
                     .map_err(|e| format!("the cluster's unlock key: {e}"))?,
             )
         };
+        // The root CA's key follows the cluster's root too (a root rotation finished).
+        let keys = m
+            .keys_now()
+            .map_err(|e| format!("the cluster's root CA: {e}"))?;
+        let root = keys
+            .ca
+            .as_ref()
+            .map(|c| c.cert_pem.clone())
+            .unwrap_or_default();
+        let new_root = *m.disk_root.lock().unwrap_or_else(|e| e.into_inner()) != root;
         let next = match (wanted, self.at_rest()) {
-            (Some(k), Some(AtRest::UnlockKey(now))) if k == now => return Ok(()),
+            (Some(k), Some(AtRest::UnlockKey(now))) if k == now && !new_root => return Ok(()),
             (Some(k), _) => AtRest::UnlockKey(k),
-            (None, Some(AtRest::KekFile(_))) => return Ok(()),
+            (None, Some(AtRest::KekFile(_))) if !new_root => return Ok(()),
+            (None, Some(AtRest::KekFile(kek))) => AtRest::KekFile(kek),
             (None, _) => AtRest::KekFile(Kek::generate()),
         };
         let autolock = matches!(next, AtRest::UnlockKey(_));
-        self.save_keys(&m.keys, next)?;
+        self.save_keys(&keys, next)?;
+        *m.disk_root.lock().unwrap_or_else(|e| e.into_inner()) = root;
+        if new_root {
+            tracing::info!("keys at rest: this manager keeps the swarm's new root CA key");
+            return Ok(());
+        }
         tracing::info!(
             "keys at rest: the data key is now wrapped by {}",
             if autolock {

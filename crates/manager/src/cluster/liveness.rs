@@ -12,6 +12,8 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
     let mut last_good: Option<String> = None;
     let mut wait = true;
     let mut started = Instant::now();
+    // The certificate and trust root this node last reported.
+    let mut sent_tls = None;
     loop {
         let period = match daemon.upgrade() {
             Some(d) => d.cfg.timing.node_heartbeat,
@@ -44,6 +46,10 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
         } else {
             None
         };
+        // A new certificate or trust root (renewal, root rotation) is reported at once: the
+        // leader waits for it to end a root rotation, `docker swarm ca` shows it.
+        let current = d.description();
+        let description = description.or_else(|| (sent_tls != current.tls_info).then_some(current));
         let resp = match d.role() {
             Role::Inactive | Role::Locked(_) => continue,
             Role::Manager(m) if m.leaving.load(std::sync::atomic::Ordering::SeqCst) => continue,
@@ -71,12 +77,15 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
                 let req = HeartbeatReq {
                     node_id: identity.node_id.clone(),
                     raft_running: false,
-                    description,
+                    description: description.clone(),
                 };
                 beat_any(&d, &identity.managers, &mut last_good, &req, period).await
             }
         };
         if let Some(resp) = resp {
+            if let Some(desc) = &description {
+                sent_tls = desc.tls_info.clone();
+            }
             if d.on_heartbeat(resp).await {
                 wait = false;
             }

@@ -14,7 +14,14 @@ impl Manager {
         server: AbortHandle,
     ) -> Arc<Self> {
         let manager_credential = keys.data_key.manager_credential();
+        let disk_root = Mutex::new(
+            keys.ca
+                .as_ref()
+                .map(|c| c.cert_pem.clone())
+                .unwrap_or_default(),
+        );
         let m = Arc::new(Manager {
+            disk_root,
             identity,
             raft,
             keys,
@@ -31,6 +38,7 @@ impl Manager {
         let loops = vec![
             tokio::spawn(monitor_loop(Arc::downgrade(&m))),
             tokio::spawn(dispatch::orchestrate_loop(Arc::downgrade(&m))),
+            tokio::spawn(rotation::root_rotation_loop(Arc::downgrade(&m))),
         ];
         *m.loops.lock().unwrap_or_else(|e| e.into_inner()) = loops;
         m
@@ -246,17 +254,12 @@ impl Manager {
         };
         // The certificate is issued before the node is recorded: a CSR that cannot be signed
         // adds no node.
-        let ca = self
-            .keys
-            .ca
-            .as_ref()
-            .ok_or_else(|| ApiError::Unavailable("this manager holds no root CA key".into()))?;
-        let certificate = ca
-            .issue(&req.csr, &node_id, role, &cluster_id, validity)
-            .map_err(|e| match e {
-                ca::CaError::Csr(_) => ApiError::Invalid(e.to_string()),
-                other => internal(other),
-            })?;
+        let (certificate, ca_cert) =
+            self.issue_node_cert(&req.csr, &node_id, role, &cluster_id, validity)?;
+        let keys = match role {
+            NodeRole::Manager => Some(self.keys_msg()?),
+            NodeRole::Worker => None,
+        };
         let node = Node {
             id: node_id.clone(),
             spec: NodeSpec {
@@ -296,10 +299,10 @@ impl Manager {
             raft_id,
             role,
             cluster_id,
-            keys: (role == NodeRole::Manager).then(|| self.keys_msg()),
+            keys,
             managers: self.manager_addrs(),
             certificate,
-            ca_cert: ca.cert_pem.clone(),
+            ca_cert,
         })
     }
 
@@ -330,12 +333,14 @@ impl Manager {
         Ok(())
     }
 
-    pub(super) fn keys_msg(&self) -> KeysMsg {
-        KeysMsg {
-            data_key: self.keys.data_key.clone(),
-            root_digest: self.keys.root_digest.clone(),
-            ca: self.keys.ca.clone(),
-        }
+    /// The keys a new manager gets: the data key and the cluster's current root CA.
+    pub(super) fn keys_msg(&self) -> Result<KeysMsg> {
+        let k = self.keys_now()?;
+        Ok(KeysMsg {
+            data_key: k.data_key,
+            root_digest: k.root_digest,
+            ca: k.ca,
+        })
     }
 
     pub(super) async fn add_voter(&self, raft_id: u64, addr: &str) -> Result<()> {
@@ -389,6 +394,18 @@ impl Manager {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(req.node_id.clone(), (Instant::now(), req.raft_running));
+        // Read before the state is held: each reads it.
+        let (root_ca, issuer_ca) = self.roots_for_nodes();
+        // Only a node that is to become a manager (it runs no Raft member yet) needs the
+        // keys; a running manager has them.
+        let wants_keys = !req.raft_running
+            && self
+                .replica()
+                .read()
+                .nodes
+                .get(&req.node_id)
+                .is_some_and(|n| n.spec.role == NodeRole::Manager);
+        let keys = wants_keys.then(|| self.keys_msg().ok()).flatten();
         let state = self.replica().read();
         if let Some(desc) = req.description {
             if state
@@ -413,11 +430,10 @@ impl Manager {
                     role: n.spec.role,
                     voter,
                     managers: self.manager_addrs(),
-                    // Only a node that is to become a manager (it runs no Raft member yet)
-                    // needs the keys; a running manager has them.
-                    keys: (n.spec.role == NodeRole::Manager && !req.raft_running)
-                        .then(|| self.keys_msg()),
+                    keys,
                     removed: false,
+                    root_ca,
+                    issuer_ca,
                 }
             }
             // A removed node learns that, and nothing else.
@@ -427,6 +443,8 @@ impl Manager {
                 managers: Vec::new(),
                 keys: None,
                 removed: true,
+                root_ca: String::new(),
+                issuer_ca: String::new(),
             },
         }
     }

@@ -43,6 +43,7 @@ mod manager;
 pub mod mesh;
 pub mod netview;
 mod recovery;
+mod rotation;
 
 use liveness::{heartbeat_loop, monitor_loop};
 
@@ -124,6 +125,9 @@ pub struct Manager {
     new_descriptions: Mutex<HashMap<String, NodeDescription>>,
     /// What other managers present on node-to-node calls (derived once: checked per RPC).
     manager_credential: String,
+    /// The root CA certificate whose key this manager's `keys.json` holds: it follows the
+    /// cluster's root after a rotation (`Daemon::secure_keys_at_rest`).
+    disk_root: Mutex<String>,
 }
 
 /// What runs on a worker.
@@ -308,12 +312,14 @@ impl Daemon {
         Ok(())
     }
 
-    /// The node's description shows the root it trusts (`docker node inspect`'s `TLSInfo`).
+    /// The node's description shows the root it trusts and who issued its certificate
+    /// (`docker node inspect`'s `TLSInfo`).
     fn show_trust_root(&self, cert: &NodeCert) {
         self.description
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .tls_info = ca::tls_info(&cert.ca_pem);
+            .tls_info =
+            ca::node_tls_info(&cert.cert_pem, &cert.ca_pem).or_else(|| ca::tls_info(&cert.ca_pem));
     }
 
     /// The node port's TLS configuration, while this node is part of a swarm.
@@ -370,7 +376,7 @@ impl Daemon {
             }
             _ => return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into())),
         }
-        crate::controlapi::check_ca_config(None, &req.spec.ca_config)?;
+        crate::ca_config::plan_ca_change(None, "", None, &req.spec.ca_config)?;
         let (listen, advertise) = self.effective_addrs(&req.listen_addr, &req.advertise_addr)?;
         let node_id = new_id();
         let raft_id = new_raft_id();
@@ -459,6 +465,7 @@ impl Daemon {
                 },
                 join_tokens: tokens::generate(&root),
                 unlock_key,
+                ..Default::default()
             };
             let node = Node {
                 id: node_id.clone(),
@@ -989,6 +996,7 @@ impl Daemon {
             }
             return false;
         }
+        self.follow_root(&resp.root_ca, &resp.issuer_ca).await;
         match self.role() {
             Role::Worker(w) => {
                 let mut identity = w.identity.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -1086,6 +1094,7 @@ impl Daemon {
                     self.transport
                         .set_certificate(Some(&cert))
                         .map_err(internal)?;
+                    self.show_trust_root(&cert);
                     identity.cert = Some(cert);
                     return Ok(());
                 }
@@ -1113,6 +1122,12 @@ impl Daemon {
         if !due() {
             return;
         }
+        self.renew_held().await;
+    }
+
+    /// Renews this node's certificate now; the caller holds `transition`. A failure is tried
+    /// again on the next beat.
+    async fn renew_held(&self) {
         match self.role() {
             Role::Inactive | Role::Locked(_) => {}
             Role::Manager(m) => {
@@ -1156,11 +1171,6 @@ impl Daemon {
     /// cluster's `--cert-expiry` says.
     pub async fn internal_node_cert(&self, req: NodeCertReq) -> Result<NodeCertResp> {
         let m = self.manager()?;
-        let ca = m
-            .keys
-            .ca
-            .as_ref()
-            .ok_or_else(|| ApiError::Unavailable("this manager holds no root CA key".into()))?;
         let (role, cluster_id, validity) = {
             let state = m.replica().read();
             let node = state.nodes.get(&req.node_id).ok_or_else(|| {
@@ -1173,15 +1183,11 @@ impl Daemon {
                 node_cert_validity(&c.info.spec),
             )
         };
-        let certificate = ca
-            .issue(&req.csr, &req.node_id, role, &cluster_id, validity)
-            .map_err(|e| match e {
-                ca::CaError::Csr(_) => ApiError::Invalid(e.to_string()),
-                other => internal(other),
-            })?;
+        let (certificate, ca_cert) =
+            m.issue_node_cert(&req.csr, &req.node_id, role, &cluster_id, validity)?;
         Ok(NodeCertResp {
             certificate,
-            ca_cert: ca.cert_pem.clone(),
+            ca_cert,
         })
     }
 
