@@ -53,8 +53,9 @@ pub fn json<T: DeserializeOwned>(body: &Bytes) -> HttpResult<T> {
             "request body is empty: a JSON object is expected",
         ));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| HttpError::bad_request(format!("invalid JSON in request body: {e}")))
+    // As the Docker daemon decodes: keys matched to fields ignoring case, unknown keys
+    // ignored, `null` keeps the zero value.
+    shoal_types::go_json::from_slice(body).map_err(|e| HttpError::bad_request(e.to_string()))
 }
 
 /// Like [`json`], but an empty body is the type's default.

@@ -10,6 +10,7 @@
 
 pub mod bytes_b64;
 pub mod filters;
+pub mod go_json;
 pub mod ids;
 pub mod mesh;
 pub mod names;
