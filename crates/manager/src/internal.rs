@@ -99,6 +99,10 @@ pub struct HeartbeatResp {
     pub keys: Option<KeysMsg>,
     /// The node is no longer part of the cluster.
     pub removed: bool,
+    /// How often the node is to report (`Dispatcher.HeartbeatPeriod`), in nanoseconds; 0
+    /// when the manager did not say.
+    #[serde(default)]
+    pub period_nanos: u64,
 }
 
 /// A manager that joined (and runs its Raft member under the ID it was given) asks the leader

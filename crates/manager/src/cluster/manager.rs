@@ -383,6 +383,11 @@ impl Manager {
         Ok(())
     }
 
+    /// The period nodes report at (see [`heartbeat_period`]).
+    pub(super) fn heartbeat_period(&self) -> Duration {
+        heartbeat_period(&self.replica().read(), &self.timing)
+    }
+
     /// The leader records a heartbeat and tells the node what the cluster wants of it.
     pub(super) fn heartbeat(&self, req: HeartbeatReq) -> HeartbeatResp {
         self.liveness
@@ -390,6 +395,7 @@ impl Manager {
             .unwrap_or_else(|e| e.into_inner())
             .insert(req.node_id.clone(), (Instant::now(), req.raft_running));
         let state = self.replica().read();
+        let period = heartbeat_period(&state, &self.timing);
         if let Some(desc) = req.description {
             if state
                 .nodes
@@ -418,6 +424,7 @@ impl Manager {
                     keys: (n.spec.role == NodeRole::Manager && !req.raft_running)
                         .then(|| self.keys_msg()),
                     removed: false,
+                    period_nanos: period.as_nanos() as u64,
                 }
             }
             // A removed node learns that, and nothing else.
@@ -427,6 +434,7 @@ impl Manager {
                 managers: Vec::new(),
                 keys: None,
                 removed: true,
+                period_nanos: 0,
             },
         }
     }
@@ -581,7 +589,7 @@ impl Manager {
     /// Whether the other voters `others` can commit without this manager: a majority of them
     /// reported to this leader within three heartbeat periods with their Raft member running.
     fn others_have_quorum(&self, others: &[u64]) -> bool {
-        let dead_after = self.timing.node_heartbeat * 3;
+        let dead_after = self.heartbeat_period() * 3;
         let now = Instant::now();
         let state = self.replica().read();
         let liveness = self.liveness.lock().unwrap_or_else(|e| e.into_inner());
@@ -615,4 +623,15 @@ impl Manager {
         self.stop_raft().await;
         self.server.abort();
     }
+}
+
+/// The period nodes report at: the cluster's `Dispatcher.HeartbeatPeriod` (`docker swarm
+/// init/update --dispatcher-heartbeat`), or the timing profile's while there is no cluster.
+pub(super) fn heartbeat_period(state: &shoal_store::State, timing: &Timing) -> Duration {
+    state
+        .cluster()
+        .ok()
+        .map(|c| c.info.spec.dispatcher.heartbeat_period)
+        .filter(|p| *p > 0)
+        .map_or(timing.node_heartbeat, |p| Duration::from_nanos(p as u64))
 }
