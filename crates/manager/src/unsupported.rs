@@ -8,8 +8,8 @@
 
 use crate::error::{ApiError, Result};
 use shoal_types::swarm::{
-    ContainerSpec, Driver, MountType, PortConfigProtocol, PublishMode, ServiceSpec, Spec, TaskSpec, RUNTIME_CONTAINER,
-    RUNTIME_NETWORK_ATTACHMENT, RUNTIME_PLUGIN,
+    ContainerSpec, Driver, MountType, PortConfigProtocol, PublishMode, ServiceSpec, Spec, TaskSpec,
+    RUNTIME_CONTAINER, RUNTIME_NETWORK_ATTACHMENT, RUNTIME_PLUGIN,
 };
 
 /// The shortest heartbeat period shoal takes (`Dispatcher.HeartbeatPeriod`).
@@ -41,27 +41,37 @@ pub fn settle_swarm_spec(current: &Spec, new: &mut Spec) -> Result<()> {
         }
         Ok(())
     };
-    settle("SnapshotInterval", have.snapshot_interval, &mut want.snapshot_interval)?;
+    settle(
+        "SnapshotInterval",
+        have.snapshot_interval,
+        &mut want.snapshot_interval,
+    )?;
     settle(
         "LogEntriesForSlowFollowers",
         have.log_entries_for_slow_followers,
         &mut want.log_entries_for_slow_followers,
     )?;
     let mut election = want.election_tick.max(0) as u64;
-    settle("ElectionTick", have.election_tick.max(0) as u64, &mut election)?;
+    settle(
+        "ElectionTick",
+        have.election_tick.max(0) as u64,
+        &mut election,
+    )?;
     want.election_tick = election as i64;
     let mut heartbeat = want.heartbeat_tick.max(0) as u64;
-    settle("HeartbeatTick", have.heartbeat_tick.max(0) as u64, &mut heartbeat)?;
+    settle(
+        "HeartbeatTick",
+        have.heartbeat_tick.max(0) as u64,
+        &mut heartbeat,
+    )?;
     want.heartbeat_tick = heartbeat as i64;
     match (have.keep_old_snapshots, want.keep_old_snapshots) {
         (_, None) => want.keep_old_snapshots = have.keep_old_snapshots,
         (Some(h), Some(w)) if h == w => {}
-        (h, Some(w)) => {
-            return Err(ApiError::invalid(format!(
-                "Raft.KeepOldSnapshots {w} (the cluster's is {}): shoal keeps only the latest snapshot",
-                h.unwrap_or(0)
-            )))
-        }
+        (h, Some(w)) => return Err(ApiError::invalid(format!(
+            "Raft.KeepOldSnapshots {w} (the cluster's is {}): shoal keeps only the latest snapshot",
+            h.unwrap_or(0)
+        ))),
     }
     Ok(())
 }
@@ -396,8 +406,8 @@ mod tests {
         };
         assert!(check_service_spec(&spec(PortConfigProtocol::Tcp, PublishMode::Ingress)).is_ok());
         assert!(check_service_spec(&spec(PortConfigProtocol::Udp, PublishMode::Host)).is_ok());
-        let e = check_service_spec(&spec(PortConfigProtocol::Udp, PublishMode::Ingress))
-            .unwrap_err();
+        let e =
+            check_service_spec(&spec(PortConfigProtocol::Udp, PublishMode::Ingress)).unwrap_err();
         assert!(e.to_string().contains("mode=host"), "{e}");
         assert!(check_service_spec(&spec(PortConfigProtocol::Sctp, PublishMode::Ingress)).is_err());
     }

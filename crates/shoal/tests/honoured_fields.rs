@@ -114,7 +114,14 @@ fn network_prune_honours_its_filters_and_dangling_false_means_in_use() {
         m.docker_ok(&["network", "create", "-d", "overlay", "--label", label, name]);
     }
     m.docker_ok(&[
-        "service", "create", "--detach", "--name", "web", "--network", "used", "busybox",
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "web",
+        "--network",
+        "used",
+        "busybox",
     ]);
     let cutoff = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -145,7 +152,10 @@ fn network_prune_honours_its_filters_and_dangling_false_means_in_use() {
         &format!("until={cutoff:.3}"),
     ]);
     assert!(out.contains("dev"), "{out}");
-    assert_eq!(ls("driver=overlay"), ["ingress", "keep", "late", "prod", "used"]);
+    assert_eq!(
+        ls("driver=overlay"),
+        ["ingress", "keep", "late", "prod", "used"]
+    );
 
     // label!: every unused network without the label.
     m.docker_ok(&["network", "prune", "-f", "--filter", "label!=keep"]);
@@ -183,7 +193,11 @@ fn runtimes_other_than_container_are_refused_and_the_runtime_filter_is_honoured(
         "image mounts",
     );
     let err = m.docker_err(&[
-        "service", "create", "--generic-resource", "gpu=1", "busybox",
+        "service",
+        "create",
+        "--generic-resource",
+        "gpu=1",
+        "busybox",
     ]);
     assert!(err.contains("GenericResources"), "{err}");
 

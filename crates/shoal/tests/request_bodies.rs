@@ -175,7 +175,10 @@ fn services_nodes_secrets_configs_and_networks_take_odd_case_keys() {
     assert_eq!(task["RestartPolicy"]["Condition"], "on-failure");
     assert_eq!(task["RestartPolicy"]["MaxAttempts"], 2);
     assert_eq!(task["Networks"][0]["Aliases"], json!(["api"]));
-    assert_eq!(task["Placement"]["Constraints"], json!(["node.role==manager"]));
+    assert_eq!(
+        task["Placement"]["Constraints"],
+        json!(["node.role==manager"])
+    );
     assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 0);
     assert_eq!(spec["UpdateConfig"]["Parallelism"], 2);
     assert_eq!(spec["UpdateConfig"]["FailureAction"], "rollback");
@@ -196,7 +199,10 @@ fn services_nodes_secrets_configs_and_networks_take_odd_case_keys() {
         svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"], "busybox:2",
         "{svc}"
     );
-    assert_eq!(svc["Spec"]["EndpointSpec"]["Ports"][0]["PublishedPort"], 8080);
+    assert_eq!(
+        svc["Spec"]["EndpointSpec"]["Ports"][0]["PublishedPort"],
+        8080
+    );
 
     // A wrong value says which field, by its path.
     let answer = post(

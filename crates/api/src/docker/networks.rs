@@ -34,15 +34,12 @@ pub(super) async fn network_list(
     let f = q.filters(filters::NETWORK_FILTERS)?;
     // Docker: `dangling=true`/`1` lists the unused networks, `false`/`0` the used ones.
     let dangling = if f.contains("dangling") {
-        Some(
-            f.get_bool_or_default("dangling", false)
-                .map_err(|_| {
-                    HttpError::bad_request(format!(
-                        "Invalid filter 'dangling={}'",
-                        f.get("dangling").join(",")
-                    ))
-                })?,
-        )
+        Some(f.get_bool_or_default("dangling", false).map_err(|_| {
+            HttpError::bad_request(format!(
+                "Invalid filter 'dangling={}'",
+                f.get("dangling").join(",")
+            ))
+        })?)
     } else {
         None
     };
