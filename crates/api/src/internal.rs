@@ -2,7 +2,7 @@
 //! and status, task logs, the routing mesh's routes and pipes, the network view and attachments.
 
 use crate::error::{HttpError, HttpResult};
-use crate::query::json;
+use crate::query::internal_json;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -125,7 +125,7 @@ fn too_large(max: usize) -> HttpError {
 /// Reads a (limited) body and decodes its JSON.
 async fn read_json<T: DeserializeOwned>(body: Body) -> HttpResult<T> {
     match body.collect().await {
-        Ok(b) => json(&b.to_bytes()),
+        Ok(b) => internal_json(&b.to_bytes()),
         Err(e) => {
             let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
             while let Some(s) = source {

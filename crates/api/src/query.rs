@@ -58,6 +58,13 @@ pub fn json<T: DeserializeOwned>(body: &Bytes) -> HttpResult<T> {
     shoal_types::go_json::from_slice(body).map_err(|e| HttpError::bad_request(e.to_string()))
 }
 
+/// A node-to-node body: shoal's own messages, decoded exactly as shoal encoded them (the
+/// Docker API's Go rules in [`json`] are for clients, not for Raft and heartbeats).
+pub fn internal_json<T: DeserializeOwned>(body: &Bytes) -> HttpResult<T> {
+    serde_json::from_slice(body)
+        .map_err(|e| HttpError::bad_request(format!("invalid JSON in request body: {e}")))
+}
+
 /// Like [`json`], but an empty body is the type's default.
 pub fn json_or_default<T: DeserializeOwned + Default>(body: &Bytes) -> HttpResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {

@@ -68,10 +68,12 @@ pub fn settle_swarm_spec(current: &Spec, new: &mut Spec) -> Result<()> {
     match (have.keep_old_snapshots, want.keep_old_snapshots) {
         (_, None) => want.keep_old_snapshots = have.keep_old_snapshots,
         (Some(h), Some(w)) if h == w => {}
-        (h, Some(w)) => return Err(ApiError::invalid(format!(
+        (h, Some(w)) => {
+            return Err(ApiError::invalid(format!(
             "Raft.KeepOldSnapshots {w} (the cluster's is {}): shoal keeps only the latest snapshot",
             h.unwrap_or(0)
-        ))),
+        )))
+        }
     }
     Ok(())
 }

@@ -299,9 +299,7 @@ impl<'de> MapAccess<'de> for GoMap {
         match self.entries.next() {
             Some((key, value)) => {
                 self.value = Some(value);
-                // Keys go through serde_json's own key deserializer, so that map keys that
-                // are numbers in Rust (`BTreeMap<u32, _>`) parse as they do from bytes.
-                seed.deserialize(Value::String(key)).map(Some)
+                seed.deserialize(MapKey(key)).map(Some)
             }
             None => Ok(None),
         }
@@ -320,6 +318,76 @@ impl<'de> MapAccess<'de> for GoMap {
 
     fn size_hint(&self) -> Option<usize> {
         Some(self.entries.len())
+    }
+}
+
+/// An object key: a string, or a number or boolean written as one when the map's keys are
+/// (`BTreeMap<u64, _>`), as `encoding/json` and serde_json both read them.
+struct MapKey(String);
+
+macro_rules! parse_key {
+    ($($method:ident => $visit:ident: $ty:ty),* $(,)?) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+                match self.0.parse::<$ty>() {
+                    Ok(v) => visitor.$visit(v),
+                    Err(_) => Err(de::Error::invalid_value(
+                        de::Unexpected::Str(&self.0),
+                        &visitor,
+                    )),
+                }
+            }
+        )*
+    };
+}
+
+impl<'de> Deserializer<'de> for MapKey {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_string(self.0)
+    }
+
+    parse_key! {
+        deserialize_bool => visit_bool: bool,
+        deserialize_i8 => visit_i8: i8,
+        deserialize_i16 => visit_i16: i16,
+        deserialize_i32 => visit_i32: i32,
+        deserialize_i64 => visit_i64: i64,
+        deserialize_i128 => visit_i128: i128,
+        deserialize_u8 => visit_u8: u8,
+        deserialize_u16 => visit_u16: u16,
+        deserialize_u32 => visit_u32: u32,
+        deserialize_u64 => visit_u64: u64,
+        deserialize_u128 => visit_u128: u128,
+        deserialize_f32 => visit_f32: f32,
+        deserialize_f64 => visit_f64: f64,
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_some(self)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        Value::String(self.0).deserialize_enum(name, variants, visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        char str string bytes byte_buf unit unit_struct seq tuple tuple_struct map struct
+        identifier ignored_any
     }
 }
 
@@ -451,5 +519,15 @@ mod tests {
         assert_eq!(s.mode.replicated.unwrap().replicas, Some(2));
         let ports = &s.endpoint_spec.unwrap().ports;
         assert_eq!((ports[0].target_port, ports[0].published_port), (80, 8080));
+    }
+
+    #[test]
+    fn number_keys_of_maps_parse_as_from_bytes() {
+        let m: BTreeMap<u64, String> = decode(r#"{"1388754546386913597":"a","2":"b"}"#).unwrap();
+        assert_eq!(
+            m.get(&1_388_754_546_386_913_597).map(String::as_str),
+            Some("a")
+        );
+        assert!(decode::<BTreeMap<u64, String>>(r#"{"x":"a"}"#).is_err());
     }
 }
