@@ -1,12 +1,13 @@
 //! Fields and filters shoal used to accept and ignore, now honoured or refused by name:
 //! `Dispatcher.HeartbeatPeriod`, network prune's filters, networks' `dangling`, services' and
-//! tasks' `runtime` (with its filter), and the Raft settings of the swarm spec.
+//! tasks' `runtime` (with its filter), the swarm's `TaskDefaults.LogDriver`, and the Raft
+//! settings of the swarm spec.
 
 mod support;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::{eventually, Daemon};
+use support::{engine_ok, eventually, test_image, Daemon, ENGINE_SOCKET};
 
 fn get(d: &Daemon, path: &str) -> Value {
     let (status, answer) = d
@@ -224,4 +225,65 @@ fn runtimes_other_than_container_are_refused_and_the_runtime_filter_is_honoured(
     };
     assert!(tasks("container") > 0);
     assert_eq!(tasks("plugin"), 0);
+}
+
+/// A service that names no log driver logs with the swarm's `TaskDefaults.LogDriver`; one
+/// that names its own keeps it.
+#[test]
+fn task_defaults_log_driver_applies_to_services_without_their_own() {
+    let image = test_image();
+    let m = Daemon::start_with_engine("log-defaults", ENGINE_SOCKET);
+    m.init();
+    let node = m.node_id();
+    let swarm = get(&m, "/swarm");
+    let mut spec = swarm["Spec"].clone();
+    spec["TaskDefaults"] = json!({"LogDriver": {"Name": "json-file",
+                                                "Options": {"max-size": "1m"}}});
+    let version = swarm["Version"]["Index"].as_u64().unwrap();
+    let (status, answer) = post(&m, &format!("/swarm/update?version={version}"), &spec);
+    assert_eq!(status, 200, "{answer}");
+    let svc = format!("logdef{}", std::process::id());
+    m.docker_ok(&[
+        "service", "create", "--detach", "--name", &svc, image, "sleep", "300",
+    ]);
+    let own = format!("logown{}", std::process::id());
+    m.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        &own,
+        "--log-driver",
+        "json-file",
+        "--log-opt",
+        "max-file=2",
+        image,
+        "sleep",
+        "300",
+    ]);
+    let log_config = |service: &str| {
+        eventually(Duration::from_secs(60), "a running container", || {
+            let ids = engine_ok(&[
+                "ps",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.swarm.node.id={node}"),
+                "--filter",
+                &format!("label=com.docker.swarm.service.name={service}"),
+            ]);
+            let id = ids.lines().next()?.trim().to_string();
+            let out = engine_ok(&["inspect", "--format", "{{json .HostConfig.LogConfig}}", &id]);
+            serde_json::from_str::<Value>(out.trim()).ok()
+        })
+    };
+    let defaults = log_config(&svc);
+    assert_eq!(defaults["Type"], "json-file", "{defaults}");
+    assert_eq!(defaults["Config"]["max-size"], "1m", "{defaults}");
+    let own_config = log_config(&own);
+    assert_eq!(own_config["Config"]["max-file"], "2", "{own_config}");
+    assert!(
+        own_config["Config"].get("max-size").is_none(),
+        "{own_config}"
+    );
+    m.docker_ok(&["service", "rm", &svc, &own]);
 }
