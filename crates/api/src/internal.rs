@@ -2,7 +2,7 @@
 //! and status, task logs, the routing mesh's routes and pipes, the network view and attachments.
 
 use crate::error::{HttpError, HttpResult};
-use crate::query::json;
+use crate::query::internal_json;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -125,7 +125,7 @@ fn too_large(max: usize) -> HttpError {
 /// Reads a (limited) body and decodes its JSON.
 async fn read_json<T: DeserializeOwned>(body: Body) -> HttpResult<T> {
     match body.collect().await {
-        Ok(b) => json(&b.to_bytes()),
+        Ok(b) => internal_json(&b.to_bytes()),
         Err(e) => {
             let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
             while let Some(s) = source {
@@ -446,21 +446,21 @@ mod tests {
     /// Every message type the node port decodes, fed the same bytes.
     fn decode_every_message(bytes: &[u8]) {
         let b = bytes::Bytes::copy_from_slice(bytes);
-        let _ = json::<shoal_raft::AppendReq>(&b);
-        let _ = json::<shoal_raft::VoteReq>(&b);
-        let _ = json::<shoal_raft::SnapshotReq>(&b);
-        let _ = json::<JoinReq>(&b);
-        let _ = json::<HeartbeatReq>(&b);
-        let _ = json::<LeaveReq>(&b);
-        let _ = json::<Proposal>(&b);
-        let _ = json::<AssignmentsReq>(&b);
-        let _ = json::<TaskStatusReq>(&b);
-        let _ = json::<LogsReq>(&b);
-        let _ = json::<MeshRoutesReq>(&b);
-        let _ = json::<MeshPipeReq>(&b);
-        let _ = json::<NetViewReq>(&b);
-        let _ = json::<NetAttachReq>(&b);
-        let _ = json::<NetDetachReq>(&b);
+        let _ = internal_json::<shoal_raft::AppendReq>(&b);
+        let _ = internal_json::<shoal_raft::VoteReq>(&b);
+        let _ = internal_json::<shoal_raft::SnapshotReq>(&b);
+        let _ = internal_json::<JoinReq>(&b);
+        let _ = internal_json::<HeartbeatReq>(&b);
+        let _ = internal_json::<LeaveReq>(&b);
+        let _ = internal_json::<Proposal>(&b);
+        let _ = internal_json::<AssignmentsReq>(&b);
+        let _ = internal_json::<TaskStatusReq>(&b);
+        let _ = internal_json::<LogsReq>(&b);
+        let _ = internal_json::<MeshRoutesReq>(&b);
+        let _ = internal_json::<MeshPipeReq>(&b);
+        let _ = internal_json::<NetViewReq>(&b);
+        let _ = internal_json::<NetAttachReq>(&b);
+        let _ = internal_json::<NetDetachReq>(&b);
     }
 
     fn any_json() -> impl Strategy<Value = serde_json::Value> {

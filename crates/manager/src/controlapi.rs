@@ -87,6 +87,7 @@ impl Manager {
     fn normalize_service(&self, spec: &mut ServiceSpec) -> Result<Vec<String>> {
         names::validate_service_name(&spec.name).map_err(|e| ApiError::invalid(e.to_string()))?;
         let warnings = Vec::new();
+        crate::unsupported::check_service_spec(spec)?;
         let cs = spec
             .task_template
             .container_spec
@@ -267,6 +268,7 @@ impl Manager {
 
     pub async fn create_config(&self, spec: ConfigSpec) -> Result<String> {
         names::validate_config_name(&spec.name).map_err(|e| ApiError::invalid(e.to_string()))?;
+        crate::unsupported::check_templating("config", spec.templating.as_ref())?;
         if spec.data.len() >= MAX_CONFIG_SIZE {
             return Err(ApiError::invalid(format!(
                 "config data must be smaller than {} KB",
@@ -307,6 +309,7 @@ impl Manager {
         if spec.driver.as_ref().is_some_and(|d| !d.name.is_empty()) {
             return Err(ApiError::invalid("secret drivers are not supported"));
         }
+        crate::unsupported::check_templating("secret", spec.templating.as_ref())?;
         let data = spec.data.take().unwrap_or_default();
         if data.is_empty() || data.len() >= MAX_SECRET_SIZE {
             return Err(ApiError::invalid(format!(
@@ -465,7 +468,7 @@ impl Manager {
     pub async fn update_cluster(
         &self,
         version: u64,
-        spec: Spec,
+        mut spec: Spec,
         rotate_worker: bool,
         rotate_manager: bool,
         rotate_unlock_key: bool,
@@ -500,6 +503,7 @@ impl Manager {
                     .map(|r| r.new_root.cert_pem.as_str()),
                 &spec.ca_config,
             )?;
+            crate::unsupported::settle_swarm_spec(&c.info.spec, &mut spec)?;
             (c.join_tokens.clone(), c.unlock_key.clone(), change)
         };
         let root_rotation = self.root_rotation_for(change)?;

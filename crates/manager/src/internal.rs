@@ -109,6 +109,10 @@ pub struct HeartbeatResp {
     /// while a root rotation runs. A node whose certificate another issued renews it at once.
     #[serde(default)]
     pub issuer_ca: String,
+    /// How often the node is to report (`Dispatcher.HeartbeatPeriod`), in nanoseconds; 0
+    /// when the manager did not say.
+    #[serde(default)]
+    pub period_nanos: u64,
 }
 
 /// A manager that joined (and runs its Raft member under the ID it was given) asks the leader

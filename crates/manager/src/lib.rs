@@ -17,6 +17,7 @@ pub mod orchestrator;
 pub mod placement;
 pub mod scheduler;
 pub mod tokens;
+pub mod unsupported;
 
 pub use cluster::{BindFuture, Binder, Caller, Daemon, DaemonConfig, Manager, Role};
 pub use error::{ApiError, Result};

@@ -1,7 +1,7 @@
 //! Which nodes may run a task: availability, placement constraints (`node.labels.zone==east`)
 //! and the presence of a container engine.
 
-use shoal_types::swarm::{Node, NodeAvailability, NodeState};
+use shoal_types::swarm::{Node, NodeAvailability, NodeState, Platform};
 
 /// One `key==value` or `key!=value` placement constraint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,26 @@ pub fn satisfies(node: &Node, constraints: &[String]) -> bool {
     constraints
         .iter()
         .all(|c| Constraint::parse(c).is_some_and(|c| c.matches(node)))
+}
+
+/// Swarm's platform filter: whether the node's OS and architecture are among `platforms`
+/// (those of the image, which the CLI sends in `Placement.Platforms`). An empty list, and
+/// an empty OS or architecture in an entry, accept any; `x86_64` is `amd64` and `aarch64`
+/// is `arm64`.
+pub fn supports_platform(node: &Node, platforms: &[Platform]) -> bool {
+    fn arch(a: &str) -> &str {
+        match a {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        }
+    }
+    let have = &node.description.platform;
+    platforms.is_empty()
+        || platforms.iter().any(|p| {
+            (p.architecture.is_empty() || arch(&p.architecture) == arch(&have.architecture))
+                && (p.os.is_empty() || p.os == have.os)
+        })
 }
 
 /// Why a node cannot take new tasks, in Swarm's words, or `None` when it can.

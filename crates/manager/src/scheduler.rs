@@ -102,6 +102,10 @@ pub fn schedule(state: &State, now: DateTime<Utc>) -> Vec<TaskUpdate> {
                     .or_default() += 1;
                 continue;
             }
+            if !placement::supports_platform(n, &placement.platforms) {
+                *reasons.entry("unsupported platform").or_default() += 1;
+                continue;
+            }
             let mine = per_service
                 .get(&(t.service_id.as_str(), n.id.as_str()))
                 .copied()
@@ -409,5 +413,48 @@ mod tests {
         let mut s2 = s.clone();
         s2.tasks.get_mut("t").unwrap().status = st.clone();
         assert!(schedule(&s2, Utc::now()).is_empty());
+    }
+    #[test]
+    fn tasks_go_only_to_nodes_of_the_image_platform() {
+        use shoal_types::swarm::Platform;
+        let mut s = State::default();
+        let mut n = node("a");
+        n.description.platform = Platform {
+            architecture: "x86_64".into(),
+            os: "linux".into(),
+        };
+        s.nodes.insert(n);
+        let mut t = task("arm", "svc");
+        t.spec.placement = Some(Placement {
+            platforms: vec![Platform {
+                architecture: "arm64".into(),
+                os: "linux".into(),
+            }],
+            ..Default::default()
+        });
+        s.tasks.insert(t);
+        let mut t = task("amd", "svc");
+        t.spec.placement = Some(Placement {
+            platforms: vec![
+                Platform {
+                    architecture: "arm64".into(),
+                    os: "linux".into(),
+                },
+                Platform {
+                    architecture: "amd64".into(),
+                    os: String::new(),
+                },
+            ],
+            ..Default::default()
+        });
+        s.tasks.insert(t);
+        let out = schedule(&s, Utc::now());
+        let arm = out.iter().find(|u| u.id == "arm").unwrap();
+        assert_eq!(
+            arm.status.as_ref().unwrap().err,
+            "no suitable node (unsupported platform on 1 node)"
+        );
+        let amd = out.iter().find(|u| u.id == "amd").unwrap();
+        assert_eq!(amd.node_id.as_deref(), Some("a"));
     }
 }

@@ -1457,7 +1457,7 @@ fn bad_requests_get_docker_style_errors() {
         &format!("{v}/services/create"),
         Some(br#"{"Name": 5}"#),
         400,
-        "invalid JSON",
+        "Name: invalid type",
     );
     refused(
         &m,
@@ -1465,7 +1465,7 @@ fn bad_requests_get_docker_style_errors() {
         &format!("{v}/services/create"),
         Some(br#"{"Mode":{"Replicated":{"Replicas":"two"}}}"#),
         400,
-        "invalid JSON",
+        "Mode.Replicated.Replicas",
     );
     refused(
         &m,

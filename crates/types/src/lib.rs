@@ -11,6 +11,7 @@
 pub mod bytes_b64;
 pub mod depends;
 pub mod filters;
+pub mod go_json;
 pub mod ids;
 pub mod mesh;
 pub mod names;

@@ -11,29 +11,45 @@ pub(super) fn network_matches(f: &Filters, n: &NetworkResource) -> bool {
         && f.match_exact("type", "custom")
 }
 
+/// Whether a service is attached to the network (through `TaskTemplate.Networks` or the
+/// deprecated `Networks`). The ingress network is always in use: every node keeps a sandbox
+/// on it, as Docker shows in its `Containers`.
+pub(super) fn network_in_use(state: &ClusterState, n: &shoal_types::swarm::Network) -> bool {
+    n.spec.ingress
+        || state.services.iter().any(|s| {
+            s.spec
+                .task_template
+                .networks
+                .iter()
+                .chain(s.spec.networks.iter())
+                .any(|a| a.target == n.id)
+        })
+}
+
 pub(super) async fn network_list(
     State(d): S,
     RawQuery(q): RawQuery,
 ) -> HttpResult<Json<Vec<NetworkResource>>> {
     let q = Query::parse(q.as_deref())?;
     let f = q.filters(filters::NETWORK_FILTERS)?;
+    // Docker: `dangling=true`/`1` lists the unused networks, `false`/`0` the used ones.
+    let dangling = if f.contains("dangling") {
+        Some(f.get_bool_or_default("dangling", false).map_err(|_| {
+            HttpError::bad_request(format!(
+                "Invalid filter 'dangling={}'",
+                f.get("dangling").join(",")
+            ))
+        })?)
+    } else {
+        None
+    };
     let m = d.manager()?;
     let state = m.replica().read();
-    let dangling = f.contains("dangling");
     Ok(Json(
         state
             .networks
             .iter()
-            .filter(|n| {
-                !dangling
-                    || !state.services.iter().any(|s| {
-                        s.spec
-                            .task_template
-                            .networks
-                            .iter()
-                            .any(|a| a.target == n.id)
-                    })
-            })
+            .filter(|n| dangling.is_none_or(|dangling| network_in_use(&state, n) != dangling))
             .map(NetworkResource::from)
             .filter(|n| network_matches(&f, n))
             .collect(),
@@ -204,16 +220,7 @@ pub(super) async fn network_prune(State(d): S, RawQuery(q): RawQuery) -> HttpRes
                 })
             })
             .filter(|n| until.is_none_or(|t| n.created_at < t))
-            .filter(|n| {
-                !state.services.iter().any(|s| {
-                    s.spec
-                        .task_template
-                        .networks
-                        .iter()
-                        .chain(s.spec.networks.iter())
-                        .any(|a| a.target == n.id)
-                })
-            })
+            .filter(|n| !network_in_use(&state, n))
             .map(|n| (n.id.clone(), n.spec.name.clone()))
             .collect()
     };

@@ -76,6 +76,7 @@ pub(super) async fn service_list(State(d): S, RawQuery(q): RawQuery) -> HttpResu
             && f.match_name_prefix(&s.spec.name)
             && f.match_labels("label", &s.spec.labels)
             && f.match_exact("mode", s.spec.mode.name())
+            && f.match_exact("runtime", s.spec.task_template.runtime_name())
     }) {
         if !first {
             out.push(b',');

@@ -42,6 +42,7 @@ pub(super) async fn task_list(
                 && (services.is_empty() || services.contains(&t.service_id))
                 && (nodes.is_empty() || nodes.contains(&t.node_id))
                 && (desired.is_empty() || desired.contains(&t.desired_state))
+                && f.match_exact("runtime", t.spec.runtime_name())
                 && (!up_to_date
                     || state
                         .services

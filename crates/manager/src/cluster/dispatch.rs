@@ -121,6 +121,11 @@ impl Manager {
             .filter(|t| t.node_id == node_id && t.status.state >= TaskState::Assigned)
             .collect();
         tasks.sort_by(|a, b| a.id.cmp(&b.id));
+        let default_log_driver = state
+            .cluster()
+            .ok()
+            .and_then(|c| c.info.spec.task_defaults.log_driver.clone())
+            .filter(|d| !d.name.is_empty());
         for t in tasks {
             hasher.update(t.id.as_bytes());
             hasher.update(t.version.index.to_le_bytes());
@@ -162,8 +167,14 @@ impl Manager {
             let ports = service
                 .map(|s| s.endpoint.ports.clone())
                 .unwrap_or_default();
+            let mut task = t.clone();
+            // A service that names no log driver gets the cluster's default
+            // (`TaskDefaults.LogDriver`), as SwarmKit gives it to the task it makes.
+            if task.spec.log_driver.is_none() {
+                task.spec.log_driver = default_log_driver.clone();
+            }
             assignments.push(AssignmentMsg {
-                task: t.clone(),
+                task,
                 service_name,
                 configs,
                 secrets,

@@ -14,9 +14,11 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
     let mut started = Instant::now();
     // The certificate and trust root this node last reported.
     let mut sent_tls = None;
+    // The cluster's period, as the managers last said (`Dispatcher.HeartbeatPeriod`).
+    let mut told: Option<Duration> = None;
     loop {
         let period = match daemon.upgrade() {
-            Some(d) => d.cfg.timing.node_heartbeat,
+            Some(d) => told.unwrap_or(d.cfg.timing.node_heartbeat),
             None => return,
         };
         if wait {
@@ -86,6 +88,9 @@ pub(super) async fn heartbeat_loop(daemon: std::sync::Weak<Daemon>) {
             if let Some(desc) = &description {
                 sent_tls = desc.tls_info.clone();
             }
+            if resp.period_nanos > 0 {
+                told = Some(Duration::from_nanos(resp.period_nanos));
+            }
             if d.on_heartbeat(resp).await {
                 wait = false;
             }
@@ -121,18 +126,32 @@ async fn beat_any(
 /// reachability current, and brings Raft membership in line with node roles.
 pub(super) async fn monitor_loop(manager: std::sync::Weak<Manager>) {
     let mut leader_since: Option<Instant> = None;
+    // The cluster's period when last looked, and after a change the old one with the time
+    // until which it still counts: nodes learn a new period only at their next beat.
+    let mut last_period: Option<Duration> = None;
+    let mut old_period: Option<(Duration, Instant)> = None;
     loop {
-        let period = match manager.upgrade() {
-            Some(m) => m.timing.node_heartbeat,
+        let pace = match manager.upgrade() {
+            Some(m) => m.timing.node_heartbeat.min(m.heartbeat_period()),
             None => return,
         };
-        tokio::time::sleep((period / 2).max(Duration::from_millis(50))).await;
+        tokio::time::sleep((pace / 2).max(Duration::from_millis(50))).await;
         let Some(m) = manager.upgrade() else { return };
         if !m.raft.is_leader() {
             leader_since = None;
             continue;
         }
+        // The monitor looks at the profile's pace; nodes are judged by the cluster's period.
         let now = Instant::now();
+        let told = m.heartbeat_period();
+        if let Some(before) = last_period.filter(|p| *p != told) {
+            old_period = Some((before, now + before * 3));
+        }
+        last_period = Some(told);
+        let period = match old_period {
+            Some((before, until)) if now < until => before.max(told),
+            _ => told,
+        };
         let since = *leader_since.get_or_insert(now);
         // After a leader change nodes get twice the usual grace (Swarm: 6 periods).
         let grace = period * 6;

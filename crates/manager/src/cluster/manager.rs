@@ -388,6 +388,11 @@ impl Manager {
         Ok(())
     }
 
+    /// The period nodes report at (see [`heartbeat_period`]).
+    pub(super) fn heartbeat_period(&self) -> Duration {
+        heartbeat_period(&self.replica().read(), &self.timing)
+    }
+
     /// The leader records a heartbeat and tells the node what the cluster wants of it.
     pub(super) fn heartbeat(&self, req: HeartbeatReq) -> HeartbeatResp {
         self.liveness
@@ -407,6 +412,7 @@ impl Manager {
                 .is_some_and(|n| n.spec.role == NodeRole::Manager);
         let keys = wants_keys.then(|| self.keys_msg().ok()).flatten();
         let state = self.replica().read();
+        let period = heartbeat_period(&state, &self.timing);
         if let Some(desc) = req.description {
             if state
                 .nodes
@@ -434,6 +440,7 @@ impl Manager {
                     removed: false,
                     root_ca,
                     issuer_ca,
+                    period_nanos: period.as_nanos() as u64,
                 }
             }
             // A removed node learns that, and nothing else.
@@ -445,6 +452,7 @@ impl Manager {
                 removed: true,
                 root_ca: String::new(),
                 issuer_ca: String::new(),
+                period_nanos: 0,
             },
         }
     }
@@ -599,7 +607,7 @@ impl Manager {
     /// Whether the other voters `others` can commit without this manager: a majority of them
     /// reported to this leader within three heartbeat periods with their Raft member running.
     fn others_have_quorum(&self, others: &[u64]) -> bool {
-        let dead_after = self.timing.node_heartbeat * 3;
+        let dead_after = self.heartbeat_period() * 3;
         let now = Instant::now();
         let state = self.replica().read();
         let liveness = self.liveness.lock().unwrap_or_else(|e| e.into_inner());
@@ -633,4 +641,15 @@ impl Manager {
         self.stop_raft().await;
         self.server.abort();
     }
+}
+
+/// The period nodes report at: the cluster's `Dispatcher.HeartbeatPeriod` (`docker swarm
+/// init/update --dispatcher-heartbeat`), or the timing profile's while there is no cluster.
+pub(super) fn heartbeat_period(state: &shoal_store::State, timing: &Timing) -> Duration {
+    state
+        .cluster()
+        .ok()
+        .map(|c| c.info.spec.dispatcher.heartbeat_period)
+        .filter(|p| *p > 0)
+        .map_or(timing.node_heartbeat, |p| Duration::from_nanos(p as u64))
 }

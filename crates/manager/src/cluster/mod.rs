@@ -377,12 +377,17 @@ impl Daemon {
             _ => return Err(ApiError::Unavailable(ALREADY_IN_SWARM.into())),
         }
         crate::ca_config::plan_ca_change(None, "", None, &req.spec.ca_config)?;
+        crate::unsupported::settle_swarm_spec(
+            &cluster_spec(Spec::default(), &self.cfg.timing),
+            &mut req.spec.clone(),
+        )?;
         let (listen, advertise) = self.effective_addrs(&req.listen_addr, &req.advertise_addr)?;
+        crate::unsupported::check_data_path_addr(&req.data_path_addr, &advertise)?;
         let node_id = new_id();
         let raft_id = new_raft_id();
         let cluster_id = new_id();
         let autolock = req.auto_lock_managers || req.spec.encryption_config.auto_lock_managers;
-        let mut spec = cluster_spec(req.spec.clone());
+        let mut spec = cluster_spec(req.spec.clone(), &self.cfg.timing);
         spec.encryption_config.auto_lock_managers = autolock;
         let ca = RootCa::generate().map_err(internal)?;
         let tls_info = ca::tls_info(&ca.cert_pem).unwrap_or_default();
@@ -534,6 +539,7 @@ impl Daemon {
         // The key is made here and stays here: the manager signs a request for it.
         let (key_pem, csr) = ca::node_key_and_csr().map_err(internal)?;
         let (listen, advertise) = self.effective_addrs(&req.listen_addr, &req.advertise_addr)?;
+        crate::unsupported::check_data_path_addr(&req.data_path_addr, &advertise)?;
         self.files.wipe().map_err(internal)?;
         // Listening already proves the address is ours to use; while the node is not in a
         // swarm it refuses every node-to-node call.
@@ -1237,8 +1243,10 @@ fn node_cert_validity(spec: &Spec) -> Duration {
     Duration::from_nanos(spec.ca_config.node_cert_expiry.max(0) as u64).max(ca::MIN_NODE_VALIDITY)
 }
 
-/// The cluster spec with Swarm's defaults where the request left zeros.
-fn cluster_spec(mut spec: Spec) -> Spec {
+/// The cluster spec with Swarm's defaults where the request left zeros. The Raft snapshot
+/// settings and the heartbeat period are the managers' timing profile's (Swarm's own in the
+/// standard profile), so that the spec shows what the cluster does.
+pub(crate) fn cluster_spec(mut spec: Spec, timing: &Timing) -> Spec {
     if spec.name.is_empty() {
         spec.name = "default".into();
     }
@@ -1246,13 +1254,13 @@ fn cluster_spec(mut spec: Spec) -> Spec {
         spec.orchestration.task_history_retention_limit = Some(5);
     }
     if spec.raft.snapshot_interval == 0 {
-        spec.raft.snapshot_interval = 10_000;
+        spec.raft.snapshot_interval = timing.snapshot_every;
     }
     if spec.raft.keep_old_snapshots.is_none() {
         spec.raft.keep_old_snapshots = Some(0);
     }
     if spec.raft.log_entries_for_slow_followers == 0 {
-        spec.raft.log_entries_for_slow_followers = 500;
+        spec.raft.log_entries_for_slow_followers = timing.snapshot_keep;
     }
     if spec.raft.election_tick == 0 {
         spec.raft.election_tick = 10;
@@ -1261,7 +1269,7 @@ fn cluster_spec(mut spec: Spec) -> Spec {
         spec.raft.heartbeat_tick = 1;
     }
     if spec.dispatcher.heartbeat_period == 0 {
-        spec.dispatcher.heartbeat_period = 5_000_000_000;
+        spec.dispatcher.heartbeat_period = timing.node_heartbeat.as_nanos() as i64;
     }
     if spec.ca_config.node_cert_expiry == 0 {
         spec.ca_config.node_cert_expiry = 90 * 24 * 3600 * 1_000_000_000;

@@ -399,6 +399,7 @@ impl Daemon {
             listen_ip: host.addr(),
             prefix: vec![NETLAB.to_string(), "exec".to_string(), host.name()],
             swarm_node: std::sync::Mutex::new(None),
+            extra_args: Vec::new(),
             child: None,
         };
         d.spawn();

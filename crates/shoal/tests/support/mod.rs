@@ -57,6 +57,8 @@ pub struct Daemon {
     /// The node ID once the node is in a swarm, for cleaning up its containers even after
     /// the daemon was killed.
     swarm_node: std::sync::Mutex<Option<String>>,
+    /// More `shoal daemon` flags (`--node-heartbeat 10s`).
+    extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -84,7 +86,16 @@ impl Daemon {
         Self::start_on(name, engine, "127.0.0.1")
     }
 
+    /// Starts a standalone node as [`Daemon::start`] with more `shoal daemon` flags.
+    pub fn start_with_flags(name: &str, flags: &[&str]) -> Daemon {
+        Self::start_full(name, None, "127.0.0.1", flags)
+    }
+
     fn start_on(name: &str, engine: Option<PathBuf>, mesh_ip: &str) -> Daemon {
+        Self::start_full(name, engine, mesh_ip, &[])
+    }
+
+    fn start_full(name: &str, engine: Option<PathBuf>, mesh_ip: &str, flags: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix(&format!("shoal-{name}-"))
             .tempdir()
@@ -98,6 +109,7 @@ impl Daemon {
             listen_ip: "127.0.0.1".to_string(),
             prefix: Vec::new(),
             swarm_node: std::sync::Mutex::new(None),
+            extra_args: flags.iter().map(|f| f.to_string()).collect(),
             child: None,
         };
         d.spawn();
@@ -158,6 +170,7 @@ impl Daemon {
             .arg(format!("shoal-test-{}", self.port))
             .arg("-H")
             .arg(self.host())
+            .args(&self.extra_args)
             .env("SHOAL_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))

@@ -95,6 +95,17 @@ pub struct TaskSpec {
     pub runtime: String,
 }
 
+impl TaskSpec {
+    /// The runtime as Swarm names it: `container` when none was given.
+    pub fn runtime_name(&self) -> &str {
+        if self.runtime.is_empty() {
+            RUNTIME_CONTAINER
+        } else {
+            &self.runtime
+        }
+    }
+}
+
 /// `Runtime` value of a container task.
 pub const RUNTIME_CONTAINER: &str = "container";
 /// `Runtime` value of a plugin task.
