@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 mod cluster;
 mod configs;
+mod events;
 mod info;
 pub(crate) mod logs;
 mod networks;
@@ -35,6 +36,7 @@ mod tasks;
 
 use cluster::*;
 use configs::*;
+use events::*;
 use info::*;
 use logs::*;
 use networks::*;
@@ -88,4 +90,5 @@ pub fn routes() -> Router<Arc<Daemon>> {
             get(network_inspect).delete(network_remove),
         )
         .route("/distribution/{*name}", get(distribution))
+        .route("/events", get(events))
 }
