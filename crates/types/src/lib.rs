@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bytes_b64;
+pub mod engine_call;
 pub mod events;
 pub mod filters;
 pub mod ids;

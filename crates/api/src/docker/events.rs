@@ -85,21 +85,6 @@ fn now_nanos() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
 
-/// The node ID of this daemon, once it is in a swarm.
-fn node_id(d: &Daemon) -> Option<String> {
-    match d.role() {
-        Role::Manager(m) => Some(m.identity.node_id.clone()),
-        Role::Worker(w) => Some(
-            w.identity
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .node_id
-                .clone(),
-        ),
-        Role::Inactive | Role::Locked(_) => None,
-    }
-}
-
 fn line(m: &Message) -> Bytes {
     let mut v = serde_json::to_vec(m).unwrap_or_default();
     v.push(b'\n');
@@ -123,7 +108,9 @@ pub(super) async fn events(State(d): S, RawQuery(q): RawQuery) -> HttpResult<Res
 
     // The engine's side: container events of this node's tasks. Its own replay is read to
     // its end first (`until` now at the latest), so that both replays go out in time order.
-    let engine = node_id(&d).map(|id| (Engine::new(&d.config().engine_socket), id));
+    let engine = d
+        .node_id()
+        .map(|id| (Engine::new(&d.config().engine_socket), id));
     let mut engine_live = None;
     if let Some((engine, id)) = &engine {
         if sel.since.is_some() || sel.until.is_some() {

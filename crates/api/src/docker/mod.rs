@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use shoal_manager::{Daemon, Role};
 use shoal_store::State as ClusterState;
@@ -29,10 +30,13 @@ mod events;
 mod info;
 pub(crate) mod logs;
 mod networks;
+pub(crate) mod node_engine;
 mod nodes;
 mod secrets;
 mod services;
+mod system;
 mod tasks;
+mod volumes;
 
 use cluster::*;
 use configs::*;
@@ -43,7 +47,9 @@ use networks::*;
 use nodes::*;
 use secrets::*;
 use services::*;
+use system::*;
 use tasks::*;
+use volumes::*;
 
 type S = State<Arc<Daemon>>;
 
@@ -91,4 +97,9 @@ pub fn routes() -> Router<Arc<Daemon>> {
         )
         .route("/distribution/{*name}", get(distribution))
         .route("/events", get(events))
+        .route("/volumes", get(volume_list))
+        .route("/volumes/create", post(volume_create))
+        .route("/volumes/prune", post(volume_prune))
+        .route("/volumes/{name}", get(volume_inspect).delete(volume_remove))
+        .route("/system/df", get(system_df))
 }
