@@ -27,12 +27,21 @@ fn volumes_are_the_engines_named_with_their_node() {
     let qualified = format!("{host}/{vol}");
 
     // Created on the node the client is connected to, named with it.
-    let out = m.docker_ok(&["volume", "create", "--label", &format!("shoaltest={tag}"), &vol]);
+    let out = m.docker_ok(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("shoaltest={tag}"),
+        &vol,
+    ]);
     assert_eq!(out.trim(), qualified);
     assert!(engine_has(&vol));
 
     let ls = m.docker_ok(&["volume", "ls", "--format", "{{.Driver}} {{.Name}}"]);
-    assert!(ls.lines().any(|l| l == format!("local {qualified}")), "{ls}");
+    assert!(
+        ls.lines().any(|l| l == format!("local {qualified}")),
+        "{ls}"
+    );
     let labelled = m.docker_ok(&[
         "volume",
         "ls",
@@ -66,7 +75,13 @@ fn volumes_are_the_engines_named_with_their_node() {
 
     // Prune: only what the filter names, listed with its node.
     let pruned = format!("shoalprune{tag}");
-    engine_ok(&["volume", "create", "--label", &format!("shoalprune={tag}"), &pruned]);
+    engine_ok(&[
+        "volume",
+        "create",
+        "--label",
+        &format!("shoalprune={tag}"),
+        &pruned,
+    ]);
     let out = m.docker_ok(&[
         "volume",
         "prune",

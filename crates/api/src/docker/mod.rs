@@ -34,7 +34,7 @@ pub(crate) mod node_engine;
 mod nodes;
 mod secrets;
 mod services;
-mod system;
+mod disk_usage;
 mod tasks;
 mod volumes;
 
@@ -47,7 +47,7 @@ use networks::*;
 use nodes::*;
 use secrets::*;
 use services::*;
-use system::*;
+use disk_usage::*;
 use tasks::*;
 use volumes::*;
 
