@@ -244,11 +244,14 @@ fn since_replays_what_is_kept_until_ends_and_filters_narrow() {
         "{before:#?}"
     );
 
-    // `--until` in the future: the stream follows, then ends by itself.
+    // `--until` in the future: the stream replays from `--since`, follows, then ends by
+    // itself.
     let soon = format!("{:.3}", unix_now() + 2.0);
     let mut child = Command::new("docker")
         .args([
             "events",
+            "--since",
+            &t1,
             "--until",
             &soon,
             "--filter",
@@ -269,7 +272,7 @@ fn since_replays_what_is_kept_until_ends_and_filters_narrow() {
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
     assert!(out.contains("\"s2\""), "{out}");
-    assert!(!out.contains("\"s1\""), "{out}");
+    assert!(!out.contains("\"s1\""), "since {t1}: {out}");
 
     // Mistakes are told.
     let err = m.docker_err(&["events", "--filter", "scope=global", "--until", &t1]);
@@ -358,6 +361,9 @@ fn the_containers_of_a_nodes_tasks_are_in_its_events() {
         "{skipped:#?}"
     );
     m.docker_ok(&["service", "rm", &svc]);
+    std::thread::sleep(Duration::from_millis(100));
+    // (`--until 0s` would be "now" in whole seconds, as the CLI sends durations.)
+    let now = format!("{:.3}", unix_now());
 
     // Replayed with --since as well, after the service is gone.
     let out = m.docker_ok(&[
@@ -365,7 +371,7 @@ fn the_containers_of_a_nodes_tasks_are_in_its_events() {
         "--since",
         "5m",
         "--until",
-        "0s",
+        &now,
         "--filter",
         &format!("service={svc}"),
         "--format",
@@ -378,7 +384,7 @@ fn the_containers_of_a_nodes_tasks_are_in_its_events() {
         "--since",
         "5m",
         "--until",
-        "0s",
+        &now,
         "--filter",
         "type=container",
         "--filter",

@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 mod cluster;
 mod configs;
+mod disk_usage;
 mod events;
 mod info;
 pub(crate) mod logs;
@@ -34,12 +35,12 @@ pub(crate) mod node_engine;
 mod nodes;
 mod secrets;
 mod services;
-mod disk_usage;
 mod tasks;
 mod volumes;
 
 use cluster::*;
 use configs::*;
+use disk_usage::*;
 use events::*;
 use info::*;
 use logs::*;
@@ -47,7 +48,6 @@ use networks::*;
 use nodes::*;
 use secrets::*;
 use services::*;
-use disk_usage::*;
 use tasks::*;
 use volumes::*;
 
@@ -100,6 +100,6 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/volumes", get(volume_list))
         .route("/volumes/create", post(volume_create))
         .route("/volumes/prune", post(volume_prune))
-        .route("/volumes/{name}", get(volume_inspect).delete(volume_remove))
+        .route("/volumes/{*name}", get(volume_inspect).delete(volume_remove))
         .route("/system/df", get(system_df))
 }
