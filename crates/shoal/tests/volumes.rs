@@ -118,9 +118,11 @@ fn a_volume_is_created_on_the_node_named_and_listed_from_every_node() {
     let out = m.docker_ok(&["volume", "create", &format!("{wid}/{vol}")]);
     assert_eq!(out.trim(), format!("{wid}/{vol}"));
     assert!(engine_has(&vol));
-    let ls = m.docker_ok(&["volume", "ls", "-q"]);
-    assert!(ls.lines().any(|l| l == format!("{wid}/{vol}")), "{ls}");
-    assert!(ls.lines().any(|l| l == format!("{mid}/{vol}")), "{ls}");
+    let out = m.docker(&["volume", "ls", "-q"]);
+    let ls = String::from_utf8_lossy(&out.stdout).into_owned();
+    let why = format!("{ls}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(ls.lines().any(|l| l == format!("{wid}/{vol}")), "{why}");
+    assert!(ls.lines().any(|l| l == format!("{mid}/{vol}")), "{why}");
 
     // A bare name that several nodes have must be given with its node.
     let err = m.docker_err(&["volume", "inspect", &vol]);

@@ -100,6 +100,9 @@ pub fn routes() -> Router<Arc<Daemon>> {
         .route("/volumes", get(volume_list))
         .route("/volumes/create", post(volume_create))
         .route("/volumes/prune", post(volume_prune))
-        .route("/volumes/{*name}", get(volume_inspect).delete(volume_remove))
+        .route(
+            "/volumes/{*name}",
+            get(volume_inspect).delete(volume_remove),
+        )
         .route("/system/df", get(system_df))
 }

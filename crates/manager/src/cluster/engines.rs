@@ -12,7 +12,7 @@ use shoal_types::engine_call::{EngineCall, EngineReq, PATH_ENGINE};
 use shoal_types::swarm::NodeState;
 
 /// How long a node may take to answer an engine call.
-const ENGINE_TIMEOUT: Duration = Duration::from_secs(30);
+const ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest answer read from a node (a disk usage report of many images and containers).
 const MAX_ENGINE_ANSWER: usize = 32 << 20;
 
