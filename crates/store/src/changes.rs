@@ -86,33 +86,41 @@ fn service_seen(s: &Service) -> Seen {
     }
 }
 
-/// The event type and what to report of the object `(kind, id)` as the state has it now.
-fn look(
-    state: &State,
-    kind: Kind,
-    id: &str,
-) -> Option<(&'static str, Seen, DateTime<Utc>, DateTime<Utc>)> {
+/// What to report of the object `(kind, id)` as the state has it now, with its creation and
+/// last update times.
+struct Looked {
+    seen: Seen,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+}
+
+fn look(state: &State, kind: Kind, id: &str) -> Option<Looked> {
+    let looked = |seen, created, updated| Looked {
+        seen,
+        created,
+        updated,
+    };
     match kind {
         Kind::Node => state
             .nodes
             .get(id)
-            .map(|n| ("node", node_seen(n), n.created_at, n.updated_at)),
+            .map(|n| looked(node_seen(n), n.created_at, n.updated_at)),
         Kind::Service => state
             .services
             .get(id)
-            .map(|s| ("service", service_seen(s), s.created_at, s.updated_at)),
-        Kind::Secret => state.secrets.get(id).map(|s| {
-            let seen = Seen::Named(s.spec.name.clone());
-            ("secret", seen, s.created_at, s.updated_at)
-        }),
-        Kind::Config => state.configs.get(id).map(|c| {
-            let seen = Seen::Named(c.spec.name.clone());
-            ("config", seen, c.created_at, c.updated_at)
-        }),
-        Kind::Network => state.networks.get(id).map(|n| {
-            let seen = Seen::Named(n.spec.name.clone());
-            ("network", seen, n.created_at, n.updated_at)
-        }),
+            .map(|s| looked(service_seen(s), s.created_at, s.updated_at)),
+        Kind::Secret => state
+            .secrets
+            .get(id)
+            .map(|s| looked(Seen::Named(s.spec.name.clone()), s.created_at, s.updated_at)),
+        Kind::Config => state
+            .configs
+            .get(id)
+            .map(|c| looked(Seen::Named(c.spec.name.clone()), c.created_at, c.updated_at)),
+        Kind::Network => state
+            .networks
+            .get(id)
+            .map(|n| looked(Seen::Named(n.spec.name.clone()), n.created_at, n.updated_at)),
         Kind::Cluster | Kind::Task => None,
     }
 }
@@ -224,8 +232,8 @@ impl Observer {
             Kind::Network,
         ] {
             for id in ids(kind) {
-                if let Some((_, s, _, _)) = look(state, kind, &id) {
-                    seen.insert((kind, id), s);
+                if let Some(l) = look(state, kind, &id) {
+                    seen.insert((kind, id), l.seen);
                 }
             }
         }
@@ -246,7 +254,12 @@ impl Observer {
                 EventAction::Create | EventAction::Update => {
                     // An object created and removed by the same batch is gone already: its
                     // removal reports it.
-                    let Some((_, new, created, updated)) = look(state, e.kind, &e.id) else {
+                    let Some(Looked {
+                        seen: new,
+                        created,
+                        updated,
+                    }) = look(state, e.kind, &e.id)
+                    else {
                         continue;
                     };
                     attributes.insert("name".to_string(), new.name().to_string());

@@ -129,7 +129,7 @@ pub(crate) async fn run(socket: &FsPath, call: &EngineCall) -> HttpResult<Value>
         Value::Null
     } else {
         serde_json::from_slice(&bytes)
-            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
     if status.is_success() {
         Ok(value)
