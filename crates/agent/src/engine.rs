@@ -566,6 +566,24 @@ fn has_tag_or_digest(image: &str) -> bool {
     last.contains(':')
 }
 
+/// An engine event in shoal's wire type.
+fn event_message(m: bollard::models::EventMessage) -> shoal_types::events::Message {
+    let actor = m.actor.unwrap_or_default();
+    let scope = m.scope.map(|s| s.to_string()).unwrap_or_default();
+    shoal_types::events::Message {
+        typ: m.typ.map(|t| t.to_string()).unwrap_or_default(),
+        action: m.action.unwrap_or_default(),
+        actor: shoal_types::events::Actor {
+            id: actor.id.unwrap_or_default(),
+            attributes: actor.attributes.unwrap_or_default().into_iter().collect(),
+        },
+        scope,
+        time: m.time.unwrap_or_default(),
+        time_nano: m.time_nano.unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,23 +606,5 @@ mod tests {
             err.to_string().contains("/nonexistent/shoal-test.sock"),
             "{err}"
         );
-    }
-}
-
-/// An engine event in shoal's wire type.
-fn event_message(m: bollard::models::EventMessage) -> shoal_types::events::Message {
-    let actor = m.actor.unwrap_or_default();
-    let scope = m.scope.map(|s| s.to_string()).unwrap_or_default();
-    shoal_types::events::Message {
-        typ: m.typ.map(|t| t.to_string()).unwrap_or_default(),
-        action: m.action.unwrap_or_default(),
-        actor: shoal_types::events::Actor {
-            id: actor.id.unwrap_or_default(),
-            attributes: actor.attributes.unwrap_or_default().into_iter().collect(),
-        },
-        scope,
-        time: m.time.unwrap_or_default(),
-        time_nano: m.time_nano.unwrap_or_default(),
-        ..Default::default()
     }
 }

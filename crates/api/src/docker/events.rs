@@ -153,7 +153,7 @@ pub(super) async fn events(State(d): S, RawQuery(q): RawQuery) -> HttpResult<Res
 
 /// What the next wait brought.
 enum Got {
-    Event(Message),
+    Event(Box<Message>),
     Nothing,
     ClusterClosed,
     EngineEnded,
@@ -175,7 +175,7 @@ async fn follow(
         let next = async {
             tokio::select! {
                 r = async { cluster.as_mut().expect("guarded").recv().await }, if cluster.is_some() => match r {
-                    Ok(m) => Got::Event(m),
+                    Ok(m) => Got::Event(Box::new(m)),
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "an events stream fell behind and missed cluster events");
                         Got::Nothing
@@ -183,7 +183,7 @@ async fn follow(
                     Err(broadcast::error::RecvError::Closed) => Got::ClusterClosed,
                 },
                 r = async { engine.as_mut().expect("guarded").next().await }, if engine.is_some() => match r {
-                    Some(Ok(m)) => Got::Event(m),
+                    Some(Ok(m)) => Got::Event(Box::new(m)),
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "the engine's event stream ended");
                         Got::EngineEnded
