@@ -469,6 +469,39 @@ impl Engine {
             .boxed())
     }
 
+    /// The engine's container events for the tasks of node `node_id` (containers labelled
+    /// `com.docker.swarm.node.id=NODE`), as `GET /events` gives them: `since`/`until` are the
+    /// Unix-seconds text the engine takes, `None` for "from now" / "until closed". The request
+    /// is sent when the stream is first polled.
+    pub fn task_events(
+        &self,
+        node_id: &str,
+        since: Option<String>,
+        until: Option<String>,
+    ) -> Result<BoxStream<'static, Result<shoal_types::events::Message, EngineError>>, EngineError>
+    {
+        let docker = self.client(REQUEST_TIMEOUT)?;
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "label".to_string(),
+                vec![format!("{}={node_id}", crate::container::LABEL_NODE_ID)],
+            ),
+        ]);
+        let mut options = EventsOptionsBuilder::default().filters(&filters);
+        if let Some(since) = &since {
+            options = options.since(since);
+        }
+        if let Some(until) = &until {
+            options = options.until(until);
+        }
+        let engine = self.clone();
+        Ok(docker
+            .events(Some(options.build()))
+            .map(move |r| r.map(event_message).map_err(|e| engine.error(e)))
+            .boxed())
+    }
+
     /// `GET /containers/{id}/logs` with timestamps: every message starts with the engine's
     /// RFC 3339 timestamp and a space. `since` is in whole seconds (0: from the start), `tail`
     /// a line count or `all`. With `follow` the stream lasts as long as the container runs;
@@ -531,6 +564,24 @@ fn has_tag_or_digest(image: &str) -> bool {
     }
     let last = image.rsplit('/').next().unwrap_or(image);
     last.contains(':')
+}
+
+/// An engine event in shoal's wire type.
+fn event_message(m: bollard::models::EventMessage) -> shoal_types::events::Message {
+    let actor = m.actor.unwrap_or_default();
+    let scope = m.scope.map(|s| s.to_string()).unwrap_or_default();
+    shoal_types::events::Message {
+        typ: m.typ.map(|t| t.to_string()).unwrap_or_default(),
+        action: m.action.unwrap_or_default(),
+        actor: shoal_types::events::Actor {
+            id: actor.id.unwrap_or_default(),
+            attributes: actor.attributes.unwrap_or_default().into_iter().collect(),
+        },
+        scope,
+        time: m.time.unwrap_or_default(),
+        time_nano: m.time_nano.unwrap_or_default(),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]

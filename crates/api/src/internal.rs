@@ -20,6 +20,7 @@ use shoal_raft::limits::{MAX_APPEND_BYTES, MAX_PROPOSAL_BYTES, MAX_SNAPSHOT_BYTE
 use shoal_raft::tls::PeerIdentity;
 use shoal_raft::{AppendResp, PreVoteResp, SnapshotResp, VoteResp};
 use shoal_store::{Request as Proposal, Response};
+use shoal_types::engine_call::{EngineReq, PATH_ENGINE};
 use shoal_types::mesh::{IngressPorts, MeshPipeReq, MeshRoutesReq, MeshRoutesResp};
 use shoal_types::netview::{NetAttachReq, NetAttachResp, NetDetachReq, NetView, NetViewReq};
 use std::sync::Arc;
@@ -75,6 +76,7 @@ pub fn routes() -> Router<Arc<Daemon>> {
             limited(post(task_status), TASK_STATUS_BODY),
         )
         .route(PATH_LOGS, limited(post(logs), NODE_BODY))
+        .route(PATH_ENGINE, limited(post(engine), NODE_BODY))
         .route(PATH_MESH_ROUTES, limited(post(mesh_routes), NODE_BODY))
         .route(PATH_MESH, limited(post(mesh_pipe), SMALL_BODY))
         .route(PATH_NET_VIEW, limited(post(net_view), NODE_BODY))
@@ -357,6 +359,18 @@ async fn logs(
     d.authorize(peer.id(), bearer(&headers), Caller::Manager)?;
     let req: LogsReq = read_json(body).await?;
     crate::docker::logs::node_logs(&d, req).await
+}
+
+/// A manager asks this node's engine for something the Docker API shows (volumes, disk usage).
+async fn engine(
+    State(d): S,
+    axum::Extension(peer): P,
+    headers: HeaderMap,
+    body: Body,
+) -> HttpResult<Json<serde_json::Value>> {
+    d.authorize(peer.id(), bearer(&headers), Caller::Manager)?;
+    let req: EngineReq = read_json(body).await?;
+    crate::docker::node_engine::node_engine(&d, req).await
 }
 
 async fn mesh_routes(

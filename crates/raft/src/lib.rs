@@ -13,6 +13,7 @@
 mod batch;
 mod chunks;
 mod election;
+pub mod journal;
 pub mod limits;
 mod log_store;
 mod network;

@@ -1,8 +1,9 @@
 //! The manager's local replica of the cluster state, shared by the state machine (which
 //! writes it) and by everything that reads: the API, and later the orchestrators.
 
-use shoal_store::{Event, State};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::journal::Journal;
+use shoal_store::{Event, Observer, State};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
@@ -10,6 +11,9 @@ pub struct Replica {
     state: RwLock<State>,
     applied: watch::Sender<u64>,
     events: broadcast::Sender<Event>,
+    /// Turns the state's change notices into Docker's cluster events.
+    observer: Mutex<Observer>,
+    journal: Journal,
 }
 
 impl Default for Replica {
@@ -21,6 +25,8 @@ impl Default for Replica {
 impl Replica {
     pub fn new(state: State, applied: u64) -> Self {
         Self {
+            observer: Mutex::new(Observer::new(&state)),
+            journal: Journal::default(),
             state: RwLock::new(state),
             applied: watch::channel(applied).0,
             events: broadcast::channel(4096).0,
@@ -44,6 +50,16 @@ impl Replica {
     }
 
     pub(crate) fn set_applied(&self, index: u64, events: Vec<Event>) {
+        if !events.is_empty() {
+            // Applies are sequential (the state machine's `&mut self`), so the state read here
+            // is the one these events left.
+            let messages = {
+                let state = self.read();
+                let mut observer = self.observer.lock().unwrap_or_else(|e| e.into_inner());
+                observer.observe(&state, &events, chrono::Utc::now())
+            };
+            self.journal.publish(messages);
+        }
         self.applied.send_replace(index);
         for e in events {
             let _ = self.events.send(e);
@@ -57,6 +73,18 @@ impl Replica {
         tokio::time::timeout(timeout, rx.wait_for(|a| *a >= index))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+
+    /// The state was replaced whole (a snapshot was installed): later events report changes
+    /// from what it holds now.
+    pub(crate) fn state_replaced(&self) {
+        let observer = Observer::new(&self.read());
+        *self.observer.lock().unwrap_or_else(|e| e.into_inner()) = observer;
+    }
+
+    /// Docker's cluster events: the recent ones, and those to come.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

@@ -272,6 +272,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             bytes = stored.data.len(),
             "installed a snapshot from the leader"
         );
+        self.replica.state_replaced();
         self.replica.set_applied(index, Vec::new());
         Ok(())
     }

@@ -10,6 +10,7 @@
 //!
 //! It does no I/O and knows nothing of Raft or HTTP.
 
+mod changes;
 mod command;
 mod error;
 mod networks;
@@ -17,6 +18,7 @@ mod recent;
 mod state;
 mod table;
 
+pub use changes::Observer;
 pub use command::{
     Applied, Attachment, Cluster, Command, Member, Request, Response, RootRotation, RotationChange,
     SealedRootCa, TaskReport, TaskUpdate,

@@ -10,6 +10,8 @@
 
 pub mod bytes_b64;
 pub mod depends;
+pub mod engine_call;
+pub mod events;
 pub mod filters;
 pub mod go_json;
 pub mod ids;

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use shoal_manager::{Daemon, Role};
 use shoal_store::State as ClusterState;
@@ -25,16 +26,22 @@ use std::sync::Arc;
 
 mod cluster;
 mod configs;
+mod disk_usage;
+mod events;
 mod info;
 pub(crate) mod logs;
 mod networks;
+pub(crate) mod node_engine;
 mod nodes;
 mod secrets;
 mod services;
 mod tasks;
+mod volumes;
 
 use cluster::*;
 use configs::*;
+use disk_usage::*;
+use events::*;
 use info::*;
 use logs::*;
 use networks::*;
@@ -42,6 +49,7 @@ use nodes::*;
 use secrets::*;
 use services::*;
 use tasks::*;
+use volumes::*;
 
 type S = State<Arc<Daemon>>;
 
@@ -88,4 +96,13 @@ pub fn routes() -> Router<Arc<Daemon>> {
             get(network_inspect).delete(network_remove),
         )
         .route("/distribution/{*name}", get(distribution))
+        .route("/events", get(events))
+        .route("/volumes", get(volume_list))
+        .route("/volumes/create", post(volume_create))
+        .route("/volumes/prune", post(volume_prune))
+        .route(
+            "/volumes/{*name}",
+            get(volume_inspect).delete(volume_remove),
+        )
+        .route("/system/df", get(system_df))
 }

@@ -37,7 +37,9 @@ use tokio::time::Instant;
 
 mod autolock;
 mod dispatch;
+mod engines;
 mod liveness;
+pub use engines::EngineNode;
 pub mod logs;
 mod manager;
 pub mod mesh;
