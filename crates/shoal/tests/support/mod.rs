@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod leftovers;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -412,8 +413,15 @@ impl Drop for Daemon {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         self.kill9();
-        if let Some(id) = node_id {
-            remove_containers(&format!("com.docker.swarm.node.id={id}"));
+        // Its containers and the engine networks of its network plugin (a lab host's engine
+        // goes with the lab).
+        let plugin = format!("shoal-test-{}", self.port);
+        if self.prefix.is_empty() {
+            if self.engine.is_some() {
+                leftovers::remove(&plugin, node_id.as_deref());
+            } else {
+                let _ = std::fs::remove_file(format!("/run/docker/plugins/{plugin}.sock"));
+            }
         }
         // The daemon's secrets directory on tmpfs, and the tmpfs it mounts there while tasks
         // have secrets (a killed daemon leaves it mounted).
