@@ -14,6 +14,7 @@ mod command;
 mod error;
 mod networks;
 mod recent;
+pub mod stacks;
 mod state;
 mod table;
 

@@ -79,6 +79,9 @@ pub struct State {
     pub networks: Table<Network>,
     pub configs: Table<Config>,
     pub secrets: Table<Secret>,
+    /// Stacks deployed through shoal's stack API, by name (see [`crate::stacks`]).
+    #[serde(default)]
+    pub stacks: BTreeMap<String, crate::stacks::Stack>,
     /// Addresses held by containers attached from node engines: network ID → address → holder.
     #[serde(default)]
     pub attachments: BTreeMap<String, BTreeMap<String, Attachment>>,
@@ -170,7 +173,7 @@ impl State {
             .count()
     }
 
-    fn apply_cmd(
+    pub(crate) fn apply_cmd(
         &mut self,
         index: u64,
         at: DateTime<Utc>,
@@ -179,6 +182,12 @@ impl State {
         let version = Version { index };
         match cmd {
             Command::Noop => Ok(None),
+            Command::DeployStack { deploy } => self
+                .deploy_stack(index, at, deploy)
+                .map(|_| Some(deploy.spec.name.clone())),
+            Command::RemoveStack { name } => {
+                self.remove_stack(index, at, name).map(|_| Some(name.clone()))
+            }
             Command::InitCluster {
                 cluster,
                 node,
@@ -870,7 +879,7 @@ fn protocol(p: &PortConfig) -> String {
         .unwrap_or_else(|| "tcp".into())
 }
 
-fn mode_kind(m: &ServiceMode) -> u8 {
+pub(crate) fn mode_kind(m: &ServiceMode) -> u8 {
     if m.global.is_some() {
         1
     } else if m.replicated_job.is_some() {

@@ -16,5 +16,6 @@ pub mod names;
 pub mod netview;
 pub mod network;
 pub mod swarm;
+pub mod stack;
 pub mod system;
 pub mod wire;
