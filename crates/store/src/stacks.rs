@@ -279,7 +279,7 @@ pub fn check(state: &State, d: &StackDeploy) -> Vec<String> {
             problems.push(p);
         } else if current.spec.data != c.spec.data {
             problems.push(format!(
-                "{}config {name}: its content changed, and a config cannot change in Swarm: give it a new name (`name: {name}_v2`) so that the services move to it",
+                "{}config {name}: its content changed, and Swarm refuses that (only updates to Labels are allowed): give it a new name (`name: {name}_v2`) so that the services move to it, or deploy with --rotate",
                 pos_of(ObjectKind::Config, name)
             ));
         }
@@ -293,7 +293,7 @@ pub fn check(state: &State, d: &StackDeploy) -> Vec<String> {
             problems.push(p);
         } else if !d.unchanged_secrets.contains(name) {
             problems.push(format!(
-                "{}secret {name}: its content changed, and a secret cannot change in Swarm: give it a new name (`name: {name}_v2`) so that the services move to it",
+                "{}secret {name}: its content changed, and Swarm refuses that (only updates to Labels are allowed): give it a new name (`name: {name}_v2`) so that the services move to it, or deploy with --rotate",
                 pos_of(ObjectKind::Secret, name)
             ));
         }
@@ -506,33 +506,78 @@ fn network_differences(current: &Network, wanted: &Network) -> Vec<&'static str>
     out
 }
 
-/// The spec paths (`TaskTemplate.ContainerSpec.Image`) where two JSON values differ.
+/// The lines that say how two specs (as JSON) differ, one per changed leaf:
+/// `~ TaskTemplate.ContainerSpec.Image: "a" -> "b"`.
 pub fn changed_paths(a: &Value, b: &Value) -> Vec<String> {
-    fn walk(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
-        match (a, b) {
-            (Value::Object(x), Value::Object(y)) => {
-                let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-                for k in keys {
-                    let p = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    walk(
-                        x.get(k).unwrap_or(&Value::Null),
-                        y.get(k).unwrap_or(&Value::Null),
-                        &p,
-                        out,
-                    );
+    let mut out = Vec::new();
+    json_diff("", a, b, &mut out);
+    out
+}
+
+/// True for what the API treats as "not set": null, `{}`, `[]`, `""`.
+fn is_unset(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(o) => o.values().all(is_unset),
+        Value::Array(a) => a.is_empty(),
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn compact(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// One line per changed leaf: `~ PATH: OLD -> NEW`, `+ PATH: NEW`, `- PATH: OLD`. Unset
+/// values (null, empty) count as absent.
+pub fn json_diff(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
+    match (is_unset(old), is_unset(new)) {
+        (true, true) => return,
+        (true, false) => {
+            out.push(format!("+ {path}: {}", compact(new)));
+            return;
+        }
+        (false, true) => {
+            out.push(format!("- {path}: {}", compact(old)));
+            return;
+        }
+        (false, false) => {}
+    }
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                json_diff(
+                    &join(path, key),
+                    a.get(key).unwrap_or(&Value::Null),
+                    b.get(key).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for i in 0..a.len().max(b.len()) {
+                let p = format!("{path}[{i}]");
+                match (a.get(i), b.get(i)) {
+                    (Some(x), Some(y)) => json_diff(&p, x, y, out),
+                    (Some(x), None) => out.push(format!("- {p}: {}", compact(x))),
+                    (None, Some(y)) => out.push(format!("+ {p}: {}", compact(y))),
+                    (None, None) => {}
                 }
             }
-            _ if a == b => {}
-            _ => out.push(path.to_string()),
         }
+        (a, b) if a != b => out.push(format!("~ {path}: {} -> {}", compact(a), compact(b))),
+        _ => {}
     }
-    let mut out = Vec::new();
-    walk(a, b, "", &mut out);
-    out
 }
 
 /// What a stack deploy may change, kept so that a refused one can be put back.
@@ -905,4 +950,392 @@ pub fn summaries(state: &State) -> Vec<shoal_types::stack::StackSummary> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{Member, Request};
+    use shoal_types::stack::{ExternalObject, StackItem};
+    use shoal_types::swarm::{
+        ConfigSpec, ContainerSpec, Driver, EndpointSpec, NetworkAttachmentConfig, NetworkSpec,
+        Node, NodeRole, PortConfig, SecretReference, SecretSpec, TaskSpec,
+    };
+
+    fn at0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 0).unwrap()
+    }
+
+    fn run(state: &mut State, index: u64, cmd: Command) -> crate::Response {
+        state.apply(
+            index,
+            &Request {
+                at: at0(),
+                cmd,
+                id: String::new(),
+            },
+        )
+    }
+
+    fn cluster() -> State {
+        let mut s = State::default();
+        let cmd = Command::InitCluster {
+            cluster: Box::default(),
+            node: Box::new(Node {
+                id: "n1".into(),
+                spec: shoal_types::swarm::NodeSpec {
+                    role: NodeRole::Manager,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            member: Member {
+                raft_id: 1,
+                addr: "127.0.0.1:2377".into(),
+            },
+            ingress: Box::new(Network {
+                id: "ingress".into(),
+                spec: NetworkSpec {
+                    name: "ingress".into(),
+                    ingress: true,
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+        };
+        run(&mut s, 1, cmd).unwrap();
+        s
+    }
+
+    fn labels(stack: &str) -> BTreeMap<String, String> {
+        [(NAMESPACE_LABEL.to_string(), stack.to_string())].into()
+    }
+
+    /// Builds a deploy the way the control API does: `services` are (short name, image,
+    /// published port, secrets used).
+    struct Builder {
+        d: StackDeploy,
+        n: u32,
+    }
+
+    impl Builder {
+        fn new(stack: &str) -> Self {
+            let mut b = Builder {
+                d: StackDeploy {
+                    note: "deploy".into(),
+                    ..Default::default()
+                },
+                n: 0,
+            };
+            b.d.spec.name = stack.into();
+            b.network("default");
+            b
+        }
+        fn id(&mut self) -> String {
+            self.n += 1;
+            format!("{}-{}", self.d.spec.name, self.n)
+        }
+        fn stack(&self) -> String {
+            self.d.spec.name.clone()
+        }
+        fn network(&mut self, short: &str) -> &mut Self {
+            let name = format!("{}_{short}", self.stack());
+            let id = self.id();
+            self.d.spec.networks.push(StackItem {
+                spec: shoal_types::network::NetworkCreateRequest {
+                    name: name.clone(),
+                    labels: labels(&self.stack()),
+                    ..Default::default()
+                },
+                pos: format!("stack.yml:20:3"),
+            });
+            self.d.networks.push(Network {
+                id,
+                spec: NetworkSpec {
+                    name,
+                    labels: labels(&self.stack()),
+                    driver_configuration: Some(Driver {
+                        name: "overlay".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            });
+            self
+        }
+        fn config(&mut self, short: &str, data: &str) -> &mut Self {
+            let spec = ConfigSpec {
+                name: format!("{}_{short}", self.stack()),
+                labels: labels(&self.stack()),
+                data: data.as_bytes().to_vec(),
+                ..Default::default()
+            };
+            let id = self.id();
+            self.d.spec.configs.push(StackItem {
+                spec: spec.clone(),
+                pos: "stack.yml:30:3".into(),
+            });
+            self.d.configs.push(Config {
+                id,
+                spec,
+                ..Default::default()
+            });
+            self
+        }
+        fn external_secret(&mut self, name: &str) -> &mut Self {
+            self.d.spec.external.push(ExternalObject {
+                kind: ObjectKind::Secret,
+                name: name.into(),
+                pos: "stack.yml:41:3".into(),
+            });
+            self
+        }
+        fn service(&mut self, short: &str, image: &str, port: u32, secrets: &[&str]) -> &mut Self {
+            let stack = self.stack();
+            let spec = ServiceSpec {
+                name: format!("{stack}_{short}"),
+                labels: labels(&stack),
+                task_template: TaskSpec {
+                    container_spec: Some(ContainerSpec {
+                        image: image.into(),
+                        secrets: secrets
+                            .iter()
+                            .map(|s| SecretReference {
+                                secret_name: s.to_string(),
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    }),
+                    networks: vec![NetworkAttachmentConfig {
+                        target: format!("{stack}_default"),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                endpoint_spec: (port != 0).then(|| EndpointSpec {
+                    ports: vec![PortConfig {
+                        target_port: 80,
+                        published_port: port,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let id = self.id();
+            self.d.spec.services.push(StackItem {
+                spec: spec.clone(),
+                pos: format!("stack.yml:{}:3", 3 + self.d.services.len()),
+            });
+            self.d.services.push(Service {
+                id,
+                spec,
+                ..Default::default()
+            });
+            self
+        }
+        fn build(&mut self) -> Command {
+            Command::DeployStack {
+                deploy: Box::new(self.d.clone()),
+            }
+        }
+    }
+
+    fn stack_errors(res: crate::Response) -> Vec<String> {
+        match res {
+            Err(StoreError::StackRefused { problems, .. }) => problems,
+            other => panic!("expected a refused stack, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_external_secret_refuses_the_whole_stack_with_its_position() {
+        let mut s = cluster();
+        s.take_events();
+        let before = serde_json::to_value(&s).unwrap();
+        let cmd = Builder::new("todo")
+            .config("app", "x=1")
+            .external_secret("db-password")
+            .service("web", "nginx:1", 0, &["db-password"])
+            .build();
+        let problems = stack_errors(run(&mut s, 2, cmd));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            problems[0],
+            "stack.yml:41:3: secret db-password is declared as external, but could not be found (used by todo_web): create it first (`docker secret create db-password FILE`)"
+        );
+        // Nothing left behind: no network, no config, no service, no stack.
+        assert_eq!(serde_json::to_value(&s).unwrap(), before);
+        assert!(s.take_events().is_empty());
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let mut s = cluster();
+        run(
+            &mut s,
+            2,
+            Command::CreateConfig {
+                config: Box::new(Config {
+                    id: "c0".into(),
+                    spec: ConfigSpec {
+                        name: "todo_app".into(),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }),
+            },
+        )
+        .unwrap();
+        let cmd = Builder::new("todo")
+            .config("app", "x=1")
+            .external_secret("missing")
+            .service("web", "nginx:1", 0, &["missing", "undeclared"])
+            .build();
+        let problems = stack_errors(run(&mut s, 3, cmd));
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(problems[0].contains("secret missing is declared as external"));
+        assert_eq!(
+            problems[1],
+            "stack.yml:30:3: config todo_app already exists and belongs to no stack, not to stack todo"
+        );
+        assert_eq!(
+            problems[2],
+            "stack.yml:3:3: service todo_web: secret undeclared is neither part of the stack nor in the cluster"
+        );
+    }
+
+    #[test]
+    fn a_clash_found_while_applying_puts_everything_back() {
+        let mut s = cluster();
+        run(
+            &mut s,
+            2,
+            Builder::new("one").service("web", "nginx:1", 8080, &[]).build(),
+        )
+        .unwrap();
+        s.take_events();
+        let before = serde_json::to_value(&s).unwrap();
+        let cmd = Builder::new("two")
+            .config("app", "x=1")
+            .service("api", "nginx:1", 0, &[])
+            .service("web", "nginx:1", 8080, &[])
+            .build();
+        let problems = stack_errors(run(&mut s, 3, cmd));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("stack.yml:4:3: service two_web: port '8080' is already in use by service 'one_web'"),
+            "{problems:?}"
+        );
+        assert_eq!(serde_json::to_value(&s).unwrap(), before);
+        assert!(s.take_events().is_empty());
+    }
+
+    #[test]
+    fn an_unchanged_redeploy_touches_nothing_and_records_no_version() {
+        let mut s = cluster();
+        let mut b = Builder::new("todo");
+        b.config("app", "x=1").service("web", "nginx:1", 0, &[]);
+        run(&mut s, 2, b.build()).unwrap();
+        let web = s.services.by_name("todo_web").unwrap().clone();
+        assert_eq!(s.stacks["todo"].versions.len(), 1);
+        s.take_events();
+        // The same stack again, with fresh IDs as the control API sends them.
+        let mut again = b.d.clone();
+        for (i, svc) in again.services.iter_mut().enumerate() {
+            svc.id = format!("fresh-{i}");
+        }
+        let changes = s.deploy_stack(3, at0(), &again).unwrap();
+        assert!(changes.iter().all(|c| c.action == "unchanged"), "{changes:?}");
+        assert_eq!(s.services.by_name("todo_web").unwrap(), &web);
+        assert_eq!(s.stacks["todo"].versions.len(), 1);
+        assert!(s.take_events().is_empty());
+    }
+
+    #[test]
+    fn what_left_the_stack_goes_and_the_last_ten_versions_stay() {
+        let mut s = cluster();
+        let mut b = Builder::new("todo");
+        b.config("app", "x=1")
+            .service("web", "nginx:1", 0, &[])
+            .service("db", "postgres:1", 0, &[]);
+        run(&mut s, 2, b.build()).unwrap();
+        let web_id = s.services.by_name("todo_web").unwrap().id.clone();
+        for i in 2..=12u64 {
+            let mut b = Builder::new("todo");
+            b.service("web", &format!("nginx:{i}"), 0, &[]);
+            run(&mut s, i + 1, b.build()).unwrap();
+        }
+        assert!(s.services.by_name("todo_db").is_none());
+        assert!(s.configs.by_name("todo_app").is_none());
+        let web = s.services.by_name("todo_web").unwrap();
+        assert_eq!(web.id, web_id, "updated in place, not recreated");
+        assert!(web.previous_spec.is_some());
+        let stack = &s.stacks["todo"];
+        let numbers: Vec<u64> = stack.versions.iter().map(|v| v.number).collect();
+        assert_eq!(numbers, (3..=12).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_service_of_another_stack_is_not_taken_over() {
+        let mut s = cluster();
+        run(
+            &mut s,
+            2,
+            Builder::new("one").service("web", "nginx:1", 0, &[]).build(),
+        )
+        .unwrap();
+        let mut b = Builder::new("two");
+        b.d.spec.networks.clear();
+        b.d.networks.clear();
+        b.network("default").service("web", "nginx:1", 0, &[]);
+        // A service named like one of stack one's.
+        b.d.services[0].spec.name = "one_web".into();
+        b.d.spec.services[0].spec.name = "one_web".into();
+        let problems = stack_errors(run(&mut s, 3, b.build()));
+        assert_eq!(
+            problems,
+            vec!["stack.yml:3:3: service one_web already exists and belongs to stack one, not to stack two"]
+        );
+    }
+
+    #[test]
+    fn removing_a_stack_removes_what_its_labels_own_even_without_versions() {
+        let mut s = cluster();
+        // As `docker stack deploy` makes it: labelled objects, no stored stack.
+        let mut b = Builder::new("legacy");
+        b.service("web", "nginx:1", 0, &[]);
+        run(
+            &mut s,
+            2,
+            Command::CreateNetwork {
+                network: Box::new(b.d.networks[0].clone()),
+            },
+        )
+        .unwrap();
+        let mut svc = b.d.services[0].clone();
+        svc.spec.task_template.networks[0].target = b.d.networks[0].id.clone();
+        run(
+            &mut s,
+            3,
+            Command::CreateService {
+                service: Box::new(svc),
+            },
+        )
+        .unwrap();
+        assert_eq!(stack_names(&s).get("legacy"), Some(&1));
+        run(&mut s, 4, Command::RemoveStack { name: "legacy".into() }).unwrap();
+        assert!(s.services.is_empty());
+        assert!(s.networks.by_name("legacy_default").is_none());
+        assert!(run(&mut s, 5, Command::RemoveStack { name: "legacy".into() }).is_err());
+    }
+
+    #[test]
+    fn a_diff_names_each_changed_leaf() {
+        let a = serde_json::json!({"Mode": {"Replicated": {"Replicas": 2}}, "Labels": {}});
+        let b = serde_json::json!({"Mode": {"Replicated": {"Replicas": 3}}, "Labels": null});
+        assert_eq!(changed_paths(&a, &b), vec!["~ Mode.Replicated.Replicas: 2 -> 3"]);
+    }
 }

@@ -97,7 +97,8 @@ pub struct StackChange {
     pub action: String,
     pub kind: ObjectKind,
     pub name: String,
-    /// For a service update: the spec paths that change (`TaskTemplate.ContainerSpec.Image`).
+    /// For a service update, one line per changed spec leaf:
+    /// `~ TaskTemplate.ContainerSpec.Image: "a" -> "b"`.
     pub paths: Vec<String>,
 }
 

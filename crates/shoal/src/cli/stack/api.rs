@@ -174,7 +174,7 @@ pub fn plan_lines(stack: &str, answer: &StackDeployResponse) -> (Vec<String>, us
         changes += 1;
         lines.push(format!("{mark} {} {}", c.kind, c.name));
         for p in &c.paths {
-            lines.push(format!("    ~ {p}"));
+            lines.push(format!("    {p}"));
         }
     }
     let against = if answer.version == 0 {
@@ -234,7 +234,7 @@ mod tests {
                     action: "update".into(),
                     kind: ObjectKind::Service,
                     name: "s_web".into(),
-                    paths: vec!["TaskTemplate.ContainerSpec.Image".into()],
+                    paths: vec![r#"~ TaskTemplate.ContainerSpec.Image: "a" -> "b""#.into()],
                 },
                 StackChange {
                     action: "remove".into(),
@@ -250,7 +250,7 @@ mod tests {
             lines,
             vec![
                 "~ service s_web",
-                "    ~ TaskTemplate.ContainerSpec.Image",
+                r#"    ~ TaskTemplate.ContainerSpec.Image: "a" -> "b""#,
                 "- service s_old",
                 "Stack s: 2 changes (against version 3)",
             ]
