@@ -199,7 +199,13 @@ pub async fn run(client: &Client, cmd: StackCmd) -> Result<()> {
                 );
                 return Ok(());
             }
-            api::history_listing(&info).print(args.format.as_deref(), args.quiet)
+            if args.quiet {
+                for v in &info.versions {
+                    outln!("{}", v.version);
+                }
+                return Ok(());
+            }
+            api::history_listing(&info).print(args.format.as_deref(), false)
         }
         StackCmd::Rollback(args) => {
             let answer = api::rollback(client, &args.name, args.to, args.dry_run).await?;
