@@ -71,10 +71,7 @@ async fn stack_deploy(
         ))
         .into());
     }
-    let answer = d
-        .manager()?
-        .deploy_stack(spec, q.flag("dry-run"))
-        .await?;
+    let answer = d.manager()?.deploy_stack(spec, q.flag("dry-run")).await?;
     Ok(Json(answer))
 }
 

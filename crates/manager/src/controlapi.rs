@@ -360,7 +360,6 @@ fn validate_constraint(c: &str) -> Result<()> {
     Ok(())
 }
 
-
 /// The network a `POST /networks/create` body asks for, validated, with ID `id`; its subnet,
 /// gateway and VXLAN ID are allocated when it is committed.
 pub fn network_from_request(id: &str, req: &NetworkCreateRequest) -> Result<Network> {
@@ -387,7 +386,7 @@ pub fn network_from_request(id: &str, req: &NetworkCreateRequest) -> Result<Netw
             req.scope
         )));
     }
-    crate::network_spec::check_network_options(&req)?;
+    crate::network_spec::check_network_options(req)?;
     let configs: Vec<IPAMConfig> = req
         .ipam
         .as_ref()
@@ -537,7 +536,12 @@ pub fn normalize_spec(spec: &mut ServiceSpec) -> Result<Vec<String>> {
             ));
         }
     }
-    for a in spec.task_template.networks.iter().chain(spec.networks.iter()) {
+    for a in spec
+        .task_template
+        .networks
+        .iter()
+        .chain(spec.networks.iter())
+    {
         if !a.driver_opts.is_empty() {
             return Err(ApiError::invalid(format!(
                 "network {}: per-service driver options ({}) are not supported by shoal's overlay driver",

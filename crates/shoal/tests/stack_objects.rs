@@ -94,7 +94,13 @@ fn the_book_stack_with_a_missing_external_secret_leaves_nothing_behind() {
         "todo-list-config",
         &format!("{FIXTURES}/configs/config.json"),
     ]);
-    let out = m.shoal(&["stack", "deploy", "-c", &format!("{FIXTURES}/v4.yml"), "todo"]);
+    let out = m.shoal(&[
+        "stack",
+        "deploy",
+        "-c",
+        &format!("{FIXTURES}/v4.yml"),
+        "todo",
+    ]);
     assert!(!out.status.success());
     let err = stderr_of(&out);
     assert!(
@@ -122,7 +128,13 @@ fn the_book_stack_with_a_missing_external_secret_leaves_nothing_behind() {
         "todo-list-secret",
         &format!("{FIXTURES}/secrets/secrets.json"),
     ]);
-    let out = m.shoal_ok(&["stack", "deploy", "-c", &format!("{FIXTURES}/v4.yml"), "todo"]);
+    let out = m.shoal_ok(&[
+        "stack",
+        "deploy",
+        "-c",
+        &format!("{FIXTURES}/v4.yml"),
+        "todo",
+    ]);
     assert!(out.contains("Creating network todo_app-net"), "{out}");
     assert!(out.contains("Creating service todo_todo-web"), "{out}");
     assert!(out.contains("Creating service todo_todo-db"), "{out}");
@@ -130,7 +142,8 @@ fn the_book_stack_with_a_missing_external_secret_leaves_nothing_behind() {
     m.shoal_ok(&["stack", "rm", "todo"]);
     // The external config and secret stay.
     assert_eq!(
-        m.docker_ok(&["secret", "ls", "--format", "{{.Name}}"]).trim(),
+        m.docker_ok(&["secret", "ls", "--format", "{{.Name}}"])
+            .trim(),
         "todo-list-secret"
     );
 }
@@ -196,16 +209,19 @@ fn rollback_updates_the_services_to_a_stored_version_and_keeps_the_volume() {
     assert!(out.contains("Stack rb: version 3"), "{out}");
     let web = m.inspect("service", "rb_web");
     assert_eq!(web["ID"], web_id, "updated, not recreated");
-    assert_eq!(web["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"][0], "A=1");
+    assert_eq!(
+        web["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"][0],
+        "A=1"
+    );
     assert!(web["UpdateStatus"]["State"].is_string(), "{web}");
     let history = m.shoal_ok(&["stack", "history", "rb"]);
     assert!(history.contains("rollback to version 1"), "{history}");
 
     m.shoal_ok(&["stack", "wait", "rb"]);
     let c = eventually(WAIT, "the rolled-back container", || {
-        running("rb_web").into_iter().find(|c| {
-            engine_ok(&["exec", c, "sh", "-c", "echo $A"]).trim() == "1"
-        })
+        running("rb_web")
+            .into_iter()
+            .find(|c| engine_ok(&["exec", c, "sh", "-c", "echo $A"]).trim() == "1")
     });
     assert_eq!(engine_ok(&["exec", &c, "cat", "/data/file"]).trim(), "kept");
     m.shoal_ok(&["stack", "rm", "rb"]);
@@ -220,7 +236,8 @@ fn a_stack_the_docker_cli_made_is_listed_diffed_and_removed_by_shoal() {
     m.docker_ok(&["stack", "deploy", "-c", &file, "dk"]);
     let ls = m.shoal_ok(&["stack", "ls"]);
     assert!(
-        ls.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["dk", "2", "-"]),
+        ls.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["dk", "2", "-"]),
         "{ls}"
     );
     let history = m.shoal(&["stack", "history", "dk"]);

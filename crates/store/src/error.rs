@@ -76,10 +76,16 @@ pub enum StoreError {
     Invalid(String),
     /// A stack deploy that was refused as a whole; nothing changed (HTTP 400).
     #[error("stack {stack} was not deployed, nothing changed:{}", lines(.problems))]
-    StackRefused { stack: String, problems: Vec<String> },
+    StackRefused {
+        stack: String,
+        problems: Vec<String>,
+    },
     /// A stack that could not be removed as a whole; nothing changed (HTTP 409).
     #[error("stack {stack} was not removed, nothing changed:{}", lines(.problems))]
-    StackNotRemoved { stack: String, problems: Vec<String> },
+    StackNotRemoved {
+        stack: String,
+        problems: Vec<String>,
+    },
     /// The cluster is not initialised yet (HTTP 503).
     #[error("the cluster is not initialised")]
     NoCluster,

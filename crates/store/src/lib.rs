@@ -10,13 +10,18 @@
 //!
 //! It does no I/O and knows nothing of Raft or HTTP.
 
+mod cluster;
 mod command;
+mod configs;
 mod error;
 mod networks;
+mod nodes;
 mod recent;
+mod services;
 pub mod stacks;
 mod state;
 mod table;
+mod tasks;
 
 pub use command::{
     Applied, Attachment, Cluster, Command, Member, Request, Response, TaskReport, TaskUpdate,

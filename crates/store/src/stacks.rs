@@ -95,8 +95,7 @@ fn refused(stack: &str, problems: Vec<String>) -> StoreError {
 /// The stacks in the state: those stored, and those only labels tell of (made by the docker
 /// CLI), with how many services each has.
 pub fn stack_names(state: &State) -> BTreeMap<String, usize> {
-    let mut out: BTreeMap<String, usize> =
-        state.stacks.keys().map(|k| (k.clone(), 0)).collect();
+    let mut out: BTreeMap<String, usize> = state.stacks.keys().map(|k| (k.clone(), 0)).collect();
     for s in state.services.iter() {
         if let Some(ns) = s.spec.labels.get(NAMESPACE_LABEL) {
             *out.entry(ns.clone()).or_default() += 1;
@@ -317,8 +316,8 @@ pub fn check(state: &State, d: &StackDeploy) -> Vec<String> {
         if let Some(current) = state.services.by_name(name) {
             if let Some(p) = foreign(ObjectKind::Service, name, &current.spec.labels) {
                 problems.push(p);
-            } else if crate::state::mode_kind(&current.spec.mode)
-                != crate::state::mode_kind(&s.spec.mode)
+            } else if crate::services::mode_kind(&current.spec.mode)
+                != crate::services::mode_kind(&s.spec.mode)
             {
                 problems.push(format!(
                     "{}service {name}: its mode changed (replicated, global, job), which Swarm cannot update: remove the service from the stack, deploy, then add it back",
@@ -435,7 +434,12 @@ fn refs(spec: &ServiceSpec, kind: ObjectKind) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     match kind {
         ObjectKind::Network => {
-            for a in spec.task_template.networks.iter().chain(spec.networks.iter()) {
+            for a in spec
+                .task_template
+                .networks
+                .iter()
+                .chain(spec.networks.iter())
+            {
                 out.insert(a.target.clone());
             }
         }
@@ -668,7 +672,6 @@ impl State {
         d: &StackDeploy,
         problems: &mut Vec<String>,
     ) -> Vec<StackChange> {
-        let stack = d.spec.name.as_str();
         let mut changes = Vec::new();
         let change = |action: &str, kind: ObjectKind, name: &str| StackChange {
             action: action.into(),
@@ -770,10 +773,7 @@ impl State {
                 }
                 None => (
                     Command::CreateService {
-                        service: Box::new(Service {
-                            spec,
-                            ..s.clone()
-                        }),
+                        service: Box::new(Service { spec, ..s.clone() }),
                     },
                     Vec::new(),
                 ),
@@ -793,7 +793,6 @@ impl State {
                 Err(e) => fail("", kind, &name, e),
             }
         }
-        let _ = stack;
         changes
     }
 
@@ -924,8 +923,18 @@ pub fn info(stack: &Stack) -> shoal_types::stack::StackInfo {
                 version: v.number,
                 created_at: v.created_at,
                 note: v.note.clone(),
-                services: v.spec.services.iter().map(|s| s.spec.name.clone()).collect(),
-                networks: v.spec.networks.iter().map(|s| s.spec.name.clone()).collect(),
+                services: v
+                    .spec
+                    .services
+                    .iter()
+                    .map(|s| s.spec.name.clone())
+                    .collect(),
+                networks: v
+                    .spec
+                    .networks
+                    .iter()
+                    .map(|s| s.spec.name.clone())
+                    .collect(),
                 configs: v.spec.configs.iter().map(|s| s.spec.name.clone()).collect(),
                 secrets: v.spec.secrets.iter().map(|s| s.spec.name.clone()).collect(),
                 files: v.spec.source.files.iter().map(|f| f.name.clone()).collect(),
@@ -959,7 +968,7 @@ mod tests {
     use shoal_types::stack::{ExternalObject, StackItem};
     use shoal_types::swarm::{
         ConfigSpec, ContainerSpec, Driver, EndpointSpec, NetworkAttachmentConfig, NetworkSpec,
-        Node, NodeRole, PortConfig, SecretReference, SecretSpec, TaskSpec,
+        Node, NodeRole, PortConfig, SecretReference, TaskSpec,
     };
 
     fn at0() -> DateTime<Utc> {
@@ -1047,7 +1056,7 @@ mod tests {
                     labels: labels(&self.stack()),
                     ..Default::default()
                 },
-                pos: format!("stack.yml:20:3"),
+                pos: "stack.yml:20:3".to_string(),
             });
             self.d.networks.push(Network {
                 id,
@@ -1213,7 +1222,9 @@ mod tests {
         run(
             &mut s,
             2,
-            Builder::new("one").service("web", "nginx:1", 8080, &[]).build(),
+            Builder::new("one")
+                .service("web", "nginx:1", 8080, &[])
+                .build(),
         )
         .unwrap();
         s.take_events();
@@ -1248,7 +1259,10 @@ mod tests {
             svc.id = format!("fresh-{i}");
         }
         let changes = s.deploy_stack(3, at0(), &again).unwrap();
-        assert!(changes.iter().all(|c| c.action == "unchanged"), "{changes:?}");
+        assert!(
+            changes.iter().all(|c| c.action == "unchanged"),
+            "{changes:?}"
+        );
         assert_eq!(s.services.by_name("todo_web").unwrap(), &web);
         assert_eq!(s.stacks["todo"].versions.len(), 1);
         assert!(s.take_events().is_empty());
@@ -1284,7 +1298,9 @@ mod tests {
         run(
             &mut s,
             2,
-            Builder::new("one").service("web", "nginx:1", 0, &[]).build(),
+            Builder::new("one")
+                .service("web", "nginx:1", 0, &[])
+                .build(),
         )
         .unwrap();
         let mut b = Builder::new("two");
@@ -1326,16 +1342,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(stack_names(&s).get("legacy"), Some(&1));
-        run(&mut s, 4, Command::RemoveStack { name: "legacy".into() }).unwrap();
+        run(
+            &mut s,
+            4,
+            Command::RemoveStack {
+                name: "legacy".into(),
+            },
+        )
+        .unwrap();
         assert!(s.services.is_empty());
         assert!(s.networks.by_name("legacy_default").is_none());
-        assert!(run(&mut s, 5, Command::RemoveStack { name: "legacy".into() }).is_err());
+        assert!(run(
+            &mut s,
+            5,
+            Command::RemoveStack {
+                name: "legacy".into()
+            }
+        )
+        .is_err());
     }
 
     #[test]
     fn a_diff_names_each_changed_leaf() {
         let a = serde_json::json!({"Mode": {"Replicated": {"Replicas": 2}}, "Labels": {}});
         let b = serde_json::json!({"Mode": {"Replicated": {"Replicas": 3}}, "Labels": null});
-        assert_eq!(changed_paths(&a, &b), vec!["~ Mode.Replicated.Replicas: 2 -> 3"]);
+        assert_eq!(
+            changed_paths(&a, &b),
+            vec!["~ Mode.Replicated.Replicas: 2 -> 3"]
+        );
     }
 }

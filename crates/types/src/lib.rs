@@ -15,7 +15,7 @@ pub mod mesh;
 pub mod names;
 pub mod netview;
 pub mod network;
-pub mod swarm;
 pub mod stack;
+pub mod swarm;
 pub mod system;
 pub mod wire;

@@ -19,7 +19,10 @@ use shoal_types::swarm::{Config, Secret, Service};
 pub fn validate_stack_name(name: &str) -> std::result::Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
@@ -82,7 +85,11 @@ impl Manager {
                     })?,
             };
             stack.version(target).cloned().ok_or_else(|| {
-                let kept: Vec<String> = stack.versions.iter().map(|v| v.number.to_string()).collect();
+                let kept: Vec<String> = stack
+                    .versions
+                    .iter()
+                    .map(|v| v.number.to_string())
+                    .collect();
                 ApiError::NotFound(format!(
                     "stack {name} has no version {target} (versions kept: {})",
                     kept.join(", ")
@@ -189,11 +196,9 @@ impl Manager {
             label(&mut item.spec.labels);
             match network_from_request(&new_id(), &item.spec) {
                 Ok(n) => deploy.networks.push(n),
-                Err(e) => problems.push(format!(
-                    "{}network {}: {e}",
-                    at(&item.pos),
-                    item.spec.name
-                )),
+                Err(e) => {
+                    problems.push(format!("{}network {}: {e}", at(&item.pos), item.spec.name))
+                }
             }
         }
         for item in &mut spec.configs {
@@ -222,7 +227,12 @@ impl Manager {
                 if let Err(e) = names::validate_secret_name(&name) {
                     problems.push(format!("{}secret {name}: {e}", at(&item.pos)));
                 }
-                if item.spec.driver.as_ref().is_some_and(|d| !d.name.is_empty()) {
+                if item
+                    .spec
+                    .driver
+                    .as_ref()
+                    .is_some_and(|d| !d.name.is_empty())
+                {
                     problems.push(format!(
                         "{}secret {name}: secret drivers are not supported",
                         at(&item.pos)

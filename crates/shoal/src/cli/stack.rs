@@ -424,7 +424,11 @@ async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
         outln!("{line}");
     }
     if lines.is_empty() {
-        outln!("Stack {}: no changes (version {})", args.name, answer.version);
+        outln!(
+            "Stack {}: no changes (version {})",
+            args.name,
+            answer.version
+        );
     } else {
         outln!("Stack {}: version {}", args.name, answer.version);
     }
@@ -822,16 +826,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stack_ls_counts_services_per_namespace() {
-        let services = vec![
-            json!({"Spec": {"Name": "todo_web", "Labels": {NAMESPACE_LABEL: "todo"}}}),
-            json!({"Spec": {"Name": "todo_db", "Labels": {NAMESPACE_LABEL: "todo"}}}),
-            json!({"Spec": {"Name": "blog_app", "Labels": {NAMESPACE_LABEL: "blog"}}}),
-            json!({"Spec": {"Name": "loose", "Labels": {}}}),
-        ];
+    fn stack_ls_shows_services_and_the_stored_version() {
+        let stacks = |name: &str, services: usize, version: u64| shoal_types::stack::StackSummary {
+            name: name.into(),
+            services,
+            version,
+            updated_at: None,
+        };
+        let stacks = vec![stacks("todo", 2, 3), stacks("blog", 1, 0)];
         assert_eq!(
-            stack_listing(&services).render(None, false).unwrap(),
-            "NAME      SERVICES\nblog      1\ntodo      2\n"
+            stack_listing(&stacks).render(None, false).unwrap(),
+            "NAME      SERVICES   VERSION\nblog      1          -\ntodo      2          3\n"
         );
     }
 }

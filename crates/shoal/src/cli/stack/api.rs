@@ -6,8 +6,8 @@
 use anyhow::Result;
 use serde_json::Value;
 use shoal_types::stack::{
-    ExternalObject, ObjectKind, SourceFile, StackChange, StackDeployResponse, StackInfo,
-    StackItem, StackSource, StackSpec, StackSummary,
+    ExternalObject, ObjectKind, SourceFile, StackChange, StackDeployResponse, StackInfo, StackItem,
+    StackSource, StackSpec, StackSummary,
 };
 
 use super::super::client::{encode, Client};
@@ -97,7 +97,11 @@ fn answer<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
 }
 
 /// Sends the stack; with `dry_run` the managers only say what would change.
-pub async fn deploy(client: &Client, spec: &StackSpec, dry_run: bool) -> Result<StackDeployResponse> {
+pub async fn deploy(
+    client: &Client,
+    spec: &StackSpec,
+    dry_run: bool,
+) -> Result<StackDeployResponse> {
     let path = format!(
         "/shoal/v1/stacks/{}/deploy{}",
         encode(&spec.name),
@@ -126,7 +130,10 @@ pub async fn rollback(
     };
     answer(
         client
-            .post_empty(&format!("/shoal/v1/stacks/{}/rollback{query}", encode(name)))
+            .post_empty(&format!(
+                "/shoal/v1/stacks/{}/rollback{query}",
+                encode(name)
+            ))
             .await?,
     )
 }
@@ -136,11 +143,19 @@ pub async fn list(client: &Client) -> Result<Vec<StackSummary>> {
 }
 
 pub async fn history(client: &Client, name: &str) -> Result<StackInfo> {
-    answer(client.get(&format!("/shoal/v1/stacks/{}", encode(name))).await?)
+    answer(
+        client
+            .get(&format!("/shoal/v1/stacks/{}", encode(name)))
+            .await?,
+    )
 }
 
 pub async fn remove(client: &Client, name: &str) -> Result<Vec<StackChange>> {
-    answer(client.delete_json(&format!("/shoal/v1/stacks/{}", encode(name))).await?)
+    answer(
+        client
+            .delete_json(&format!("/shoal/v1/stacks/{}", encode(name)))
+            .await?,
+    )
 }
 
 /// One line per object a deploy changed, as docker's `stack deploy` words them.
