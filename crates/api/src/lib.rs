@@ -9,6 +9,7 @@ mod error;
 mod internal;
 mod query;
 mod server;
+mod stacks;
 
 pub use server::{
     binder, binder_with, docker_router, serve_tcp, serve_unix, API_VERSION, MIN_API_VERSION,

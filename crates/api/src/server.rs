@@ -95,6 +95,7 @@ async fn not_found() -> Response {
 /// The Docker-compatible API.
 pub fn docker_router(daemon: Arc<Daemon>) -> Router {
     docker::routes()
+        .merge(crate::stacks::routes())
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(json_errors))

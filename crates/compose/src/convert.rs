@@ -48,8 +48,24 @@ pub struct Stack {
     /// Service specs by their name in the file (`web`, not `NAME_web`). Config and secret
     /// references carry names only.
     pub services: BTreeMap<String, ServiceSpec>,
+    /// Configs and secrets declared external that the services use (names in the cluster).
+    pub external_configs: Vec<String>,
+    pub external_secrets: Vec<String>,
+    /// Where each object was declared, by kind (`network`, `config`, `secret`, `service`)
+    /// and name in the cluster: `file:line:col`.
+    pub positions: BTreeMap<(String, String), String>,
     /// Things the user should know (ignored host IPs, ...).
     pub warnings: Vec<String>,
+}
+
+impl Stack {
+    /// Where object `name` of `kind` was declared, or "" when it was not in a file.
+    pub fn position(&self, kind: &str, name: &str) -> String {
+        self.positions
+            .get(&(kind.to_string(), name.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 /// Keys docker warns about and ignores ("Ignoring unsupported options: ...").
@@ -395,6 +411,8 @@ fn with_namespace(ns: &str, mut labels: BTreeMap<String, String>) -> BTreeMap<St
 
 #[derive(Debug, Clone, Default)]
 struct NetworkDef {
+    /// Where it is declared (its key under `networks:`).
+    pos: Option<Pos>,
     external: bool,
     /// `name:` (or the external name).
     name: Option<String>,
@@ -418,6 +436,8 @@ struct VolumeDef {
 
 #[derive(Debug, Clone, Default)]
 struct FileObjectDef {
+    /// Where it is declared (its key under `configs:` or `secrets:`).
+    pos: Option<Pos>,
     external: bool,
     name: Option<String>,
     data: Vec<u8>,
@@ -464,6 +484,7 @@ fn load_networks(root: &Node) -> Result<BTreeMap<String, NetworkDef>, Error> {
         )?;
         let (ext, ext_name) = external(field(e, "external"), &what)?;
         let mut def = NetworkDef {
+            pos: Some(key.pos.clone()),
             external: ext,
             name: opt_text(e, "name", &what)?,
             driver: text_or_empty(e, "driver", &what)?,
@@ -589,6 +610,7 @@ fn load_file_objects(
         )?;
         let (ext, ext_name) = external(field(e, "external"), &what)?;
         let mut def = FileObjectDef {
+            pos: Some(key.pos.clone()),
             external: ext,
             name: opt_text(e, "name", &what)?,
             driver: text_or_empty(e, "driver", &what)?,
@@ -677,9 +699,16 @@ pub fn convert(project: &Project, namespace: &str) -> Result<Stack, Error> {
     };
     let mut services = BTreeMap::new();
     let mut used_networks = BTreeSet::new();
+    let mut positions = BTreeMap::new();
+    let mut place = |kind: &str, name: &str, pos: &Option<Pos>| {
+        if let Some(pos) = pos {
+            positions.insert((kind.to_string(), name.to_string()), pos.to_string());
+        }
+    };
     if let Some(section) = root.get("services") {
         for (key, node) in entries(section, "services")? {
             let name = key.as_str().unwrap_or_default().to_string();
+            place("service", &scoped(namespace, &name), &Some(key.pos.clone()));
             let (spec, nets) = ctx.service(&name, key, node)?;
             used_networks.extend(nets);
             services.insert(name, spec);
@@ -691,7 +720,9 @@ pub fn convert(project: &Project, namespace: &str) -> Result<Stack, Error> {
     for internal in &used_networks {
         let def = ctx.networks.get(internal).cloned().unwrap_or_default();
         if def.external {
-            external_networks.push(def.name.clone().unwrap_or_else(|| internal.clone()));
+            let name = def.name.clone().unwrap_or_else(|| internal.clone());
+            place("network", &name, &def.pos);
+            external_networks.push(name);
             continue;
         }
         let ipam = (!def.ipam_driver.is_empty() || !def.subnets.is_empty()).then(|| IPAM {
@@ -710,6 +741,7 @@ pub fn convert(project: &Project, namespace: &str) -> Result<Stack, Error> {
             .name
             .clone()
             .unwrap_or_else(|| scoped(namespace, internal));
+        place("network", &name, &def.pos);
         networks.push(NetworkCreate {
             name: name.clone(),
             request: NetworkCreateRequest {
@@ -732,9 +764,27 @@ pub fn convert(project: &Project, namespace: &str) -> Result<Stack, Error> {
 
     let object_name =
         |key: &str, def: &FileObjectDef| def.name.clone().unwrap_or_else(|| scoped(namespace, key));
+    let used = |kind: &str, name: &str| {
+        services.values().any(|spec: &ServiceSpec| {
+            spec.task_template.container_spec.as_ref().is_some_and(|c| {
+                if kind == "secret" {
+                    c.secrets.iter().any(|r| r.secret_name == name)
+                } else {
+                    c.configs.iter().any(|r| r.config_name == name)
+                }
+            })
+        })
+    };
+    let mut external_secrets = Vec::new();
+    let mut external_configs = Vec::new();
     let mut secrets = Vec::new();
     for (key, def) in &ctx.secrets {
+        let name = object_name(key, def);
+        place("secret", &name, &def.pos);
         if def.external {
+            if used("secret", &name) {
+                external_secrets.push(name);
+            }
             continue;
         }
         secrets.push(SecretSpec {
@@ -753,7 +803,12 @@ pub fn convert(project: &Project, namespace: &str) -> Result<Stack, Error> {
     }
     let mut configs = Vec::new();
     for (key, def) in &ctx.configs {
+        let name = object_name(key, def);
+        place("config", &name, &def.pos);
         if def.external {
+            if used("config", &name) {
+                external_configs.push(name);
+            }
             continue;
         }
         configs.push(ConfigSpec {
@@ -773,6 +828,9 @@ pub fn convert(project: &Project, namespace: &str) -> Result<Stack, Error> {
         secrets,
         configs,
         services,
+        external_configs,
+        external_secrets,
+        positions,
         warnings: ctx.warnings,
     })
 }

@@ -77,6 +77,11 @@ pub struct Project {
     pub env: BTreeMap<String, String>,
     /// Things the user should know: unset variables, ignored keys.
     pub warnings: Vec<String>,
+    /// The files as given (before interpolation).
+    pub sources: Vec<Source>,
+    /// The variables the files used that have a value: what a stack stores of its
+    /// environment (not the whole environment, which may hold unrelated credentials).
+    pub used_env: BTreeMap<String, String>,
 }
 
 /// Reads the Compose files at `paths` (the first one's folder is the working directory and
@@ -138,7 +143,11 @@ pub fn load_sources(
     let mut warnings = Vec::new();
     let mut missing = std::collections::BTreeSet::new();
     let mut merged: Option<Node> = None;
-    let lookup = |name: &str| vars.get(name).cloned();
+    let used = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let lookup = |name: &str| {
+        used.borrow_mut().insert(name.to_string());
+        vars.get(name).cloned()
+    };
     for source in sources {
         let mut doc = yaml::parse(&source.name, &source.text)?;
         if doc.as_map().is_none() {
@@ -164,11 +173,18 @@ pub fn load_sources(
     }
     let root = merged.unwrap_or_else(|| Node::new(Pos::new(&"".into(), 1, 1), Value::Null));
     warnings.extend(convert::unsupported_warnings(&root));
+    let used_env = used
+        .into_inner()
+        .into_iter()
+        .filter_map(|name| vars.get(&name).map(|v| (name, v.clone())))
+        .collect();
     Ok(Project {
         root,
         working_dir: working_dir.to_path_buf(),
         env: vars,
         warnings,
+        sources: sources.to_vec(),
+        used_env,
     })
 }
 

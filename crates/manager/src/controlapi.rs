@@ -32,6 +32,10 @@ pub const MAX_CONFIG_SIZE: usize = 1000 * 1024;
 const MIN_NANO_CPUS: i64 = 1_000_000;
 const MIN_MEMORY: i64 = 4 * 1024 * 1024;
 
+mod stacks;
+
+pub use stacks::validate_stack_name;
+
 impl Manager {
     // ----- services -----
 
@@ -83,101 +87,10 @@ impl Manager {
         Ok(())
     }
 
-    /// Validates a service spec and fills what Docker's daemon fills.
+    /// Validates a service spec, fills what Docker's daemon fills, and refers to networks,
+    /// configs and secrets by ID.
     fn normalize_service(&self, spec: &mut ServiceSpec) -> Result<Vec<String>> {
-        names::validate_service_name(&spec.name).map_err(|e| ApiError::invalid(e.to_string()))?;
-        let warnings = Vec::new();
-        crate::unsupported::check_service_spec(spec)?;
-        let cs = spec
-            .task_template
-            .container_spec
-            .as_ref()
-            .ok_or_else(|| ApiError::invalid("ContainerSpec: ContainerSpec is required"))?;
-        if cs.image.trim().is_empty() {
-            return Err(ApiError::invalid(
-                "ContainerSpec: image reference must be provided",
-            ));
-        }
-        crate::dependencies::validate(&spec.name, &spec.labels).map_err(ApiError::invalid)?;
-        // Docker shows the runtime of a container task as "container" even when not sent.
-        if spec.task_template.runtime.is_empty() {
-            spec.task_template.runtime = "container".into();
-        }
-        let mut targets = BTreeSet::new();
-        for m in &cs.mounts {
-            if !targets.insert(m.target.clone()) {
-                return Err(ApiError::invalid(format!(
-                    "duplicate mount point: {}",
-                    m.target
-                )));
-            }
-        }
-        if let Some(res) = &spec.task_template.resources {
-            if let Some(l) = &res.limits {
-                if l.nano_cpus != 0 && l.nano_cpus < MIN_NANO_CPUS {
-                    return Err(ApiError::invalid(format!(
-                        "invalid cpu value {}: Must be at least 0.001",
-                        l.nano_cpus as f64 / 1e9
-                    )));
-                }
-                if l.memory_bytes != 0 && l.memory_bytes < MIN_MEMORY {
-                    return Err(ApiError::invalid(format!(
-                        "invalid memory value {}: Must be at least 4MiB",
-                        l.memory_bytes
-                    )));
-                }
-            }
-        }
-        if let Some(p) = &spec.task_template.placement {
-            for c in &p.constraints {
-                validate_constraint(c)?;
-            }
-        }
-        // Mode: replicated with one replica unless told otherwise.
-        let m = &mut spec.mode;
-        let modes = [
-            m.replicated.is_some(),
-            m.global.is_some(),
-            m.replicated_job.is_some(),
-            m.global_job.is_some(),
-        ]
-        .iter()
-        .filter(|x| **x)
-        .count();
-        if modes > 1 {
-            return Err(ApiError::invalid("only one service mode may be set"));
-        }
-        if modes == 0 {
-            m.replicated = Some(ReplicatedService { replicas: Some(1) });
-        }
-        if let Some(r) = &mut m.replicated {
-            if r.replicas.is_none() {
-                r.replicas = Some(1);
-            }
-        }
-        if let Some(j) = &mut m.replicated_job {
-            if j.total_completions.is_none() {
-                j.total_completions = j.max_concurrent.or(Some(1));
-            }
-            if j.max_concurrent.is_none() {
-                j.max_concurrent = Some(1);
-            }
-        }
-        if (m.replicated_job.is_some() || m.global_job.is_some()) && spec.update_config.is_some() {
-            return Err(ApiError::invalid("jobs may not have an update config"));
-        }
-        if let Some(ep) = &spec.endpoint_spec {
-            if ep.mode == ResolutionMode::Dnsrr
-                && ep
-                    .ports
-                    .iter()
-                    .any(|p| p.publish_mode == shoal_types::swarm::PublishMode::Ingress)
-            {
-                return Err(ApiError::invalid(
-                    "EndpointSpec: port published with ingress mode can't be used with dnsrr mode",
-                ));
-            }
-        }
+        let warnings = normalize_spec(spec)?;
         // Networks may be named; store them by ID like Docker does.
         let state = self.replica().read();
         for a in spec
@@ -190,13 +103,6 @@ impl Manager {
                 .networks
                 .resolve(&a.target)
                 .map_err(|_| ApiError::NotFound(format!("network {} not found", a.target)))?;
-            if !a.driver_opts.is_empty() {
-                return Err(ApiError::invalid(format!(
-                    "network {}: per-service driver options ({}) are not supported by shoal's overlay driver",
-                    n.spec.name,
-                    a.driver_opts.keys().cloned().collect::<Vec<_>>().join(", ")
-                )));
-            }
             a.target = n.id.clone();
         }
         if let Some(cs) = &mut spec.task_template.container_spec {
@@ -373,83 +279,8 @@ impl Manager {
     // ----- networks -----
 
     pub async fn create_network(&self, req: NetworkCreateRequest) -> Result<String> {
-        if names::is_predefined_network(&req.name) {
-            return Err(ApiError::Forbidden(format!(
-                "{} is a pre-defined network and cannot be created",
-                req.name
-            )));
-        }
-        names::validate_network_name(&req.name).map_err(|e| ApiError::invalid(e.to_string()))?;
-        let driver = if req.driver.is_empty() {
-            "overlay"
-        } else {
-            req.driver.as_str()
-        };
-        if driver != "overlay" {
-            return Err(ApiError::invalid(format!(
-                "network driver \"{driver}\" is not supported on a shoal cluster: shoal networks are swarm-scoped overlay networks (use --driver overlay)"
-            )));
-        }
-        if !req.scope.is_empty() && req.scope != "swarm" {
-            return Err(ApiError::invalid(format!(
-                "network scope \"{}\" is not supported: shoal networks are swarm-scoped",
-                req.scope
-            )));
-        }
-        crate::network_spec::check_network_options(&req)?;
-        let configs: Vec<IPAMConfig> = req
-            .ipam
-            .as_ref()
-            .map(|i| {
-                i.config
-                    .iter()
-                    .map(|c| IPAMConfig {
-                        subnet: c.subnet.clone(),
-                        range: c.ip_range.clone(),
-                        gateway: c.gateway.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        // The subnet (when none was given), the gateway and the VXLAN ID are allocated when
-        // the network is committed, so that two networks created at once never share one.
-        let ipam = IPAMOptions {
-            driver: Driver {
-                name: "default".into(),
-                options: req
-                    .ipam
-                    .as_ref()
-                    .map(|i| i.options.clone())
-                    .unwrap_or_default(),
-            },
-            configs,
-        };
-        let state_opts = BTreeMap::new();
         let id = new_id();
-        let network = Network {
-            id: id.clone(),
-            spec: NetworkSpec {
-                name: req.name.clone(),
-                labels: req.labels.clone(),
-                driver_configuration: Some(Driver {
-                    name: driver.to_string(),
-                    options: req.options.clone(),
-                }),
-                ipv6_enabled: req.enable_ipv6.unwrap_or(false),
-                internal: req.internal,
-                attachable: req.attachable,
-                ingress: req.ingress,
-                ipam_options: Some(ipam.clone()),
-                config_from: None,
-                scope: "swarm".into(),
-            },
-            driver_state: Driver {
-                name: driver.to_string(),
-                options: state_opts,
-            },
-            ipam_options: Some(ipam),
-            ..Default::default()
-        };
+        let network = network_from_request(&id, &req)?;
         self.propose(Command::CreateNetwork {
             network: Box::new(network),
         })
@@ -619,6 +450,201 @@ fn validate_constraint(c: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The network a `POST /networks/create` body asks for, validated, with ID `id`; its subnet,
+/// gateway and VXLAN ID are allocated when it is committed.
+pub fn network_from_request(id: &str, req: &NetworkCreateRequest) -> Result<Network> {
+    if names::is_predefined_network(&req.name) {
+        return Err(ApiError::Forbidden(format!(
+            "{} is a pre-defined network and cannot be created",
+            req.name
+        )));
+    }
+    names::validate_network_name(&req.name).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let driver = if req.driver.is_empty() {
+        "overlay"
+    } else {
+        req.driver.as_str()
+    };
+    if driver != "overlay" {
+        return Err(ApiError::invalid(format!(
+            "network driver \"{driver}\" is not supported on a shoal cluster: shoal networks are swarm-scoped overlay networks (use --driver overlay)"
+        )));
+    }
+    if !req.scope.is_empty() && req.scope != "swarm" {
+        return Err(ApiError::invalid(format!(
+            "network scope \"{}\" is not supported: shoal networks are swarm-scoped",
+            req.scope
+        )));
+    }
+    crate::network_spec::check_network_options(req)?;
+    let configs: Vec<IPAMConfig> = req
+        .ipam
+        .as_ref()
+        .map(|i| {
+            i.config
+                .iter()
+                .map(|c| IPAMConfig {
+                    subnet: c.subnet.clone(),
+                    range: c.ip_range.clone(),
+                    gateway: c.gateway.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // The subnet (when none was given), the gateway and the VXLAN ID are allocated when
+    // the network is committed, so that two networks created at once never share one.
+    let ipam = IPAMOptions {
+        driver: Driver {
+            name: "default".into(),
+            options: req
+                .ipam
+                .as_ref()
+                .map(|i| i.options.clone())
+                .unwrap_or_default(),
+        },
+        configs,
+    };
+    let state_opts = BTreeMap::new();
+    let network = Network {
+        id: id.to_string(),
+        spec: NetworkSpec {
+            name: req.name.clone(),
+            labels: req.labels.clone(),
+            driver_configuration: Some(Driver {
+                name: driver.to_string(),
+                options: req.options.clone(),
+            }),
+            ipv6_enabled: req.enable_ipv6.unwrap_or(false),
+            internal: req.internal,
+            attachable: req.attachable,
+            ingress: req.ingress,
+            ipam_options: Some(ipam.clone()),
+            config_from: None,
+            scope: "swarm".into(),
+        },
+        driver_state: Driver {
+            name: driver.to_string(),
+            options: state_opts,
+        },
+        ipam_options: Some(ipam),
+        ..Default::default()
+    };
+    Ok(network)
+}
+
+/// Validates a service spec and fills what Docker's daemon fills, without looking at the
+/// state: references to networks, configs and secrets are left as they are.
+pub fn normalize_spec(spec: &mut ServiceSpec) -> Result<Vec<String>> {
+    names::validate_service_name(&spec.name).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let warnings = Vec::new();
+    crate::unsupported::check_service_spec(spec)?;
+    let cs = spec
+        .task_template
+        .container_spec
+        .as_ref()
+        .ok_or_else(|| ApiError::invalid("ContainerSpec: ContainerSpec is required"))?;
+    if cs.image.trim().is_empty() {
+        return Err(ApiError::invalid(
+            "ContainerSpec: image reference must be provided",
+        ));
+    }
+    crate::dependencies::validate(&spec.name, &spec.labels).map_err(ApiError::invalid)?;
+    // Docker shows the runtime of a container task as "container" even when not sent.
+    if spec.task_template.runtime.is_empty() {
+        spec.task_template.runtime = "container".into();
+    }
+    let mut targets = BTreeSet::new();
+    for m in &cs.mounts {
+        if !targets.insert(m.target.clone()) {
+            return Err(ApiError::invalid(format!(
+                "duplicate mount point: {}",
+                m.target
+            )));
+        }
+    }
+    if let Some(res) = &spec.task_template.resources {
+        if let Some(l) = &res.limits {
+            if l.nano_cpus != 0 && l.nano_cpus < MIN_NANO_CPUS {
+                return Err(ApiError::invalid(format!(
+                    "invalid cpu value {}: Must be at least 0.001",
+                    l.nano_cpus as f64 / 1e9
+                )));
+            }
+            if l.memory_bytes != 0 && l.memory_bytes < MIN_MEMORY {
+                return Err(ApiError::invalid(format!(
+                    "invalid memory value {}: Must be at least 4MiB",
+                    l.memory_bytes
+                )));
+            }
+        }
+    }
+    if let Some(p) = &spec.task_template.placement {
+        for c in &p.constraints {
+            validate_constraint(c)?;
+        }
+    }
+    // Mode: replicated with one replica unless told otherwise.
+    let m = &mut spec.mode;
+    let modes = [
+        m.replicated.is_some(),
+        m.global.is_some(),
+        m.replicated_job.is_some(),
+        m.global_job.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if modes > 1 {
+        return Err(ApiError::invalid("only one service mode may be set"));
+    }
+    if modes == 0 {
+        m.replicated = Some(ReplicatedService { replicas: Some(1) });
+    }
+    if let Some(r) = &mut m.replicated {
+        if r.replicas.is_none() {
+            r.replicas = Some(1);
+        }
+    }
+    if let Some(j) = &mut m.replicated_job {
+        if j.total_completions.is_none() {
+            j.total_completions = j.max_concurrent.or(Some(1));
+        }
+        if j.max_concurrent.is_none() {
+            j.max_concurrent = Some(1);
+        }
+    }
+    if (m.replicated_job.is_some() || m.global_job.is_some()) && spec.update_config.is_some() {
+        return Err(ApiError::invalid("jobs may not have an update config"));
+    }
+    if let Some(ep) = &spec.endpoint_spec {
+        if ep.mode == ResolutionMode::Dnsrr
+            && ep
+                .ports
+                .iter()
+                .any(|p| p.publish_mode == shoal_types::swarm::PublishMode::Ingress)
+        {
+            return Err(ApiError::invalid(
+                "EndpointSpec: port published with ingress mode can't be used with dnsrr mode",
+            ));
+        }
+    }
+    for a in spec
+        .task_template
+        .networks
+        .iter()
+        .chain(spec.networks.iter())
+    {
+        if !a.driver_opts.is_empty() {
+            return Err(ApiError::invalid(format!(
+                "network {}: per-service driver options ({}) are not supported by shoal's overlay driver",
+                a.target,
+                a.driver_opts.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(warnings)
 }
 
 /// A Docker-style random name for a service created without one.

@@ -47,10 +47,13 @@ impl From<StoreError> for ApiError {
         let msg = e.to_string();
         match e {
             StoreError::NotFound { .. } => ApiError::NotFound(msg),
-            StoreError::Ambiguous { .. } | StoreError::Invalid(_) => ApiError::Invalid(msg),
+            StoreError::Ambiguous { .. }
+            | StoreError::Invalid(_)
+            | StoreError::StackRefused { .. } => ApiError::Invalid(msg),
             StoreError::NameConflict { .. }
             | StoreError::OutOfSequence { .. }
             | StoreError::InUse { .. }
+            | StoreError::StackNotRemoved { .. }
             | StoreError::Conflict(_) => ApiError::Conflict(msg),
             StoreError::NoCluster => ApiError::Unavailable(NOT_IN_SWARM.into()),
         }

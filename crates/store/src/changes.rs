@@ -121,7 +121,7 @@ fn look(state: &State, kind: Kind, id: &str) -> Option<Looked> {
             .networks
             .get(id)
             .map(|n| looked(Seen::Named(n.spec.name.clone()), n.created_at, n.updated_at)),
-        Kind::Cluster | Kind::Task => None,
+        Kind::Cluster | Kind::Task | Kind::Stack => None,
     }
 }
 
@@ -132,7 +132,7 @@ fn type_of(kind: Kind) -> Option<&'static str> {
         Kind::Secret => Some("secret"),
         Kind::Config => Some("config"),
         Kind::Network => Some("network"),
-        Kind::Cluster | Kind::Task => None,
+        Kind::Cluster | Kind::Task | Kind::Stack => None,
     }
 }
 
@@ -221,7 +221,7 @@ impl Observer {
                 Kind::Secret => state.secrets.iter().map(|o| o.id.clone()).collect(),
                 Kind::Config => state.configs.iter().map(|o| o.id.clone()).collect(),
                 Kind::Network => state.networks.iter().map(|o| o.id.clone()).collect(),
-                Kind::Cluster | Kind::Task => Vec::new(),
+                Kind::Cluster | Kind::Task | Kind::Stack => Vec::new(),
             }
         };
         for kind in [

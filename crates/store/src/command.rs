@@ -248,6 +248,16 @@ pub enum Command {
         node_id: String,
         addr: String,
     },
+    /// shoal's stack API: a whole stack, every object it owns created, updated or removed as
+    /// it says, or nothing changed (see [`crate::stacks`]).
+    DeployStack {
+        deploy: Box<crate::stacks::StackDeploy>,
+    },
+    /// Every object of a stack (labelled with its namespace, so also stacks the docker CLI
+    /// made) and its stored versions go, or nothing does.
+    RemoveStack {
+        name: String,
+    },
     /// Commits nothing; used to confirm leadership and in benchmarks.
     Noop,
 }

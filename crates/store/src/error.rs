@@ -14,6 +14,7 @@ pub enum Kind {
     Network,
     Config,
     Secret,
+    Stack,
 }
 
 impl Kind {
@@ -26,6 +27,7 @@ impl Kind {
             Kind::Network => "network",
             Kind::Config => "config",
             Kind::Secret => "secret",
+            Kind::Stack => "stack",
         }
     }
 }
@@ -72,9 +74,25 @@ pub enum StoreError {
     /// The request is invalid against the current state (HTTP 400).
     #[error("{0}")]
     Invalid(String),
+    /// A stack deploy that was refused as a whole; nothing changed (HTTP 400).
+    #[error("stack {stack} was not deployed, nothing changed:{}", lines(.problems))]
+    StackRefused {
+        stack: String,
+        problems: Vec<String>,
+    },
+    /// A stack that could not be removed as a whole; nothing changed (HTTP 409).
+    #[error("stack {stack} was not removed, nothing changed:{}", lines(.problems))]
+    StackNotRemoved {
+        stack: String,
+        problems: Vec<String>,
+    },
     /// The cluster is not initialised yet (HTTP 503).
     #[error("the cluster is not initialised")]
     NoCluster,
+}
+
+fn lines(problems: &[String]) -> String {
+    problems.iter().map(|p| format!("\n  - {p}")).collect()
 }
 
 fn plural(v: &[String]) -> &'static str {

@@ -11,12 +11,18 @@
 //! It does no I/O and knows nothing of Raft or HTTP.
 
 mod changes;
+mod cluster;
 mod command;
+mod configs;
 mod error;
 mod networks;
+mod nodes;
 mod recent;
+mod services;
+pub mod stacks;
 mod state;
 mod table;
+mod tasks;
 
 pub use changes::Observer;
 pub use command::{

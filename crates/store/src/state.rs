@@ -1,17 +1,13 @@
 //! The state machine proper: the tables and [`State::apply`].
 
-use crate::command::{
-    Applied, Attachment, Cluster, Command, Member, Request, Response, RotationChange,
-};
+use crate::command::{Applied, Attachment, Cluster, Command, Member, Request, Response};
 use crate::error::{Kind, StoreError};
 use crate::recent::RecentRequests;
 use crate::table::{Object, Table};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shoal_types::swarm::{
-    Config, Endpoint, EndpointSpec, JobStatus, Network, Node, NodeRole, NodeState, PortConfig,
-    PublishMode, Reachability, Secret, Service, ServiceMode, ServiceSpec, Task, TaskState,
-    UpdateState, UpdateStatus, Version,
+    Config, Network, Node, NodeRole, Reachability, Secret, Service, ServiceSpec, Task, Version,
 };
 use std::collections::BTreeMap;
 
@@ -81,6 +77,9 @@ pub struct State {
     pub networks: Table<Network>,
     pub configs: Table<Config>,
     pub secrets: Table<Secret>,
+    /// Stacks deployed through shoal's stack API, by name (see [`crate::stacks`]).
+    #[serde(default)]
+    pub stacks: BTreeMap<String, crate::stacks::Stack>,
     /// Addresses held by containers attached from node engines: network ID → address → holder.
     #[serde(default)]
     pub attachments: BTreeMap<String, BTreeMap<String, Attachment>>,
@@ -103,7 +102,7 @@ pub(crate) fn not_found(kind: Kind, key: &str) -> StoreError {
     }
 }
 
-fn check_version(kind: Kind, id: &str, current: &Version, sent: u64) -> Result<()> {
+pub(crate) fn check_version(kind: Kind, id: &str, current: &Version, sent: u64) -> Result<()> {
     if current.index != sent {
         return Err(StoreError::OutOfSequence {
             kind,
@@ -172,490 +171,87 @@ impl State {
             .count()
     }
 
-    fn apply_cmd(
+    pub(crate) fn apply_cmd(
         &mut self,
         index: u64,
         at: DateTime<Utc>,
         cmd: &Command,
     ) -> Result<Option<String>> {
-        let version = Version { index };
         match cmd {
             Command::Noop => Ok(None),
+            Command::DeployStack { deploy } => self
+                .deploy_stack(index, at, deploy)
+                .map(|_| Some(deploy.spec.name.clone())),
+            Command::RemoveStack { name } => self
+                .remove_stack(index, at, name)
+                .map(|_| Some(name.clone())),
             Command::InitCluster {
                 cluster,
                 node,
                 member,
                 ingress,
-            } => {
-                if self.cluster.is_some() {
-                    return Err(StoreError::Conflict(
-                        "this node is already part of a swarm".into(),
-                    ));
-                }
-                let mut cluster = (**cluster).clone();
-                cluster.info.version = version;
-                cluster.info.created_at = at;
-                cluster.info.updated_at = at;
-                let id = cluster.info.id.clone();
-                self.cluster = Some(cluster);
-                self.add_node(index, at, node, member)?;
-                let mut ingress = (**ingress).clone();
-                stamp_new(
-                    &mut ingress.version,
-                    &mut ingress.created_at,
-                    &mut ingress.updated_at,
-                    index,
-                    at,
-                );
-                self.event(Kind::Network, EventAction::Create, &ingress.id, index);
-                self.networks.insert(ingress);
-                self.event(Kind::Cluster, EventAction::Create, &id, index);
-                Ok(Some(id))
-            }
-            Command::AddNode { node, member } => {
-                self.cluster()?;
-                self.add_node(index, at, node, member)
-            }
+            } => self.init_cluster(index, at, cluster, node, member, ingress),
+            Command::AddNode { node, member } => self.join_node(index, at, node, member),
             Command::UpdateNodeSpec {
                 id,
                 version: sent,
                 spec,
-            } => {
-                let managers = self.manager_count();
-                let node = self
-                    .nodes
-                    .get(id)
-                    .ok_or_else(|| not_found(Kind::Node, id))?;
-                check_version(Kind::Node, id, &node.version, *sent)?;
-                if node.spec.role == NodeRole::Manager
-                    && spec.role == NodeRole::Worker
-                    && managers <= 1
-                {
-                    return Err(StoreError::Conflict(
-                        "attempting to demote the last manager of the swarm".into(),
-                    ));
-                }
-                let mut node = node.clone();
-                node.spec = spec.clone();
-                stamp(&mut node.version, &mut node.updated_at, index, at);
-                self.nodes.insert(node);
-                self.event(Kind::Node, EventAction::Update, id, index);
-                Ok(Some(id.clone()))
-            }
+            } => self.update_node_spec(index, at, id, *sent, spec),
             Command::SetNodeStatus {
                 id,
                 status,
                 manager_status,
                 description,
-            } => {
-                let node = self
-                    .nodes
-                    .get_mut(id)
-                    .ok_or_else(|| not_found(Kind::Node, id))?;
-                node.status = status.clone();
-                node.manager_status = manager_status.clone();
-                if let Some(d) = description {
-                    node.description = (**d).clone();
-                }
-                stamp(&mut node.version, &mut node.updated_at, index, at);
-                self.event(Kind::Node, EventAction::Update, id, index);
-                Ok(Some(id.clone()))
-            }
-            Command::ForceNewCluster { node_id } => {
-                self.cluster()?;
-                if self.nodes.get(node_id).is_none() {
-                    return Err(not_found(Kind::Node, node_id));
-                }
-                let others: Vec<String> = self
-                    .nodes
-                    .iter()
-                    .filter(|n| {
-                        n.id != *node_id
-                            && (n.spec.role == NodeRole::Manager || n.manager_status.is_some())
-                    })
-                    .map(|n| n.id.clone())
-                    .collect();
-                for id in others {
-                    let Some(node) = self.nodes.get(&id) else {
-                        continue;
-                    };
-                    let mut node = node.clone();
-                    node.spec.role = NodeRole::Worker;
-                    node.manager_status = None;
-                    node.status.state = NodeState::Down;
-                    node.status.message = FORCED_OUT.into();
-                    stamp(&mut node.version, &mut node.updated_at, index, at);
-                    self.nodes.insert(node);
-                    self.event(Kind::Node, EventAction::Update, &id, index);
-                }
-                Ok(Some(node_id.clone()))
-            }
-            Command::RemoveNode { id, force } => {
-                let node = self
-                    .nodes
-                    .get(id)
-                    .ok_or_else(|| not_found(Kind::Node, id))?;
-                if node.spec.role == NodeRole::Manager || node.manager_status.is_some() {
-                    return Err(StoreError::Conflict(format!(
-                        "rpc error: node {id} is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal"
-                    )));
-                }
-                if !force && node.status.state != NodeState::Down {
-                    return Err(StoreError::Conflict(format!(
-                        "node {id} is not down and can't be removed"
-                    )));
-                }
-                self.nodes.remove(id);
-                self.members.remove(id);
-                // The addresses its engine held for attached containers go with it.
-                for held in self.attachments.values_mut() {
-                    held.retain(|_, a| a.node_id != *id);
-                }
-                self.attachments.retain(|_, held| !held.is_empty());
-                self.event(Kind::Node, EventAction::Remove, id, index);
-                Ok(Some(id.clone()))
-            }
-            Command::CreateService { service } => {
-                self.cluster()?;
-                let mut svc = (**service).clone();
-                if self.services.name_taken(&svc.spec.name, None) {
-                    return Err(StoreError::NameConflict {
-                        kind: Kind::Service,
-                        name: svc.spec.name.clone(),
-                    });
-                }
-                self.check_references(&svc.spec)?;
-                svc.endpoint = self.allocate_endpoint(&svc.id, &svc.spec)?;
-                svc.endpoint.virtual_ips = self.allocate_vips(&svc.id, &svc.spec)?;
-                if is_job(&svc.spec) {
-                    svc.job_status = Some(JobStatus {
-                        job_iteration: Version { index },
-                        last_execution: Some(at),
-                    });
-                }
-                stamp_new(
-                    &mut svc.version,
-                    &mut svc.created_at,
-                    &mut svc.updated_at,
-                    index,
-                    at,
-                );
-                let id = svc.id.clone();
-                self.services.insert(svc);
-                self.event(Kind::Service, EventAction::Create, &id, index);
-                Ok(Some(id))
-            }
+            } => self.set_node_status(
+                index,
+                at,
+                id,
+                status,
+                manager_status.as_ref(),
+                description.as_deref(),
+            ),
+            Command::ForceNewCluster { node_id } => self.force_new_cluster(index, at, node_id),
+            Command::RemoveNode { id, force } => self.remove_node(index, id, *force),
+            Command::CreateService { service } => self.create_service(index, at, service),
             Command::UpdateService {
                 id,
                 version: sent,
                 spec,
                 rollback,
                 rollback_reason,
-            } => {
-                let svc = self
-                    .services
-                    .get(id)
-                    .ok_or_else(|| not_found(Kind::Service, id))?
-                    .clone();
-                check_version(Kind::Service, id, &svc.version, *sent)?;
-                let new_spec = if *rollback {
-                    svc.previous_spec.clone().ok_or_else(|| {
-                        StoreError::Invalid(format!("service {id} does not have a previous spec"))
-                    })?
-                } else {
-                    (**spec).clone()
-                };
-                if new_spec.name != svc.spec.name {
-                    return Err(StoreError::Invalid(
-                        "renaming services is not supported".into(),
-                    ));
-                }
-                if mode_kind(&new_spec.mode) != mode_kind(&svc.spec.mode) {
-                    return Err(StoreError::Invalid(
-                        "service mode change is not allowed".into(),
-                    ));
-                }
-                self.check_references(&new_spec)?;
-                let mut endpoint = self.allocate_endpoint(id, &new_spec)?;
-                endpoint.virtual_ips = self.allocate_vips(id, &new_spec)?;
-                let mut svc = svc;
-                // A new task template starts a rolling update (or a rollback) that the
-                // orchestrator carries out and completes.
-                if is_job(&new_spec) {
-                    // Every update of a job runs it again, as a new iteration.
-                    svc.job_status = Some(JobStatus {
-                        job_iteration: Version { index },
-                        last_execution: Some(at),
-                    });
-                } else if *rollback {
-                    svc.update_status = Some(UpdateStatus {
-                        state: UpdateState::RollbackStarted,
-                        started_at: Some(at),
-                        completed_at: None,
-                        message: rollback_reason
-                            .clone()
-                            .unwrap_or_else(|| "manually requested rollback".into()),
-                    });
-                } else if new_spec.task_template != svc.spec.task_template {
-                    svc.update_status = Some(UpdateStatus {
-                        state: UpdateState::Updating,
-                        started_at: Some(at),
-                        completed_at: None,
-                        message: "update in progress".into(),
-                    });
-                }
-                svc.previous_spec = Some(std::mem::replace(&mut svc.spec, new_spec));
-                svc.endpoint = endpoint;
-                stamp(&mut svc.version, &mut svc.updated_at, index, at);
-                self.services.insert(svc);
-                self.event(Kind::Service, EventAction::Update, id, index);
-                Ok(Some(id.clone()))
-            }
-            Command::RemoveService { id } => {
-                self.services
-                    .remove(id)
-                    .ok_or_else(|| not_found(Kind::Service, id))?;
-                self.event(Kind::Service, EventAction::Remove, id, index);
-                // Its tasks are to be shut down and then forgotten (Swarm's desired state REMOVE).
-                let orphans: Vec<String> = self
-                    .tasks
-                    .iter()
-                    .filter(|t| t.service_id == *id && t.desired_state < TaskState::Remove)
-                    .map(|t| t.id.clone())
-                    .collect();
-                for tid in orphans {
-                    if let Some(t) = self.tasks.get_mut(&tid) {
-                        t.desired_state = TaskState::Remove;
-                        stamp(&mut t.version, &mut t.updated_at, index, at);
-                    }
-                    self.event(Kind::Task, EventAction::Update, &tid, index);
-                }
-                Ok(Some(id.clone()))
-            }
-            Command::CreateTasks { tasks } => {
-                let mut tasks: Vec<Task> = tasks
-                    .iter()
-                    .filter(|t| {
-                        (t.service_id.is_empty() || self.services.get(&t.service_id).is_some())
-                            && self.tasks.get(&t.id).is_none()
-                    })
-                    .cloned()
-                    .collect();
-                self.attach_tasks(&mut tasks)?;
-                for mut t in tasks {
-                    stamp_new(
-                        &mut t.version,
-                        &mut t.created_at,
-                        &mut t.updated_at,
-                        index,
-                        at,
-                    );
-                    let tid = t.id.clone();
-                    self.tasks.insert(t);
-                    self.event(Kind::Task, EventAction::Create, &tid, index);
-                }
-                Ok(None)
-            }
-            Command::UpdateTasks { updates } => {
-                for u in updates {
-                    let Some(t) = self.tasks.get_mut(&u.id) else {
-                        continue;
-                    };
-                    let mut changed = false;
-                    if let Some(d) = u.desired_state {
-                        if d > t.desired_state {
-                            t.desired_state = d;
-                            changed = true;
-                        }
-                    }
-                    if let Some(n) = &u.node_id {
-                        if t.node_id.is_empty() && t.status.state < TaskState::Assigned {
-                            t.node_id = n.clone();
-                            changed = true;
-                        }
-                    }
-                    if let Some(st) = &u.status {
-                        // The scheduler may restate PENDING with a new reason.
-                        if st.state > t.status.state
-                            || (st.state == t.status.state && *st != t.status)
-                        {
-                            t.status = st.clone();
-                            changed = true;
-                        }
-                    }
-                    if changed {
-                        stamp(&mut t.version, &mut t.updated_at, index, at);
-                        self.event(Kind::Task, EventAction::Update, &u.id, index);
-                    }
-                }
-                Ok(None)
-            }
+            } => self.update_service(
+                index,
+                at,
+                id,
+                *sent,
+                spec,
+                *rollback,
+                rollback_reason.as_deref(),
+            ),
+            Command::RemoveService { id } => self.remove_service(index, at, id),
+            Command::CreateTasks { tasks } => self.create_tasks(index, at, tasks),
+            Command::UpdateTasks { updates } => self.update_tasks(index, at, updates),
             Command::ReportTaskStatus { node_id, reports } => {
-                for r in reports {
-                    let Some(t) = self.tasks.get_mut(&r.id) else {
-                        continue;
-                    };
-                    if t.node_id != *node_id {
-                        continue;
-                    }
-                    if r.status.state > t.status.state
-                        || (r.status.state == t.status.state && r.status != t.status)
-                    {
-                        t.status = r.status.clone();
-                        stamp(&mut t.version, &mut t.updated_at, index, at);
-                        self.event(Kind::Task, EventAction::Update, &r.id, index);
-                    }
-                }
-                Ok(None)
+                self.report_task_status(index, at, node_id, reports)
             }
-            Command::RemoveTasks { ids } => {
-                for tid in ids {
-                    if self.tasks.remove(tid).is_some() {
-                        self.event(Kind::Task, EventAction::Remove, tid, index);
-                    }
-                }
-                Ok(None)
-            }
+            Command::RemoveTasks { ids } => self.remove_tasks(index, ids),
             Command::SetServiceUpdateStatus { id, update_status } => {
-                let svc = self
-                    .services
-                    .get_mut(id)
-                    .ok_or_else(|| not_found(Kind::Service, id))?;
-                svc.update_status = update_status.clone();
-                stamp(&mut svc.version, &mut svc.updated_at, index, at);
-                self.event(Kind::Service, EventAction::Update, id, index);
-                Ok(Some(id.clone()))
+                self.set_service_update_status(index, at, id, update_status.as_ref())
             }
-            Command::CreateConfig { config } => {
-                self.cluster()?;
-                if self.configs.name_taken(&config.spec.name, None) {
-                    return Err(StoreError::NameConflict {
-                        kind: Kind::Config,
-                        name: config.spec.name.clone(),
-                    });
-                }
-                let mut c = (**config).clone();
-                stamp_new(
-                    &mut c.version,
-                    &mut c.created_at,
-                    &mut c.updated_at,
-                    index,
-                    at,
-                );
-                let id = c.id.clone();
-                self.configs.insert(c);
-                self.event(Kind::Config, EventAction::Create, &id, index);
-                Ok(Some(id))
-            }
+            Command::CreateConfig { config } => self.create_config(index, at, config),
             Command::UpdateConfig {
                 id,
                 version: sent,
                 spec,
-            } => {
-                let c = self
-                    .configs
-                    .get(id)
-                    .ok_or_else(|| not_found(Kind::Config, id))?;
-                check_version(Kind::Config, id, &c.version, *sent)?;
-                if c.spec.name != spec.name || c.spec.data != spec.data {
-                    return Err(StoreError::Invalid(
-                        "only updates to Labels are allowed".into(),
-                    ));
-                }
-                let mut c = c.clone();
-                c.spec.labels = spec.labels.clone();
-                stamp(&mut c.version, &mut c.updated_at, index, at);
-                self.configs.insert(c);
-                self.event(Kind::Config, EventAction::Update, id, index);
-                Ok(Some(id.clone()))
-            }
-            Command::RemoveConfig { id } => {
-                let c = self
-                    .configs
-                    .get(id)
-                    .ok_or_else(|| not_found(Kind::Config, id))?;
-                let users = self.services_using(|s| {
-                    s.task_template
-                        .container_spec
-                        .as_ref()
-                        .is_some_and(|cs| cs.configs.iter().any(|r| r.config_id == *id))
-                });
-                if !users.is_empty() {
-                    return Err(StoreError::InUse {
-                        kind: Kind::Config,
-                        name: c.spec.name.clone(),
-                        services: users,
-                    });
-                }
-                self.configs.remove(id);
-                self.event(Kind::Config, EventAction::Remove, id, index);
-                Ok(Some(id.clone()))
-            }
-            Command::CreateSecret { secret } => {
-                self.cluster()?;
-                if self.secrets.name_taken(&secret.spec.name, None) {
-                    return Err(StoreError::NameConflict {
-                        kind: Kind::Secret,
-                        name: secret.spec.name.clone(),
-                    });
-                }
-                let mut s = (**secret).clone();
-                stamp_new(
-                    &mut s.version,
-                    &mut s.created_at,
-                    &mut s.updated_at,
-                    index,
-                    at,
-                );
-                let id = s.id.clone();
-                self.secrets.insert(s);
-                self.event(Kind::Secret, EventAction::Create, &id, index);
-                Ok(Some(id))
-            }
+            } => self.update_config(index, at, id, *sent, spec),
+            Command::RemoveConfig { id } => self.remove_config(index, id),
+            Command::CreateSecret { secret } => self.create_secret(index, at, secret),
             Command::UpdateSecret {
                 id,
                 version: sent,
                 spec,
-            } => {
-                let s = self
-                    .secrets
-                    .get(id)
-                    .ok_or_else(|| not_found(Kind::Secret, id))?;
-                check_version(Kind::Secret, id, &s.version, *sent)?;
-                if s.spec.name != spec.name || spec.data.as_ref().is_some_and(|d| !d.is_empty()) {
-                    return Err(StoreError::Invalid(
-                        "only updates to Labels are allowed".into(),
-                    ));
-                }
-                let mut s = s.clone();
-                s.spec.labels = spec.labels.clone();
-                stamp(&mut s.version, &mut s.updated_at, index, at);
-                self.secrets.insert(s);
-                self.event(Kind::Secret, EventAction::Update, id, index);
-                Ok(Some(id.clone()))
-            }
-            Command::RemoveSecret { id } => {
-                let s = self
-                    .secrets
-                    .get(id)
-                    .ok_or_else(|| not_found(Kind::Secret, id))?;
-                let users = self.services_using(|sp| {
-                    sp.task_template
-                        .container_spec
-                        .as_ref()
-                        .is_some_and(|cs| cs.secrets.iter().any(|r| r.secret_id == *id))
-                });
-                if !users.is_empty() {
-                    return Err(StoreError::InUse {
-                        kind: Kind::Secret,
-                        name: s.spec.name.clone(),
-                        services: users,
-                    });
-                }
-                self.secrets.remove(id);
-                self.event(Kind::Secret, EventAction::Remove, id, index);
-                Ok(Some(id.clone()))
-            }
+            } => self.update_secret(index, at, id, *sent, spec),
+            Command::RemoveSecret { id } => self.remove_secret(index, id),
             Command::CreateNetwork { network } => self.create_network(index, at, network),
             Command::RemoveNetwork { id } => self.remove_network(index, id),
             Command::AttachContainer {
@@ -679,211 +275,21 @@ impl State {
                 join_tokens,
                 unlock_key,
                 root_rotation,
-            } => {
-                let c = self.cluster.as_mut().ok_or(StoreError::NoCluster)?;
-                check_version(Kind::Cluster, &c.info.id, &c.info.version, *sent)?;
-                c.info.spec = (**spec).clone();
-                c.join_tokens = join_tokens.clone();
-                c.unlock_key = unlock_key.clone();
-                match root_rotation {
-                    Some(RotationChange::Start(r)) => c.root_rotation = Some(r.clone()),
-                    Some(RotationChange::Abort) => c.root_rotation = None,
-                    None => {}
-                }
-                c.info.root_rotation_in_progress = c.root_rotation.is_some();
-                stamp(&mut c.info.version, &mut c.info.updated_at, index, at);
-                let id = c.info.id.clone();
-                self.event(Kind::Cluster, EventAction::Update, &id, index);
-                Ok(Some(id))
-            }
+            } => self.update_cluster(
+                index,
+                at,
+                *sent,
+                spec,
+                join_tokens,
+                unlock_key,
+                root_rotation.as_ref(),
+            ),
             Command::FinishRootRotation {
                 new_root,
                 tls_info,
                 join_tokens,
-            } => {
-                let c = self.cluster.as_mut().ok_or(StoreError::NoCluster)?;
-                let rotation = c
-                    .root_rotation
-                    .take_if(|r| r.new_root.cert_pem == *new_root)
-                    .ok_or_else(|| {
-                        StoreError::Conflict(
-                            "the root rotation changed before it could finish".into(),
-                        )
-                    })?;
-                c.root_ca = Some(rotation.new_root);
-                c.info.root_rotation_in_progress = false;
-                c.info.tls_info = tls_info.clone();
-                c.join_tokens = join_tokens.clone();
-                stamp(&mut c.info.version, &mut c.info.updated_at, index, at);
-                let id = c.info.id.clone();
-                self.event(Kind::Cluster, EventAction::Update, &id, index);
-                Ok(Some(id))
-            }
+            } => self.finish_root_rotation(index, at, new_root, tls_info, join_tokens),
         }
-    }
-
-    fn add_node(
-        &mut self,
-        index: u64,
-        at: DateTime<Utc>,
-        node: &Node,
-        member: &Member,
-    ) -> Result<Option<String>> {
-        // Node identity is the cluster's: a join gets a fresh node ID and Raft ID from the
-        // leader, and never replaces (nor takes over the secrets of) a node that exists.
-        if node.id.is_empty() || self.nodes.get(&node.id).is_some() {
-            return Err(StoreError::Conflict(format!(
-                "node ID `{}` is already taken: a joining node never replaces another",
-                node.id
-            )));
-        }
-        if member.raft_id == 0 || self.members.values().any(|m| m.raft_id == member.raft_id) {
-            return Err(StoreError::Conflict(format!(
-                "Raft ID {} is already taken: a joining node never replaces another",
-                member.raft_id
-            )));
-        }
-        let mut node = node.clone();
-        stamp_new(
-            &mut node.version,
-            &mut node.created_at,
-            &mut node.updated_at,
-            index,
-            at,
-        );
-        let id = node.id.clone();
-        self.nodes.insert(node);
-        self.members.insert(id.clone(), member.clone());
-        self.event(Kind::Node, EventAction::Create, &id, index);
-        Ok(Some(id))
-    }
-
-    /// Secrets, configs and networks a service refers to must exist.
-    fn check_references(&self, spec: &ServiceSpec) -> Result<()> {
-        if let Some(cs) = &spec.task_template.container_spec {
-            for r in &cs.secrets {
-                if self.secrets.get(&r.secret_id).is_none() {
-                    return Err(StoreError::Invalid(format!(
-                        "secret not found: {}",
-                        if r.secret_name.is_empty() {
-                            &r.secret_id
-                        } else {
-                            &r.secret_name
-                        }
-                    )));
-                }
-            }
-            for r in &cs.configs {
-                if self.configs.get(&r.config_id).is_none() {
-                    return Err(StoreError::Invalid(format!(
-                        "config not found: {}",
-                        if r.config_name.is_empty() {
-                            &r.config_id
-                        } else {
-                            &r.config_name
-                        }
-                    )));
-                }
-            }
-        }
-        for a in spec
-            .task_template
-            .networks
-            .iter()
-            .chain(spec.networks.iter())
-        {
-            let net = self
-                .networks
-                .get(&a.target)
-                .or_else(|| self.networks.by_name(&a.target))
-                .ok_or_else(|| StoreError::Invalid(format!("network {} not found", a.target)))?;
-            if net.spec.ingress {
-                return Err(StoreError::Invalid(format!(
-                    "service cannot be explicitly attached to the ingress network \"{}\"",
-                    net.spec.name
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// Published ports: ingress ports are unique in the cluster; port 0 gets a free one from
-    /// [`DYNAMIC_PORTS`], and a service that is updated keeps the ports it had.
-    fn allocate_endpoint(&self, service_id: &str, spec: &ServiceSpec) -> Result<Endpoint> {
-        let endpoint_spec = spec.endpoint_spec.clone().unwrap_or_default();
-        let mut used: BTreeMap<(String, u32), String> = BTreeMap::new();
-        let mut own_dynamic: BTreeMap<(String, u32), u32> = BTreeMap::new();
-        for s in self.services.iter() {
-            for p in &s.endpoint.ports {
-                if p.publish_mode != PublishMode::Ingress || p.published_port == 0 {
-                    continue;
-                }
-                let proto = protocol(p);
-                if s.id == service_id {
-                    own_dynamic.insert((proto, p.target_port), p.published_port);
-                } else {
-                    used.insert((proto, p.published_port), s.spec.name.clone());
-                }
-            }
-        }
-        let mut ports: Vec<PortConfig> = Vec::new();
-        let mut seen: BTreeMap<(String, u32), ()> = BTreeMap::new();
-        for p in &endpoint_spec.ports {
-            let mut p = p.clone();
-            let proto = protocol(&p);
-            if p.publish_mode == PublishMode::Ingress && p.published_port == 0 {
-                let keep = own_dynamic
-                    .get(&(proto.clone(), p.target_port))
-                    .copied()
-                    .filter(|port| !used.contains_key(&(proto.clone(), *port)));
-                let port = keep.or_else(|| {
-                    DYNAMIC_PORTS.clone().find(|port| {
-                        !used.contains_key(&(proto.clone(), *port))
-                            && !seen.contains_key(&(proto.clone(), *port))
-                            && !endpoint_spec
-                                .ports
-                                .iter()
-                                .any(|q| q.published_port == *port && protocol(q) == proto)
-                    })
-                });
-                p.published_port = port.ok_or_else(|| {
-                    StoreError::Conflict(
-                        "no free port left in the dynamic range 30000-32767".into(),
-                    )
-                })?;
-            }
-            if p.published_port != 0 {
-                let key = (proto.clone(), p.published_port);
-                if p.publish_mode == PublishMode::Ingress {
-                    if let Some(other) = used.get(&key) {
-                        let other_id = self
-                            .services
-                            .by_name(other)
-                            .map(|s| s.id.clone())
-                            .unwrap_or_default();
-                        return Err(StoreError::Conflict(format!(
-                            "port '{}' is already in use by service '{}' ({}) as an ingress port",
-                            p.published_port, other, other_id
-                        )));
-                    }
-                }
-                if seen.insert(key, ()).is_some() {
-                    return Err(StoreError::Invalid(format!(
-                        "duplicate published ports provided: {}",
-                        p.published_port
-                    )));
-                }
-            }
-            ports.push(p);
-        }
-        Ok(Endpoint {
-            spec: EndpointSpec {
-                mode: endpoint_spec.mode,
-                ports: endpoint_spec.ports.clone(),
-            },
-            ports,
-            virtual_ips: Vec::new(),
-        })
     }
 
     /// Is this node a manager that the leader currently can reach?
@@ -895,30 +301,12 @@ impl State {
     }
 }
 
-fn protocol(p: &PortConfig) -> String {
-    serde_json::to_value(p.protocol)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_else(|| "tcp".into())
-}
-
-fn mode_kind(m: &ServiceMode) -> u8 {
-    if m.global.is_some() {
-        1
-    } else if m.replicated_job.is_some() {
-        2
-    } else if m.global_job.is_some() {
-        3
-    } else {
-        0
-    }
-}
-
-fn is_job(spec: &ServiceSpec) -> bool {
-    spec.mode.replicated_job.is_some() || spec.mode.global_job.is_some()
-}
-
-fn stamp(version: &mut Version, updated_at: &mut DateTime<Utc>, index: u64, at: DateTime<Utc>) {
+pub(crate) fn stamp(
+    version: &mut Version,
+    updated_at: &mut DateTime<Utc>,
+    index: u64,
+    at: DateTime<Utc>,
+) {
     version.index = index;
     *updated_at = at;
 }
@@ -938,8 +326,10 @@ pub(crate) fn stamp_new(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::RotationChange;
     use shoal_types::swarm::{
-        ContainerSpec, PortConfig, SecretReference, SecretSpec, ServiceSpec, TaskSpec,
+        ContainerSpec, EndpointSpec, NodeState, PortConfig, SecretReference, SecretSpec,
+        ServiceSpec, TaskSpec,
     };
 
     fn at() -> DateTime<Utc> {

@@ -158,6 +158,11 @@ impl Client {
         self.json(Method::DELETE, path, None).await.map(drop)
     }
 
+    /// `DELETE path`, the answer decoded as JSON.
+    pub async fn delete_json(&self, path: &str) -> Result<Value> {
+        self.json(Method::DELETE, path, None).await
+    }
+
     /// `HEAD path` (unversioned), returning the answer's headers.
     pub async fn head(&self, path: &str) -> Result<HeaderMap> {
         let (status, headers, body) = self.send(Method::HEAD, path, None).await?;

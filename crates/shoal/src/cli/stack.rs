@@ -6,6 +6,7 @@
 //! (`--dry-run`, also `stack diff`), rotate changed configs and secrets (`--rotate`) and honour
 //! Compose's `depends_on` (`--order`).
 
+mod api;
 mod order;
 mod plan;
 mod rotate;
@@ -24,9 +25,6 @@ use super::task::{list_tasks, task_listing, TaskOptions};
 
 /// The label that ties an object to its stack.
 pub const NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
-
-/// How long `stack rm` keeps retrying a network whose tasks are still shutting down.
-const NETWORK_REMOVAL_PATIENCE: Duration = Duration::from_secs(30);
 
 #[derive(clap::Subcommand, Debug)]
 pub enum StackCmd {
@@ -47,6 +45,34 @@ pub enum StackCmd {
     Diff(DeployArgs),
     /// Wait until every service of the stack converged
     Wait(WaitArgs),
+    /// Show the versions of a stack the managers keep (the last 10)
+    History(HistoryArgs),
+    /// Deploy a stored version of a stack again (by default the one before the current)
+    Rollback(RollbackArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HistoryArgs {
+    /// Format output: "table", "json" or a Go-style template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Only display version numbers
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Stack name
+    pub name: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RollbackArgs {
+    /// The version to go back to (see `shoal stack history`)
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<u64>,
+    /// Print what the rollback would change, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Stack name
+    pub name: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -70,7 +96,9 @@ pub struct DeployArgs {
     /// Compose file (the environment still wins)
     #[arg(long = "env-file", value_name = "PATH")]
     pub env_file: Vec<std::path::PathBuf>,
-    /// Prune services that are no longer referenced
+    /// Prune services that are no longer referenced. A shoal stack is its files: services,
+    /// networks, configs and secrets that left them are always removed, with or without this
+    /// flag (except with --order or --rotate, which deploy request by request as before)
     #[arg(long)]
     pub prune: bool,
     /// Exit immediately instead of waiting for the stack services to converge
@@ -164,9 +192,39 @@ pub async fn run(client: &Client, cmd: StackCmd) -> Result<()> {
     match cmd {
         StackCmd::Deploy(args) => deploy(client, args).await,
         StackCmd::Ls(args) => {
-            let filters = Filters::new().with("label", NAMESPACE_LABEL);
-            let services = list_services(client, &filters).await?;
-            stack_listing(&services).print(args.format.as_deref(), false)
+            let stacks = api::list(client).await?;
+            stack_listing(&stacks).print(args.format.as_deref(), false)
+        }
+        StackCmd::History(args) => {
+            let info = api::history(client, &args.name).await?;
+            if info.versions.is_empty() && args.format.is_none() && !args.quiet {
+                eprintln!(
+                    "Stack {} has no stored versions: it was deployed by the docker CLI (shoal stack deploy stores its versions)",
+                    args.name
+                );
+                return Ok(());
+            }
+            if args.quiet {
+                for v in &info.versions {
+                    outln!("{}", v.version);
+                }
+                return Ok(());
+            }
+            api::history_listing(&info).print(args.format.as_deref(), false)
+        }
+        StackCmd::Rollback(args) => {
+            let answer = api::rollback(client, &args.name, args.to, args.dry_run).await?;
+            if args.dry_run {
+                for line in api::plan_lines(&args.name, &answer).0 {
+                    outln!("{line}");
+                }
+                return Ok(());
+            }
+            for line in api::change_lines(&answer.changes) {
+                outln!("{line}");
+            }
+            outln!("Stack {}: version {}", args.name, answer.version);
+            Ok(())
         }
         StackCmd::Services(args) => {
             let filters =
@@ -201,25 +259,21 @@ fn namespace_filter(stack: &str) -> String {
     format!("{NAMESPACE_LABEL}={stack}")
 }
 
-/// The `stack ls` table: stacks by name with how many services each has.
-pub fn stack_listing(services: &[Value]) -> Listing {
-    let mut stacks: BTreeMap<String, usize> = BTreeMap::new();
-    for service in services {
-        let name = service
-            .pointer("/Spec/Labels")
-            .and_then(|l| l.get(NAMESPACE_LABEL))
-            .and_then(Value::as_str);
-        if let Some(name) = name {
-            *stacks.entry(name.to_string()).or_default() += 1;
-        }
-    }
-    let mut names: Vec<(String, usize)> = stacks.into_iter().collect();
-    names.sort_by(|a, b| table::natural_cmp(&a.0, &b.0));
-    let mut listing = Listing::new(&["NAME", "SERVICES"]);
-    for (name, count) in names {
+/// The `stack ls` table: stacks by name with how many services each has and the version the
+/// managers keep (`-` for a stack the docker CLI made).
+pub fn stack_listing(stacks: &[shoal_types::stack::StackSummary]) -> Listing {
+    let mut stacks: Vec<&shoal_types::stack::StackSummary> = stacks.iter().collect();
+    stacks.sort_by(|a, b| table::natural_cmp(&a.name, &b.name));
+    let mut listing = Listing::new(&["NAME", "SERVICES", "VERSION"]);
+    for s in stacks {
+        let version = if s.version == 0 {
+            "-".to_string()
+        } else {
+            s.version.to_string()
+        };
         listing.push(
-            vec![name.clone(), count.to_string()],
-            json!({"Name": name, "Services": count.to_string(), "Orchestrator": "Swarm"}),
+            vec![s.name.clone(), s.services.to_string(), version.clone()],
+            json!({"Name": s.name, "Services": s.services.to_string(), "Orchestrator": "Swarm", "Version": version}),
         );
     }
     listing
@@ -260,82 +314,29 @@ async fn labelled(client: &Client, collection: &str, stack: &str) -> Result<Vec<
     Ok(objects.as_array().cloned().unwrap_or_default())
 }
 
+/// `stack rm`: each stack goes in one command on the managers (its objects and its
+/// history), or, when something refuses, nothing of it goes and the error says why.
 async fn remove(client: &Client, args: RmArgs) -> Result<()> {
     let mut errors = Vec::new();
     for stack in &args.names {
-        let mut services = labelled(client, "/services", stack).await?;
-        let mut secrets = labelled(client, "/secrets", stack).await?;
-        let mut configs = labelled(client, "/configs", stack).await?;
-        let mut networks = labelled(client, "/networks", stack).await?;
-        if services.len() + secrets.len() + configs.len() + networks.len() == 0 {
-            eprintln!("Nothing found in stack: {stack}");
-            continue;
-        }
-        let by_name = |path: &'static [&'static str]| {
-            move |a: &Value, b: &Value| str_at(a, path).cmp(str_at(b, path))
-        };
-        services.sort_by(by_name(&["Spec", "Name"]));
-        secrets.sort_by(by_name(&["Spec", "Name"]));
-        configs.sort_by(by_name(&["Spec", "Name"]));
-        networks.sort_by(by_name(&["Name"]));
-
-        let mut failed = false;
-        for (kind, collection, objects, id_key, name_path) in [
-            (
-                "service",
-                "/services",
-                &services,
-                "ID",
-                &["Spec", "Name"][..],
-            ),
-            ("secret", "/secrets", &secrets, "ID", &["Spec", "Name"][..]),
-            ("config", "/configs", &configs, "ID", &["Spec", "Name"][..]),
-        ] {
-            for object in objects {
-                let id = str_at(object, &[id_key]);
-                outln!("Removing {kind} {}", str_at(object, name_path));
-                if let Err(err) = client.delete(&format!("{collection}/{}", encode(id))).await {
-                    failed = true;
-                    eprintln!("Failed to remove {kind} {id}: {err}");
+        match api::remove(client, stack).await {
+            Ok(changes) => {
+                for line in api::change_lines(&changes) {
+                    outln!("{line}");
                 }
             }
-        }
-        let services_removed = !services.is_empty();
-        for network in &networks {
-            let id = str_at(network, &["Id"]);
-            outln!("Removing network {}", str_at(network, &["Name"]));
-            if let Err(err) = remove_network(client, id, services_removed).await {
-                failed = true;
-                eprintln!("Failed to remove network {id}: {err}");
+            Err(err) if super::client::is_not_found(&err) => {
+                eprintln!("Nothing found in stack: {stack}");
             }
-        }
-        if failed {
-            errors.push(format!(
-                "Failed to remove some resources from stack: {stack}"
-            ));
+            Err(err) => {
+                eprintln!("{err}");
+                errors.push(format!(
+                    "Failed to remove some resources from stack: {stack}"
+                ));
+            }
         }
     }
     super::join_errors(errors)
-}
-
-/// Removes a network; right after its services were removed, their tasks may still hold
-/// endpoints on it, so a refusal for that reason is retried for a while instead of failing
-/// (docker's `stack rm` races here).
-async fn remove_network(client: &Client, id: &str, wait_for_tasks: bool) -> Result<()> {
-    let started = Instant::now();
-    loop {
-        match client.delete(&format!("/networks/{}", encode(id))).await {
-            Ok(()) => return Ok(()),
-            Err(err) => {
-                let text = err.to_string();
-                let busy = text.contains("active endpoints") || text.contains("in use");
-                if !(wait_for_tasks && busy) || started.elapsed() > NETWORK_REMOVAL_PATIENCE {
-                    return Err(err);
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
 }
 
 // ----- deploy -----
@@ -347,6 +348,7 @@ fn load_stack(
 ) -> Result<(
     shoal_compose::convert::Stack,
     Option<shoal_compose::depends::Order>,
+    shoal_compose::Project,
 )> {
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let project = if args.compose_files.len() == 1 && args.compose_files[0] == "-" {
@@ -400,20 +402,69 @@ fn load_stack(
         shoal_compose::depends::label_services(order, &mut stack);
     }
     let order = order.filter(|_| args.order);
-    Ok((stack, order))
+    Ok((stack, order, project))
 }
 
-/// `stack deploy`: what `docker stack deploy` does, request for request: prune, external
-/// networks checked, networks created, secrets and configs created (or updated, which the
-/// daemon refuses for data), then every service created or updated with the version read.
-/// `--dry-run` stops after reading; `--rotate` and `--wait` add to it.
+/// `stack deploy`: the whole stack in one request; the managers deploy all of it or none
+/// (`--dry-run`: they say what would change). `--order` and `--rotate` still deploy request by
+/// request, as `docker stack deploy` does, until the managers do them.
 async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
     let started = Instant::now();
-    let (stack, order) = load_stack(&args)?;
+    let (stack, order, project) = load_stack(&args)?;
     let info = client.get("/info").await?;
     if info.pointer("/Swarm/ControlAvailable") != Some(&Value::Bool(true)) {
         bail!("this node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again");
     }
+    if args.order || args.rotate {
+        return deploy_by_requests(client, args, stack, order, started).await;
+    }
+    let spec = api::stack_spec(&args.name, &stack, &project);
+    if args.dry_run {
+        let answer = api::deploy(client, &spec, true).await?;
+        let (lines, changes) = api::plan_lines(&args.name, &answer);
+        for line in lines {
+            outln!("{line}");
+        }
+        if args.exit_code && changes > 0 {
+            std::process::exit(2);
+        }
+        return Ok(());
+    }
+    let timeout = parse_timeout(&args.timeout)?;
+    if args.resolve_image.as_deref().is_some_and(|r| r != "never") {
+        eprintln!("note: --resolve-image is accepted, but shoal does not query registries");
+    }
+    let answer = api::deploy(client, &spec, false).await?;
+    let lines = api::change_lines(&answer.changes);
+    for line in &lines {
+        outln!("{line}");
+    }
+    if lines.is_empty() {
+        outln!(
+            "Stack {}: no changes (version {})",
+            args.name,
+            answer.version
+        );
+    } else {
+        outln!("Stack {}: version {}", args.name, answer.version);
+    }
+    if args.wait || !args.detach {
+        return wait::wait_for_stack(client, &args.name, timeout, args.quiet).await;
+    }
+    Ok(())
+}
+
+/// `stack deploy --order/--rotate`: what `docker stack deploy` does, request for request:
+/// prune, external networks checked, networks created, secrets and configs created (or
+/// updated, which the daemon refuses for data), then every service created or updated with
+/// the version read. `--dry-run` stops after reading.
+async fn deploy_by_requests(
+    client: &Client,
+    args: DeployArgs,
+    stack: shoal_compose::convert::Stack,
+    order: Option<shoal_compose::depends::Order>,
+    started: Instant,
+) -> Result<()> {
     if args.dry_run {
         let plan = plan::plan(client, &args, &stack).await?;
         plan::print(&args.name, &plan);
@@ -791,16 +842,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stack_ls_counts_services_per_namespace() {
-        let services = vec![
-            json!({"Spec": {"Name": "todo_web", "Labels": {NAMESPACE_LABEL: "todo"}}}),
-            json!({"Spec": {"Name": "todo_db", "Labels": {NAMESPACE_LABEL: "todo"}}}),
-            json!({"Spec": {"Name": "blog_app", "Labels": {NAMESPACE_LABEL: "blog"}}}),
-            json!({"Spec": {"Name": "loose", "Labels": {}}}),
-        ];
+    fn stack_ls_shows_services_and_the_stored_version() {
+        let stacks = |name: &str, services: usize, version: u64| shoal_types::stack::StackSummary {
+            name: name.into(),
+            services,
+            version,
+            updated_at: None,
+        };
+        let stacks = vec![stacks("todo", 2, 3), stacks("blog", 1, 0)];
         assert_eq!(
-            stack_listing(&services).render(None, false).unwrap(),
-            "NAME      SERVICES\nblog      1\ntodo      2\n"
+            stack_listing(&stacks).render(None, false).unwrap(),
+            "NAME      SERVICES   VERSION\nblog      1          -\ntodo      2          3\n"
         );
     }
 }

@@ -285,71 +285,7 @@ fn comparable(spec: Value, network_names: &BTreeMap<String, String>) -> Result<V
     Ok(value)
 }
 
-/// True for what the API treats as "not set": null, `{}`, `[]`, `""`.
-fn is_unset(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Object(o) => o.values().all(is_unset),
-        Value::Array(a) => a.is_empty(),
-        Value::String(s) => s.is_empty(),
-        _ => false,
-    }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn compact(v: &Value) -> String {
-    serde_json::to_string(v).unwrap_or_default()
-}
-
-/// One line per changed leaf: `~ PATH: OLD -> NEW`, `+ PATH: NEW`, `- PATH: OLD`. Unset
-/// values (null, empty) count as absent.
-pub(super) fn json_diff(path: &str, old: &Value, new: &Value, out: &mut Vec<String>) {
-    match (is_unset(old), is_unset(new)) {
-        (true, true) => return,
-        (true, false) => {
-            out.push(format!("+ {path}: {}", compact(new)));
-            return;
-        }
-        (false, true) => {
-            out.push(format!("- {path}: {}", compact(old)));
-            return;
-        }
-        (false, false) => {}
-    }
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            for key in keys {
-                json_diff(
-                    &join(path, key),
-                    a.get(key).unwrap_or(&Value::Null),
-                    b.get(key).unwrap_or(&Value::Null),
-                    out,
-                );
-            }
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            for i in 0..a.len().max(b.len()) {
-                let p = format!("{path}[{i}]");
-                match (a.get(i), b.get(i)) {
-                    (Some(x), Some(y)) => json_diff(&p, x, y, out),
-                    (Some(x), None) => out.push(format!("- {p}: {}", compact(x))),
-                    (None, Some(y)) => out.push(format!("+ {p}: {}", compact(y))),
-                    (None, None) => {}
-                }
-            }
-        }
-        (a, b) if a != b => out.push(format!("~ {path}: {} -> {}", compact(a), compact(b))),
-        _ => {}
-    }
-}
+pub(super) use shoal_store::stacks::json_diff;
 
 /// Prints the plan; the number of changes is the caller's to turn into an exit code.
 pub(super) fn print(stack: &str, plan: &Plan) {
