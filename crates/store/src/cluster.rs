@@ -10,6 +10,14 @@ use shoal_types::swarm::*;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+/// What `Command::UpdateCluster` changes.
+pub(crate) struct ClusterUpdate<'a> {
+    pub spec: &'a Spec,
+    pub join_tokens: &'a JoinTokens,
+    pub unlock_key: &'a [u8],
+    pub root_rotation: Option<&'a RotationChange>,
+}
+
 impl State {
     pub(crate) fn init_cluster(
         &mut self,
@@ -52,11 +60,14 @@ impl State {
         index: u64,
         at: DateTime<Utc>,
         sent: u64,
-        spec: &Spec,
-        join_tokens: &JoinTokens,
-        unlock_key: &[u8],
-        root_rotation: Option<&RotationChange>,
+        update: ClusterUpdate<'_>,
     ) -> Result<Option<String>> {
+        let ClusterUpdate {
+            spec,
+            join_tokens,
+            unlock_key,
+            root_rotation,
+        } = update;
         let c = self.cluster.as_mut().ok_or(StoreError::NoCluster)?;
         check_version(Kind::Cluster, &c.info.id, &c.info.version, sent)?;
         c.info.spec = spec.clone();

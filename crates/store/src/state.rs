@@ -279,10 +279,12 @@ impl State {
                 index,
                 at,
                 *sent,
-                spec,
-                join_tokens,
-                unlock_key,
-                root_rotation.as_ref(),
+                crate::cluster::ClusterUpdate {
+                    spec,
+                    join_tokens,
+                    unlock_key,
+                    root_rotation: root_rotation.as_ref(),
+                },
             ),
             Command::FinishRootRotation {
                 new_root,
