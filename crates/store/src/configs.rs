@@ -1,8 +1,6 @@
 //! Configs and secrets: unique names, only labels change after creation, and no removal while a service uses them.
 
 use crate::error::{Kind, StoreError};
-#[allow(unused_imports)]
-use crate::services::*;
 use crate::state::*;
 use chrono::{DateTime, Utc};
 use shoal_types::swarm::*;

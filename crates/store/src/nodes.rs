@@ -2,8 +2,6 @@
 
 use crate::command::*;
 use crate::error::{Kind, StoreError};
-#[allow(unused_imports)]
-use crate::services::*;
 use crate::state::*;
 use chrono::{DateTime, Utc};
 use shoal_types::swarm::*;
