@@ -5,47 +5,13 @@
 //! in `shoal_types::depends`); `--order` also deploys in waves, waiting on the client.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use crate::yaml::{Node, Pos};
 use crate::{Error, Project};
 
-/// What a dependency must reach before its dependent is deployed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Condition {
-    /// Its current-spec tasks run.
-    Started,
-    /// Its current-spec tasks run and, with a health check, are healthy.
-    Healthy,
-    /// Its tasks (a job's completions) exited with 0.
-    CompletedSuccessfully,
-}
-
-impl Condition {
-    fn parse(text: &str) -> Option<Condition> {
-        match text {
-            "service_started" => Some(Condition::Started),
-            "service_healthy" => Some(Condition::Healthy),
-            "service_completed_successfully" => Some(Condition::CompletedSuccessfully),
-            _ => None,
-        }
-    }
-
-    /// The word Compose uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Condition::Started => "service_started",
-            Condition::Healthy => "service_healthy",
-            Condition::CompletedSuccessfully => "service_completed_successfully",
-        }
-    }
-}
-
-impl fmt::Display for Condition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// What a dependency must reach before its dependent is deployed (the managers read the same
+/// conditions from a service's label).
+pub use shoal_types::depends::Condition;
 
 /// One entry of a service's `depends_on`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,13 +307,7 @@ pub fn label_services(order: &Order, stack: &mut crate::convert::Stack) {
             .iter()
             .map(|d| shoal_types::depends::Dependency {
                 service: format!("{}_{}", stack.namespace, d.service),
-                condition: match d.condition {
-                    Condition::Started => shoal_types::depends::Condition::Started,
-                    Condition::Healthy => shoal_types::depends::Condition::Healthy,
-                    Condition::CompletedSuccessfully => {
-                        shoal_types::depends::Condition::CompletedSuccessfully
-                    }
-                },
+                condition: d.condition,
                 required: d.required,
             })
             .collect();
