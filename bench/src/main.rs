@@ -10,6 +10,7 @@ mod converge;
 mod join;
 mod overlay;
 mod program;
+mod stack;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -65,6 +66,9 @@ struct Args {
     /// list: number of services to create.
     #[arg(long, global = true, default_value_t = 10_000)]
     services: usize,
+    /// stack: services in the benchmark's Compose stack.
+    #[arg(long, global = true, default_value_t = 50)]
+    stack_services: usize,
     /// list: number of timed GETs of each kind.
     #[arg(long, global = true, default_value_t = 50)]
     requests: usize,
@@ -123,6 +127,9 @@ enum Cmd {
     /// Tasks on a real Docker Engine: create, rolling update, kill, remove until converged
     /// (`--compare-swarm`: Docker Swarm too). Needs the engine, so not part of `all`.
     Converge,
+    /// A Compose stack of `--stack-services` services on a real Docker Engine:
+    /// deploy, converge, unchanged redeploy. Needs the engine, so not part of `all`.
+    Stack,
     /// Overlay networks in the multi-host lab (scripts/netlab.sh, as root): names, DNS, VIP
     /// vs task connections, overlay vs underlay throughput, many tasks. Not part of `all`.
     Overlay,
@@ -729,6 +736,15 @@ async fn run(a: Args) -> Result<Vec<Row>> {
                     image: a.image.clone(),
                 };
                 overlay::bench_overlay(&o, &launch).await
+            }
+            Cmd::Stack => {
+                let o = stack::Options {
+                    services: a.stack_services.max(1),
+                    runs: a.runs.unwrap_or(10).max(1),
+                    image: a.image.clone(),
+                    engine: a.engine_socket.clone(),
+                };
+                stack::bench_stack(&o, &launch).await
             }
             Cmd::Program => {
                 program::bench_program(a.tasks.max(1), a.runs.unwrap_or(20).max(1)).await
