@@ -84,6 +84,16 @@ pub struct Project {
     pub used_env: BTreeMap<String, String>,
 }
 
+impl Project {
+    /// The top-level `name:` of the merged files (Compose's project name), if any.
+    pub fn name(&self) -> Option<&str> {
+        self.root
+            .get("name")
+            .and_then(|n| n.as_str())
+            .filter(|n| !n.is_empty())
+    }
+}
+
 /// Reads the Compose files at `paths` (the first one's folder is the working directory and
 /// may hold a `.env`), with the process environment `env`.
 pub fn load_files(paths: &[PathBuf], env: &BTreeMap<String, String>) -> Result<Project, Error> {

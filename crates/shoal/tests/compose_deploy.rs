@@ -441,3 +441,30 @@ fn a_bad_file_is_refused_with_its_position() {
     let services = d.docker_ok(&["service", "ls", "-q"]);
     assert!(services.trim().is_empty(), "{services}");
 }
+
+#[test]
+fn the_files_top_level_name_is_the_stack_name_when_none_is_given() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = manager("shoal-named-stack");
+    let file = dir.path().join("stack.yml");
+    std::fs::write(
+        &file,
+        "name: named\nservices:\n  web:\n    image: nginx\n    deploy:\n      replicas: 0\n",
+    )
+    .expect("write");
+    let file = file.to_str().expect("path");
+    d.shoal_ok(&["stack", "deploy", "-c", file]);
+    let ls = d.docker_ok(&["service", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(ls.trim(), "named_web");
+    // A name given wins over the file's.
+    d.shoal_ok(&["stack", "deploy", "-c", file, "given"]);
+    let ls = d.docker_ok(&["service", "ls", "--format", "{{.Name}}"]);
+    assert!(ls.lines().any(|l| l == "given_web"), "{ls}");
+
+    let unnamed = dir.path().join("unnamed.yml");
+    std::fs::write(&unnamed, "services:\n  web:\n    image: nginx\n").expect("write");
+    let out = d.shoal(&["stack", "deploy", "-c", unnamed.to_str().expect("path")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("a stack name is needed"), "{err}");
+}

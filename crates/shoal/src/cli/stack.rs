@@ -135,7 +135,8 @@ pub struct DeployArgs {
     /// wait for the stack
     #[arg(long)]
     pub order: bool,
-    /// Stack name
+    /// Stack name (default: the Compose file's top-level `name:`)
+    #[arg(default_value = "")]
     pub name: String,
 }
 
@@ -344,7 +345,7 @@ async fn remove(client: &Client, args: RmArgs) -> Result<()> {
 /// Loads the Compose files and converts them to the stack's objects, as `docker stack deploy`
 /// does, printing the loader's warnings; with `--order`, also the order of `depends_on`.
 fn load_stack(
-    args: &DeployArgs,
+    args: &mut DeployArgs,
 ) -> Result<(
     shoal_compose::convert::Stack,
     Option<shoal_compose::depends::Order>,
@@ -376,6 +377,13 @@ fn load_stack(
             .collect();
         shoal_compose::load_files_with_env_files(&paths, &env, &args.env_file)?
     };
+    if args.name.is_empty() {
+        args.name = project.name().map(str::to_string).ok_or_else(|| {
+            anyhow::anyhow!(
+                "a stack name is needed: give it after the options (shoal stack deploy -c FILE NAME) or as the Compose file's top-level `name:`"
+            )
+        })?;
+    }
     // depends_on, which Swarm ignores, is honoured: by the managers (a label on each
     // dependent service, see `shoal_types::depends`), and with `--order` also by deploying in
     // waves.
@@ -408,9 +416,9 @@ fn load_stack(
 /// `stack deploy`: the whole stack in one request; the managers deploy all of it or none
 /// (`--dry-run`: they say what would change). `--order` and `--rotate` still deploy request by
 /// request, as `docker stack deploy` does, until the managers do them.
-async fn deploy(client: &Client, args: DeployArgs) -> Result<()> {
+async fn deploy(client: &Client, mut args: DeployArgs) -> Result<()> {
     let started = Instant::now();
-    let (stack, order, project) = load_stack(&args)?;
+    let (stack, order, project) = load_stack(&mut args)?;
     let info = client.get("/info").await?;
     if info.pointer("/Swarm/ControlAvailable") != Some(&Value::Bool(true)) {
         bail!("this node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again");
