@@ -131,12 +131,35 @@ pub async fn bench_stack(o: &Options, launch: &Launch) -> Result<Vec<Row>> {
     let dry_again = shoal(&launch, &socket, &dry)?;
     again.sort();
     shoal(&launch, &socket, &["stack", "rm", STACK])?;
-    // The engine as it was: wait for the containers to go before the daemon does.
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while Instant::now() < deadline && !running(&cl).await?.0.is_empty() {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    // The engine as it was: the daemon goes only once its agent removed every container and
+    // the stack's engine network (with the daemon gone, the engine would keep them and retry
+    // its network plugin on every call that touches them).
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let containers = engine_lines(
+            &o.engine,
+            &[
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=com.docker.stack.namespace={STACK}"),
+            ],
+        );
+        let networks = engine_lines(
+            &o.engine,
+            &["network", "ls", "-q", "--filter", &format!("name={STACK}_")],
+        );
+        if containers == 0 && networks == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            say(format!(
+                "stack: {containers} containers and {networks} networks of the stack still on the engine after 300 s"
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
 
     let n = o.services;
     Ok(vec![
@@ -179,4 +202,16 @@ pub async fn bench_stack(o: &Options, launch: &Launch) -> Result<Vec<Row>> {
             None,
         ),
     ])
+}
+
+/// How many lines `docker -H ENGINE ARGS` prints (0 when it fails).
+fn engine_lines(engine: &Path, args: &[&str]) -> usize {
+    std::process::Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{}", engine.display()))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
+        .unwrap_or(0)
 }

@@ -18,6 +18,9 @@ use std::time::Duration;
 
 /// Pause after a failed call before trying again.
 const RETRY: Duration = Duration::from_millis(500);
+/// How often an engine network of a network that left the cluster is looked at again while
+/// it stays (its containers are stopping, or the engine refused to remove it).
+const LINGER_RETRY: Duration = Duration::from_secs(2);
 
 /// The managers, as the overlay asks them for attached containers' addresses.
 pub struct Managers {
@@ -101,10 +104,22 @@ async fn follow_view(daemon: Arc<Daemon>, overlay: Arc<NodeOverlay>, engine: Eng
     tokio::spawn({
         let overlay = overlay.clone();
         async move {
-            while wanted.changed().await.is_ok() {
+            // While an engine network of a network that left the cluster still has
+            // containers (its tasks are stopping), the pass is tried again: the view does
+            // not change when they go, so nothing else would bring the pass back.
+            let mut lingering = false;
+            loop {
+                if lingering {
+                    tokio::select! {
+                        changed = wanted.changed() => if changed.is_err() { return },
+                        _ = tokio::time::sleep(LINGER_RETRY) => {}
+                    }
+                } else if wanted.changed().await.is_err() {
+                    return;
+                }
                 let networks = wanted.borrow_and_update().clone();
                 if let Some(networks) = networks {
-                    engine_networks(&engine, &overlay, &networks).await;
+                    lingering = engine_networks(&engine, &overlay, &networks).await;
                 }
             }
         }
@@ -162,22 +177,29 @@ fn as_network(n: &NetInfo) -> Network {
 
 /// Attachable networks exist on the engine; engine networks of networks that left the
 /// cluster go once unused. The overlay learns which engine network is which cluster network
-/// (after a restart the engine does not say it again).
-async fn engine_networks(engine: &Engine, overlay: &NodeOverlay, networks: &[NetInfo]) {
+/// (after a restart the engine does not say it again). Whether an engine network of a
+/// network that left the cluster is still there (in use, or its removal failed).
+async fn engine_networks(engine: &Engine, overlay: &NodeOverlay, networks: &[NetInfo]) -> bool {
     for n in networks.iter().filter(|n| n.attachable) {
         if let Err(e) = engine.ensure_network(&as_network(n)).await {
             tracing::warn!(network = %n.name, "cannot create the attachable network on the engine: {e}");
         }
     }
     let Ok(existing) = engine.shoal_networks().await else {
-        return;
+        return true;
     };
+    let mut lingering = false;
     for (engine_id, name, id, used) in existing {
         overlay.learn_engine_network(&engine_id, &id);
-        if used == 0 && !networks.iter().any(|n| n.id == id) {
-            if let Err(e) = engine.remove_network(&name).await {
-                tracing::debug!(network = %name, "cannot remove the engine network: {e}");
-            }
+        if networks.iter().any(|n| n.id == id) {
+            continue;
+        }
+        if used > 0 {
+            lingering = true;
+        } else if let Err(e) = engine.remove_network(&name).await {
+            tracing::debug!(network = %name, "cannot remove the engine network: {e}");
+            lingering = true;
         }
     }
+    lingering
 }

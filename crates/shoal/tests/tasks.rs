@@ -420,6 +420,15 @@ fn the_example_stack_deploys_and_runs() {
             && containers(&node, "todo_todo-db").is_empty())
         .then_some(())
     });
+    // And the engine network the node made for the stack's network, once nothing uses it
+    // (the view does not change when the last container goes).
+    let driver = format!("driver=shoal-test-{}", m.port);
+    eventually(WAIT, "the stack's engine network to go", || {
+        engine_ok(&["network", "ls", "-q", "--filter", &driver])
+            .trim()
+            .is_empty()
+            .then_some(())
+    });
 }
 
 #[test]
