@@ -487,8 +487,11 @@ impl Daemon {
                     addr: host_of(&advertise),
                     ..Default::default()
                 },
+                // The leader flag is never stored (the API derives it from Raft when asked);
+                // stored here, the monitor's next write would clear it and `docker events`
+                // would show the first manager losing a leadership it still holds.
                 manager_status: Some(ManagerStatus {
-                    leader: true,
+                    leader: false,
                     reachability: Reachability::Reachable,
                     addr: advertise.clone(),
                 }),
