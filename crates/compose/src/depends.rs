@@ -21,6 +21,8 @@ pub struct Dependency {
     pub condition: Condition,
     /// `required: false`: deploy goes on (with a warning) when it is missing or fails.
     pub required: bool,
+    /// `restart: true`: a deploy that updates the dependency restarts this service too.
+    pub restart: bool,
     /// Where the entry is written.
     pub pos: Pos,
 }
@@ -32,7 +34,7 @@ pub struct Order {
     pub dependencies: BTreeMap<String, Vec<Dependency>>,
     /// Services by wave: a service comes in the first wave after all its dependencies.
     pub waves: Vec<Vec<String>>,
-    /// Things the user should know (ignored `restart`, optional dependencies not in the file).
+    /// Things the user should know (optional dependencies not in the file).
     pub warnings: Vec<String>,
 }
 
@@ -77,7 +79,7 @@ pub fn order(project: &Project) -> Result<Order, Error> {
         let name = key.as_str().unwrap_or_default().to_string();
         let mut deps = Vec::new();
         if let Some(value) = node.get("depends_on") {
-            for dep in read(&name, value, &mut out.warnings)? {
+            for dep in read(&name, value)? {
                 if names.contains(&dep.service) {
                     deps.push(dep);
                 } else if dep.required {
@@ -107,7 +109,7 @@ pub fn order(project: &Project) -> Result<Order, Error> {
 }
 
 /// One service's `depends_on`, in either form.
-fn read(name: &str, value: &Node, warnings: &mut Vec<String>) -> Result<Vec<Dependency>, Error> {
+fn read(name: &str, value: &Node) -> Result<Vec<Dependency>, Error> {
     let path = format!("services.{name}.depends_on");
     if value.is_null() {
         return Ok(Vec::new());
@@ -128,6 +130,7 @@ fn read(name: &str, value: &Node, warnings: &mut Vec<String>) -> Result<Vec<Depe
                 service: service.to_string(),
                 condition: Condition::Started,
                 required: true,
+                restart: false,
                 pos: item.pos.clone(),
             });
         }
@@ -150,6 +153,7 @@ fn read(name: &str, value: &Node, warnings: &mut Vec<String>) -> Result<Vec<Depe
             service,
             condition: Condition::Started,
             required: true,
+            restart: false,
             pos: key.pos.clone(),
         };
         let fields = match (&options.value, options.as_map()) {
@@ -177,11 +181,7 @@ fn read(name: &str, value: &Node, warnings: &mut Vec<String>) -> Result<Vec<Depe
                     dep.required = boolean(v, &format!("{here}.required"))?;
                 }
                 "restart" => {
-                    boolean(v, &format!("{here}.restart"))?;
-                    warnings.push(format!(
-                        "{}: {here}.restart is ignored: a stack's services are not restarted with their dependencies",
-                        field.pos
-                    ));
+                    dep.restart = boolean(v, &format!("{here}.restart"))?;
                 }
                 other => {
                     return Err(Error::at(
@@ -309,6 +309,7 @@ pub fn label_services(order: &Order, stack: &mut crate::convert::Stack) {
                 service: format!("{}_{}", stack.namespace, d.service),
                 condition: d.condition,
                 required: d.required,
+                restart: d.restart,
             })
             .collect();
         spec.labels.insert(
@@ -376,8 +377,13 @@ mod tests {
         );
         let o = order(&p).unwrap();
         assert_eq!(o.waves, vec![vec!["a".to_string()]]);
-        assert_eq!(o.warnings.len(), 2, "{:?}", o.warnings);
-        assert!(o.warnings[0].contains("restart is ignored"));
+        assert_eq!(o.warnings.len(), 1, "{:?}", o.warnings);
+        let p = project(
+            "services:\n  a:\n    image: x\n    depends_on:\n      db:\n        restart: true\n  db:\n    image: x\n",
+        );
+        let o = order(&p).unwrap();
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+        assert!(o.dependencies["a"][0].restart);
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub const MAX_CONFIG_SIZE: usize = 1000 * 1024;
 const MIN_NANO_CPUS: i64 = 1_000_000;
 const MIN_MEMORY: i64 = 4 * 1024 * 1024;
 
+mod stack_rotation;
 mod stacks;
 
 pub use stacks::validate_stack_name;

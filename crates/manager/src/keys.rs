@@ -104,6 +104,22 @@ impl DataKey {
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The tag of a rotated secret's name: 8 hex digits that tell contents apart without
+    /// telling anything of them to someone without the key (a plain hash of a short secret
+    /// can be guessed).
+    pub fn content_tag(&self, data: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"shoal/rotated-secret\0");
+        h.update(self.0);
+        h.update(data);
+        h.update(self.0);
+        h.finalize()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// What managers present to each other on node-to-node calls.
     pub fn manager_credential(&self) -> String {
         self.derive("shoal/manager")

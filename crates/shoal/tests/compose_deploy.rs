@@ -95,7 +95,7 @@ fn stack_networks(d: &Daemon, stack: &str) -> Vec<String> {
 
 /// Deploys the same files with docker on `a` and with shoal on `b`, and compares.
 fn deploy_both(a: &Daemon, b: &Daemon, files: &[&str], stack: &str) {
-    let mut args = vec!["stack", "deploy"];
+    let mut args = vec!["stack", "deploy", "-d"];
     for f in files {
         args.push("-c");
         args.push(f);
@@ -315,7 +315,7 @@ secrets:
     }
     // Deploying the same file again: docker sends every object again and updates the
     // services; shoal finds nothing changed and touches nothing.
-    let again = ["stack", "deploy", "-c", f.as_str(), "app"];
+    let again = ["stack", "deploy", "-d", "-c", f.as_str(), "app"];
     let docker = a.docker(&again);
     let shoal = b.shoal(&again);
     let (docker_err, shoal_err) = (
@@ -366,7 +366,7 @@ fn an_edited_file_updates_the_service_and_what_left_the_file_is_removed() {
     )
     .expect("write");
     let f = file.display().to_string();
-    let out = d.shoal_ok(&["stack", "deploy", "-c", &f, "shop"]);
+    let out = d.shoal_ok(&["stack", "deploy", "-d", "-c", &f, "shop"]);
     assert!(out.contains("Creating network shop_default"), "{out}");
     assert!(out.contains("Creating service shop_web"), "{out}");
     assert!(out.contains("Creating service shop_cache"), "{out}");
@@ -374,7 +374,7 @@ fn an_edited_file_updates_the_service_and_what_left_the_file_is_removed() {
     let id = before["ID"].as_str().unwrap_or_default().to_string();
 
     std::fs::write(&file, "services:\n  web:\n    image: nginx:2\n").expect("write");
-    let out = d.shoal_ok(&["stack", "deploy", "-c", &f, "shop"]);
+    let out = d.shoal_ok(&["stack", "deploy", "-d", "-c", &f, "shop"]);
     assert!(out.contains("Updating service shop_web"), "{out}");
     // A shoal stack is its files: the service that left it goes in the same deploy.
     assert!(out.contains("Removing service shop_cache"), "{out}");
@@ -389,7 +389,7 @@ fn an_edited_file_updates_the_service_and_what_left_the_file_is_removed() {
     assert_eq!(after["ID"].as_str().unwrap_or_default(), id);
 
     // --prune is accepted and changes nothing more.
-    let out = d.shoal_ok(&["stack", "deploy", "--prune", "-c", &f, "shop"]);
+    let out = d.shoal_ok(&["stack", "deploy", "-d", "--prune", "-c", &f, "shop"]);
     assert!(out.contains("Stack shop: no changes"), "{out}");
     let names = d.docker_ok(&["stack", "services", "shop", "--format", "{{.Name}}"]);
     assert_eq!(names.trim(), "shop_web");
@@ -429,7 +429,7 @@ fn a_bad_file_is_refused_with_its_position() {
         let file = dir.path().join(format!("bad{i}.yml"));
         std::fs::write(&file, text).expect("write");
         let f = file.display().to_string();
-        let out = d.shoal(&["stack", "deploy", "-c", &f, "bad"]);
+        let out = d.shoal(&["stack", "deploy", "-d", "-c", &f, "bad"]);
         assert!(!out.status.success(), "{text} was accepted");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -453,17 +453,23 @@ fn the_files_top_level_name_is_the_stack_name_when_none_is_given() {
     )
     .expect("write");
     let file = file.to_str().expect("path");
-    d.shoal_ok(&["stack", "deploy", "-c", file]);
+    d.shoal_ok(&["stack", "deploy", "-d", "-c", file]);
     let ls = d.docker_ok(&["service", "ls", "--format", "{{.Name}}"]);
     assert_eq!(ls.trim(), "named_web");
     // A name given wins over the file's.
-    d.shoal_ok(&["stack", "deploy", "-c", file, "given"]);
+    d.shoal_ok(&["stack", "deploy", "-d", "-c", file, "given"]);
     let ls = d.docker_ok(&["service", "ls", "--format", "{{.Name}}"]);
     assert!(ls.lines().any(|l| l == "given_web"), "{ls}");
 
     let unnamed = dir.path().join("unnamed.yml");
     std::fs::write(&unnamed, "services:\n  web:\n    image: nginx\n").expect("write");
-    let out = d.shoal(&["stack", "deploy", "-c", unnamed.to_str().expect("path")]);
+    let out = d.shoal(&[
+        "stack",
+        "deploy",
+        "-d",
+        "-c",
+        unnamed.to_str().expect("path"),
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("a stack name is needed"), "{err}");

@@ -111,7 +111,7 @@ fn a_join_gets_a_fresh_identity_from_the_leader_and_never_takes_over_a_node() {
             "node",
             "inspect",
             "--format",
-            "{{.ManagerStatus.Reachability}}",
+            "{{if .ManagerStatus}}{{.ManagerStatus.Reachability}}{{end}}",
             &wid,
         ]);
         (s.trim() == "reachable").then_some(())

@@ -1,7 +1,7 @@
 //! What `shoal stack deploy` adds to `docker stack deploy`, on a real daemon with real
-//! containers: `--wait` follows the stack until it converged (or fails, naming the service
-//! and the reason), `--dry-run` shows the plan without changing anything, and `--rotate`
-//! replaces a config or secret whose content changed instead of failing.
+//! containers: it waits (by default) until the stack converged (or fails, naming the service
+//! and the reason), `--dry-run` shows the plan without changing anything, and a config or
+//! secret whose content changed is rotated by the managers instead of failing.
 
 mod support;
 
@@ -201,7 +201,7 @@ fn dry_run_lists_creations_then_nothing_then_the_edited_lines() {
     let out = m.shoal(&["stack", "diff", "--exit-code", "-c", &file, "p"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout_of(&out));
 
-    m.shoal_ok(&["stack", "deploy", "-c", &file, "p"]);
+    m.shoal_ok(&["stack", "deploy", "-d", "-c", &file, "p"]);
     let out = m.shoal_ok(&["stack", "diff", "--exit-code", "-c", &file, "p"]);
     assert!(out.contains("Stack p: no changes"), "{out}");
     assert!(!out.contains('~'), "{out}");
@@ -235,39 +235,34 @@ fn dry_run_lists_creations_then_nothing_then_the_edited_lines() {
 }
 
 #[test]
-fn rotate_replaces_a_changed_config_and_the_tasks_read_the_new_content() {
+fn a_changed_config_is_rotated_by_the_managers_and_the_tasks_read_the_new_content() {
     let m = manager("rotate");
     let dir = tempfile::tempdir().unwrap();
     let file = write_stack(dir.path(), "A=1", 1, "color=green\n");
-    m.shoal_ok(&["stack", "deploy", "--wait", "-c", &file, "r"]);
+    m.shoal_ok(&["stack", "deploy", "-c", &file, "r"]);
 
     let file = write_stack(dir.path(), "A=1", 1, "color=blue\n");
-    // Without --rotate, docker's answer.
-    let out = m.shoal(&["stack", "deploy", "-c", &file, "r"]);
-    assert!(!out.status.success());
-    assert!(
-        stderr_of(&out).contains("only updates to Labels are allowed"),
-        "{}",
-        stderr_of(&out)
-    );
-    let plan = m.shoal_ok(&["stack", "diff", "--rotate", "-c", &file, "r"]);
+    let plan = m.shoal_ok(&["stack", "diff", "-c", &file, "r"]);
     assert!(
         plan.contains("~ config r_app: content changed, rotate to r_app-"),
         "{plan}"
     );
-
-    let out = m.shoal_ok(&["stack", "deploy", "--rotate", "--wait", "-c", &file, "r"]);
+    // Deployed by default: rotated in the deploy's one entry, then waited for.
+    let out = m.shoal_ok(&["stack", "deploy", "-c", &file, "r"]);
     let line = out
         .lines()
         .find(|l| l.starts_with("Rotating config r_app -> r_app-"))
         .unwrap_or_else(|| panic!("no rotation reported:\n{out}"));
     let new_name = line.rsplit(' ').next().unwrap().to_string();
     assert_eq!(new_name.len(), "r_app-".len() + 8, "{line}");
-    assert!(out.contains("Removing config r_app (rotated out)"), "{out}");
+    assert!(out.contains("Updating service r_web"), "{out}");
+    assert!(out.contains("converged"), "{out}");
 
+    // The old config stays while the service can roll back to it.
     let configs = m.docker_ok(&["config", "ls", "--format", "{{.Name}}"]);
-    let names: Vec<&str> = configs.lines().collect();
-    assert_eq!(names, vec![new_name.as_str()], "the old config is gone");
+    let mut names: Vec<&str> = configs.lines().collect();
+    names.sort_unstable();
+    assert_eq!(names, vec!["r_app", new_name.as_str()]);
     let cfg = m.inspect("config", &new_name);
     assert_eq!(
         cfg["Spec"]["Labels"]["com.shoal.rotated-from"], "r_app",
@@ -276,6 +271,16 @@ fn rotate_replaces_a_changed_config_and_the_tasks_read_the_new_content() {
     assert_eq!(
         cfg["Spec"]["Labels"]["com.docker.stack.namespace"], "r",
         "{cfg}"
+    );
+    let svc = m.inspect("service", "r_web");
+    assert_eq!(
+        svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Configs"][0]["ConfigName"],
+        new_name.as_str(),
+        "{svc}"
+    );
+    assert_eq!(
+        svc["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Configs"][0]["ConfigName"], "r_app",
+        "{svc}"
     );
 
     let c = eventually(WAIT, "a container of the updated task", || {
@@ -288,11 +293,23 @@ fn rotate_replaces_a_changed_config_and_the_tasks_read_the_new_content() {
     assert_eq!(content, "color=blue\n");
 
     // The same content again: nothing to rotate, nothing to change.
-    let out = m.shoal_ok(&["stack", "deploy", "--rotate", "-c", &file, "r"]);
+    let out = m.shoal_ok(&["stack", "deploy", "-c", &file, "r"]);
     assert!(!out.contains("Rotating"), "{out}");
-    let plan = m.shoal_ok(&["stack", "diff", "--rotate", "-c", &file, "r"]);
+    let plan = m.shoal_ok(&["stack", "diff", "-c", &file, "r"]);
     assert!(plan.contains("Stack r: no changes"), "{}", squash(&plan));
+
+    // A third content: the first config, no longer in any spec, goes.
+    let file = write_stack(dir.path(), "A=1", 1, "color=red\n");
+    let out = m.shoal_ok(&["stack", "deploy", "-d", "-c", &file, "r"]);
+    assert!(out.contains("Rotating config r_app -> r_app-"), "{out}");
+    assert!(out.contains("Removing config r_app\n"), "{out}");
+    let configs = m.docker_ok(&["config", "ls", "--format", "{{.Name}}"]);
+    assert!(!configs.lines().any(|l| l == "r_app"), "{configs}");
+    assert!(configs.lines().any(|l| l == new_name), "{configs}");
+    assert_eq!(configs.lines().count(), 2, "{configs}");
     m.shoal_ok(&["stack", "rm", "r"]);
+    let configs = m.docker_ok(&["config", "ls", "-q"]);
+    assert!(configs.trim().is_empty(), "{configs}");
 }
 
 /// A stack whose service prints its secret `token`, read from `./token`.
@@ -339,7 +356,7 @@ fn running_containers_on(node_id: &str, service: &str) -> Vec<String> {
 }
 
 #[test]
-fn rotate_replaces_a_changed_secret_and_the_tasks_read_the_new_value() {
+fn a_changed_secret_is_rotated_by_the_managers_and_the_tasks_read_the_new_value() {
     let m = manager("rotate-secret");
     let node_id = m.node_id();
     let dir = tempfile::tempdir().unwrap();
@@ -354,18 +371,7 @@ fn rotate_replaces_a_changed_secret_and_the_tasks_read_the_new_value() {
     );
 
     let file = write_secret_stack(dir.path(), "token-two\n");
-    // Without --rotate, docker's answer, and nothing changed.
-    let out = m.shoal(&["stack", "deploy", "-c", &file, "rs"]);
-    assert!(!out.status.success(), "{}", stdout_of(&out));
-    assert!(
-        stderr_of(&out).contains("only updates to Labels are allowed"),
-        "{}",
-        stderr_of(&out)
-    );
-    let secrets = m.docker_ok(&["secret", "ls", "--format", "{{.Name}}"]);
-    assert_eq!(secrets.lines().collect::<Vec<_>>(), vec!["rs_token"]);
-
-    let out = m.shoal_ok(&["stack", "deploy", "--rotate", "--wait", "-c", &file, "rs"]);
+    let out = m.shoal_ok(&["stack", "deploy", "-c", &file, "rs"]);
     let line = out
         .lines()
         .find(|l| l.starts_with("Rotating secret rs_token -> rs_token-"))
@@ -376,17 +382,12 @@ fn rotate_replaces_a_changed_secret_and_the_tasks_read_the_new_value() {
         suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
         "{line}"
     );
-    assert!(
-        out.contains("Removing secret rs_token (rotated out)"),
-        "{out}"
-    );
 
+    // The old secret stays while the service can roll back to it.
     let secrets = m.docker_ok(&["secret", "ls", "--format", "{{.Name}}"]);
-    assert_eq!(
-        secrets.lines().collect::<Vec<_>>(),
-        vec![new_name.as_str()],
-        "the old secret is gone"
-    );
+    let mut names: Vec<&str> = secrets.lines().collect();
+    names.sort_unstable();
+    assert_eq!(names, vec!["rs_token", new_name.as_str()]);
     let secret = m.inspect("secret", &new_name);
     assert_eq!(
         secret["Spec"]["Labels"]["com.shoal.rotated-from"], "rs_token",
@@ -411,5 +412,12 @@ fn rotate_replaces_a_changed_secret_and_the_tasks_read_the_new_value() {
             .contains("token-two")
             .then_some(())
     });
+    // The managers' tag of a secret is keyed: not the plain hash of its value.
+    assert_ne!(suffix, &sha256_hex(b"token-two\n")[..8]);
     m.shoal_ok(&["stack", "rm", "rs"]);
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
 }

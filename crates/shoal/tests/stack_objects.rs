@@ -97,6 +97,7 @@ fn the_book_stack_with_a_missing_external_secret_leaves_nothing_behind() {
     let out = m.shoal(&[
         "stack",
         "deploy",
+        "-d",
         "-c",
         &format!("{FIXTURES}/v4.yml"),
         "todo",
@@ -131,6 +132,7 @@ fn the_book_stack_with_a_missing_external_secret_leaves_nothing_behind() {
     let out = m.shoal_ok(&[
         "stack",
         "deploy",
+        "-d",
         "-c",
         &format!("{FIXTURES}/v4.yml"),
         "todo",
@@ -158,7 +160,7 @@ fn redeploying_an_unchanged_stack_touches_no_task() {
     assert_eq!(tasks.len(), 2, "{tasks:?}");
     let versions = (service_version(&m, "u_web"), service_version(&m, "u_db"));
 
-    let out = m.shoal_ok(&["stack", "deploy", "-c", &file, "u"]);
+    let out = m.shoal_ok(&["stack", "deploy", "-d", "-c", &file, "u"]);
     assert!(out.contains("Stack u: no changes (version 1)"), "{out}");
     assert!(!out.contains("Updating"), "{out}");
     assert_eq!(
@@ -171,7 +173,7 @@ fn redeploying_an_unchanged_stack_touches_no_task() {
 
     // A changed file: only what changed.
     let file = write_stack(dir.path(), "A=2", "color=green\n");
-    let out = m.shoal_ok(&["stack", "deploy", "-c", &file, "u"]);
+    let out = m.shoal_ok(&["stack", "deploy", "-d", "-c", &file, "u"]);
     assert!(out.contains("Updating service u_web"), "{out}");
     assert!(!out.contains("u_db"), "{out}");
     assert_eq!(service_version(&m, "u_db"), versions.1);

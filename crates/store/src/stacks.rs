@@ -16,7 +16,7 @@ use crate::state::{EventAction, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shoal_types::stack::{ObjectKind, StackChange, StackSpec, NAMESPACE_LABEL};
+use shoal_types::stack::{ObjectKind, StackChange, StackSpec, NAMESPACE_LABEL, ROTATED_FROM_LABEL};
 use shoal_types::swarm::{Config, Network, Secret, Service, ServiceSpec, Version};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -394,6 +394,33 @@ fn leaving(state: &State, d: &StackDeploy) -> Vec<(ObjectKind, String, String)> 
         .collect()
 }
 
+/// Compose's `depends_on: {NAME: {restart: true}}`: a service restarts (its force-update
+/// counter moves) when the deploy updates one of the dependencies it marked so.
+fn restarts_with(spec: &ServiceSpec, updated: &BTreeSet<String>) -> bool {
+    spec.labels
+        .get(shoal_types::depends::LABEL)
+        .and_then(|l| shoal_types::depends::decode(l).ok())
+        .is_some_and(|deps| {
+            deps.iter()
+                .any(|d| d.restart && updated.contains(&d.service))
+        })
+}
+
+/// A config or secret that left the stack (typically rotated out) stays while a service's
+/// previous spec refers to it: `docker service rollback`, or an update that fails and rolls
+/// back, needs it. A later deploy removes it once nothing refers to it (see docs/decisions.md,
+/// "Rotation on the managers").
+fn kept_for_rollback(state: &State, kind: ObjectKind, id: &str) -> bool {
+    if !matches!(kind, ObjectKind::Config | ObjectKind::Secret) {
+        return false;
+    }
+    state.services.iter().any(|s| {
+        s.previous_spec
+            .as_ref()
+            .is_some_and(|p| refs_and_ids(p, kind).contains(id))
+    })
+}
+
 /// Every object labelled with the stack's namespace, services first, networks last (the order
 /// they can be removed in): (kind, ID, name).
 pub fn owned_objects(state: &State, stack: &str) -> Vec<(ObjectKind, String, String)> {
@@ -677,7 +704,17 @@ impl State {
             action: action.into(),
             kind,
             name: name.into(),
-            paths: Vec::new(),
+            ..Default::default()
+        };
+        // A config or secret created under a rotated name says which one it replaces.
+        let created = |kind: ObjectKind, name: &str, labels: &BTreeMap<String, String>| match labels
+            .get(ROTATED_FROM_LABEL)
+        {
+            Some(from) => StackChange {
+                rotated_from: from.clone(),
+                ..change("rotate", kind, name)
+            },
+            None => change("create", kind, name),
         };
         let mut fail = |pos: &str, kind: ObjectKind, name: &str, e: StoreError| {
             problems.push(format!("{}{kind} {name}: {e}", at_pos(pos)));
@@ -709,9 +746,12 @@ impl State {
                     config: Box::new(c.clone()),
                 },
             };
-            let action = action_of(&cmd);
+            let done = match action_of(&cmd) {
+                "create" => created(ObjectKind::Config, name, &c.spec.labels),
+                action => change(action, ObjectKind::Config, name),
+            };
             match self.apply_cmd(index, at, &cmd) {
-                Ok(_) => changes.push(change(action, ObjectKind::Config, name)),
+                Ok(_) => changes.push(done),
                 Err(e) => fail(&item.pos, ObjectKind::Config, name, e),
             }
         }
@@ -735,23 +775,52 @@ impl State {
                     secret: Box::new(s.clone()),
                 },
             };
-            let action = action_of(&cmd);
+            let done = match action_of(&cmd) {
+                "create" => created(ObjectKind::Secret, name, &s.spec.labels),
+                action => change(action, ObjectKind::Secret, name),
+            };
             match self.apply_cmd(index, at, &cmd) {
-                Ok(_) => changes.push(change(action, ObjectKind::Secret, name)),
+                Ok(_) => changes.push(done),
                 Err(e) => fail(&item.pos, ObjectKind::Secret, name, e),
             }
         }
-        for (s, item) in d.services.iter().zip(&d.spec.services) {
+        // The services' specs as they will be stored, and which existing ones change.
+        let wanted: Vec<Result<ServiceSpec, StoreError>> = d
+            .services
+            .iter()
+            .map(|s| {
+                let mut spec = s.spec.clone();
+                self.resolve_stack_refs(&mut spec).map(|()| {
+                    if let Some(cur) = self.services.by_name(&s.spec.name) {
+                        // As the docker CLI does: a deploy never forces an update by itself.
+                        spec.task_template.force_update = cur.spec.task_template.force_update;
+                    }
+                    spec
+                })
+            })
+            .collect();
+        let updated: BTreeSet<String> = wanted
+            .iter()
+            .filter_map(|w| {
+                let spec = w.as_ref().ok()?;
+                let cur = self.services.by_name(&spec.name)?;
+                (cur.spec != *spec).then(|| spec.name.clone())
+            })
+            .collect();
+        for ((s, item), spec) in d.services.iter().zip(&d.spec.services).zip(wanted) {
             let name = &s.spec.name;
-            let mut spec = s.spec.clone();
-            if let Err(e) = self.resolve_stack_refs(&mut spec) {
-                fail(&item.pos, ObjectKind::Service, name, e);
-                continue;
-            }
+            let mut spec = match spec {
+                Ok(spec) => spec,
+                Err(e) => {
+                    fail(&item.pos, ObjectKind::Service, name, e);
+                    continue;
+                }
+            };
             let (cmd, paths) = match self.services.by_name(name) {
                 Some(cur) => {
-                    // As the docker CLI does: a deploy never forces an update by itself.
-                    spec.task_template.force_update = cur.spec.task_template.force_update;
+                    if restarts_with(&spec, &updated) {
+                        spec.task_template.force_update += 1;
+                    }
                     if cur.spec == spec {
                         changes.push(change("unchanged", ObjectKind::Service, name));
                         continue;
@@ -788,6 +857,9 @@ impl State {
             }
         }
         for (kind, id, name) in leaving(self, d) {
+            if kept_for_rollback(self, kind, &id) {
+                continue;
+            }
             match self.remove_object(index, at, kind, &id) {
                 Ok(()) => changes.push(change("remove", kind, &name)),
                 Err(e) => fail("", kind, &name, e),
@@ -878,7 +950,7 @@ impl State {
                     action: "remove".into(),
                     kind,
                     name,
-                    paths: Vec::new(),
+                    ..Default::default()
                 }),
                 Err(e) => problems.push(format!("{kind} {name}: {e}")),
             }
@@ -1242,6 +1314,101 @@ mod tests {
         );
         assert_eq!(serde_json::to_value(&s).unwrap(), before);
         assert!(s.take_events().is_empty());
+    }
+
+    /// A stack whose web service reads config `config` (named as the managers' rotation
+    /// names it, from `s_app`) and depends on db with `dep_label`.
+    fn rotated(image: &str, config: &str, data: &str, dep_label: &str) -> StackDeploy {
+        let mut b = Builder::new("s");
+        b.config("app", data)
+            .service("db", image, 0, &[])
+            .service("web", "nginx:1", 0, &[]);
+        let c = b.d.configs.last_mut().unwrap();
+        // Fresh IDs as the control API gives them.
+        c.id = format!("id-{config}");
+        if config != "s_app" {
+            c.spec.name = config.into();
+            c.spec
+                .labels
+                .insert(ROTATED_FROM_LABEL.into(), "s_app".into());
+        }
+        for spec in [
+            &mut b.d.services.last_mut().unwrap().spec,
+            &mut b.d.spec.services.last_mut().unwrap().spec,
+        ] {
+            spec.task_template
+                .container_spec
+                .as_mut()
+                .unwrap()
+                .configs
+                .push(shoal_types::swarm::ConfigReference {
+                    config_name: config.into(),
+                    ..Default::default()
+                });
+            if !dep_label.is_empty() {
+                spec.labels
+                    .insert(shoal_types::depends::LABEL.into(), dep_label.into());
+            }
+        }
+        b.d.clone()
+    }
+
+    fn deploy(s: &mut State, index: u64, d: StackDeploy) -> Vec<StackChange> {
+        s.deploy_stack(index, at0(), &d).unwrap()
+    }
+
+    #[test]
+    fn a_rotated_out_config_stays_while_a_previous_spec_refers_to_it() {
+        let mut s = cluster();
+        deploy(&mut s, 2, rotated("db:1", "s_app", "x=1", ""));
+        let changes = deploy(&mut s, 3, rotated("db:1", "s_app-2", "x=2", ""));
+        let rotate = changes.iter().find(|c| c.action == "rotate").unwrap();
+        assert_eq!(
+            (rotate.name.as_str(), rotate.rotated_from.as_str()),
+            ("s_app-2", "s_app")
+        );
+        assert!(
+            s.configs.by_name("s_app").is_some(),
+            "web's previous spec still reads it"
+        );
+        assert!(!changes.iter().any(|c| c.action == "remove"), "{changes:?}");
+
+        let changes = deploy(&mut s, 4, rotated("db:1", "s_app-3", "x=3", ""));
+        assert!(s.configs.by_name("s_app").is_none());
+        assert!(s.configs.by_name("s_app-2").is_some());
+        assert!(changes
+            .iter()
+            .any(|c| c.action == "remove" && c.name == "s_app"));
+        // Removing the stack removes what it kept.
+        run(&mut s, 5, Command::RemoveStack { name: "s".into() }).unwrap();
+        assert_eq!(s.configs.iter().count(), 0);
+    }
+
+    #[test]
+    fn a_dependency_updated_restarts_the_dependents_that_ask_for_it() {
+        for (label, restarts) in [
+            ("s_db:service_started:restart", true),
+            ("s_db:service_started", false),
+        ] {
+            let mut s = cluster();
+            deploy(&mut s, 2, rotated("db:1", "s_app", "x=1", label));
+            let changes = deploy(&mut s, 3, rotated("db:2", "s_app", "x=1", label));
+            let web = s.services.by_name("s_web").unwrap();
+            assert_eq!(
+                web.spec.task_template.force_update,
+                u64::from(restarts),
+                "{label}"
+            );
+            let web_change = changes.iter().find(|c| c.name == "s_web").unwrap();
+            let want = if restarts { "update" } else { "unchanged" };
+            assert_eq!(web_change.action, want, "{label}");
+            // Deployed again unchanged: no restart.
+            let changes = deploy(&mut s, 4, rotated("db:2", "s_app", "x=1", label));
+            assert!(
+                changes.iter().all(|c| c.action == "unchanged"),
+                "{changes:?}"
+            );
+        }
     }
 
     #[test]

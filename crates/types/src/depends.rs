@@ -4,10 +4,12 @@
 //! (`shoal_manager::dependencies`). The label is shoal's own, so the rest of the spec stays
 //! what `docker stack deploy` sends.
 //!
-//! Format: `NAME:CONDITION[:optional]` entries separated by commas, e.g.
+//! Format: `NAME:CONDITION[:optional][:restart]` entries separated by commas, e.g.
 //! `todo_db:service_healthy,todo_migrate:service_completed_successfully`. `NAME` is the
 //! dependency's full service name; `optional` is Compose's `required: false` (a dependency
-//! that does not exist does not hold the service back).
+//! that does not exist does not hold the service back); `restart` is Compose's
+//! `restart: true` (a stack deploy that updates the dependency restarts this service too,
+//! its new tasks held until the dependency's new ones reach the condition).
 
 use std::fmt;
 
@@ -60,6 +62,8 @@ pub struct Dependency {
     pub condition: Condition,
     /// `false` for Compose's `required: false`.
     pub required: bool,
+    /// Compose's `restart: true`.
+    pub restart: bool,
 }
 
 /// The label's value for `deps`.
@@ -69,6 +73,9 @@ pub fn encode(deps: &[Dependency]) -> String {
             let mut s = format!("{}:{}", d.service, d.condition);
             if !d.required {
                 s.push_str(":optional");
+            }
+            if d.restart {
+                s.push_str(":restart");
             }
             s
         })
@@ -82,25 +89,26 @@ pub fn decode(value: &str) -> Result<Vec<Dependency>, String> {
     for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let bad = || {
             format!(
-                "label {LABEL}: invalid entry {entry:?}: expected SERVICE:CONDITION[:optional], \
+                "label {LABEL}: invalid entry {entry:?}: expected SERVICE:CONDITION[:optional][:restart], \
                  CONDITION one of service_started, service_healthy, service_completed_successfully"
             )
         };
         let mut parts = entry.split(':');
         let service = parts.next().filter(|s| !s.is_empty()).ok_or_else(bad)?;
         let condition = parts.next().and_then(Condition::parse).ok_or_else(bad)?;
-        let required = match parts.next() {
-            None => true,
-            Some("optional") => false,
-            Some(_) => return Err(bad()),
-        };
-        if parts.next().is_some() {
-            return Err(bad());
+        let (mut required, mut restart) = (true, false);
+        for flag in parts {
+            match flag {
+                "optional" if required => required = false,
+                "restart" if !restart => restart = true,
+                _ => return Err(bad()),
+            }
         }
         out.push(Dependency {
             service: service.to_string(),
             condition,
             required,
+            restart,
         });
     }
     Ok(out)
@@ -117,17 +125,28 @@ mod tests {
                 service: "todo_db".into(),
                 condition: Condition::Healthy,
                 required: true,
+                restart: true,
             },
             Dependency {
                 service: "todo_cache".into(),
                 condition: Condition::Started,
                 required: false,
+                restart: false,
             },
         ];
         let text = encode(&deps);
         assert_eq!(
             text,
-            "todo_db:service_healthy,todo_cache:service_started:optional"
+            "todo_db:service_healthy:restart,todo_cache:service_started:optional"
+        );
+        assert_eq!(
+            decode("a:service_started:restart:optional").unwrap()[0],
+            Dependency {
+                service: "a".into(),
+                condition: Condition::Started,
+                required: false,
+                restart: true,
+            }
         );
         assert_eq!(decode(&text).unwrap(), deps);
         assert_eq!(decode("").unwrap(), vec![]);
@@ -136,6 +155,7 @@ mod tests {
             "db:healthy",
             ":service_started",
             "db:service_started:maybe",
+            "db:service_started:restart:restart",
         ] {
             let err = decode(bad).unwrap_err();
             assert!(err.contains(bad), "{err}");

@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 /// The label that ties an object to its stack (Docker's).
 pub const NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
 
+/// Marks a config or secret created by a rotation with the name the Compose file gives it
+/// (the object it replaces); see docs/decisions.md, "Rotation on the managers".
+pub const ROTATED_FROM_LABEL: &str = "com.shoal.rotated-from";
+
 /// A whole stack, rendered from its Compose files: every object it owns, what it needs to
 /// exist already, and the source it came from. Deployed as one Raft entry.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -93,13 +97,17 @@ pub struct ExternalObject {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
 pub struct StackChange {
-    /// `create`, `update`, `remove` or `unchanged`.
+    /// `create`, `update`, `remove`, `rotate` (a config or secret whose content changed,
+    /// created under a new name) or `unchanged`.
     pub action: String,
     pub kind: ObjectKind,
     pub name: String,
     /// For a service update, one line per changed spec leaf:
     /// `~ TaskTemplate.ContainerSpec.Image: "a" -> "b"`.
     pub paths: Vec<String>,
+    /// For `rotate`: the name in the Compose file, whose object keeps the old content.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub rotated_from: String,
 }
 
 /// The answer to a deploy, a rollback or a dry run.

@@ -4,6 +4,7 @@
 //! answered with all of them without a Raft entry, a dry run says what would change, and a
 //! deploy that would change nothing is not proposed at all.
 
+use super::stack_rotation as rotation;
 use super::{network_from_request, normalize_spec, MAX_CONFIG_SIZE, MAX_SECRET_SIZE};
 use crate::cluster::Manager;
 use crate::error::{ApiError, Result};
@@ -13,6 +14,7 @@ use shoal_types::ids::new_id;
 use shoal_types::names;
 use shoal_types::stack::{StackChange, StackDeployResponse, StackSpec, NAMESPACE_LABEL};
 use shoal_types::swarm::{Config, Secret, Service};
+use std::collections::BTreeMap;
 
 /// A stack name: what docker accepts (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), at most 63 characters
 /// so that `NAME_service` stays a valid service name.
@@ -219,8 +221,25 @@ impl Manager {
                 ..Default::default()
             });
         }
+        let mut config_renames = BTreeMap::new();
+        let mut secret_renames = BTreeMap::new();
         {
             let state = self.replica().read();
+            for (c, item) in deploy.configs.iter_mut().zip(&spec.configs) {
+                let name = item.spec.name.clone();
+                let found = rotation::config_candidates(&state, &stack, &name, &c.spec.data);
+                let tag = rotation::config_tag(&c.spec.data);
+                if let Some(new) = rotation::choose(&name, &found, &tag) {
+                    if let Err(e) = names::validate_config_name(&new) {
+                        problems.push(format!(
+                            "{}config {name}: rotated to {new}: {e}",
+                            at(&item.pos)
+                        ));
+                    }
+                    rotation::rename_config(c, &name, &new);
+                    config_renames.insert(name, new);
+                }
+            }
             for item in &mut spec.secrets {
                 label(&mut item.spec.labels);
                 let name = item.spec.name.clone();
@@ -245,28 +264,45 @@ impl Manager {
                         at(&item.pos)
                     ));
                 }
-                let stored = state
-                    .secrets
-                    .by_name(&name)
-                    .and_then(|s| s.spec.data.clone())
-                    .filter(|sealed| {
+                let found = rotation::secret_candidates(&state, &stack, &name, |s| {
+                    s.spec.data.as_ref().is_some_and(|sealed| {
                         self.keys.data_key.open(sealed).is_ok_and(|old| {
                             bool::from(subtle::ConstantTimeEq::ct_eq(&old[..], &data[..]))
                         })
-                    });
+                    })
+                });
+                let candidates: Vec<_> = found.iter().map(|(c, _)| c.clone()).collect();
+                let tag = self.keys.data_key.content_tag(&data);
+                let new = rotation::choose(&name, &candidates, &tag);
+                let final_name = new.clone().unwrap_or_else(|| name.clone());
+                let stored = found
+                    .iter()
+                    .find(|(c, _)| c.same_content && c.name == final_name)
+                    .and_then(|(_, s)| s.spec.data.clone());
                 let sealed = match stored {
                     Some(sealed) => {
-                        deploy.unchanged_secrets.insert(name.clone());
+                        deploy.unchanged_secrets.insert(final_name.clone());
                         sealed
                     }
                     None => self.keys.data_key.seal(&data),
                 };
                 item.spec.data = Some(sealed);
-                deploy.secrets.push(Secret {
+                let mut secret = Secret {
                     id: new_id(),
                     spec: item.spec.clone(),
                     ..Default::default()
-                });
+                };
+                if let Some(new) = new {
+                    if let Err(e) = names::validate_secret_name(&new) {
+                        problems.push(format!(
+                            "{}secret {name}: rotated to {new}: {e}",
+                            at(&item.pos)
+                        ));
+                    }
+                    rotation::rename_secret(&mut secret, &name, &new);
+                    secret_renames.insert(name, new);
+                }
+                deploy.secrets.push(secret);
             }
         }
         for item in &mut spec.services {
@@ -276,11 +312,13 @@ impl Manager {
                 Ok(_) => {}
                 Err(e) => problems.push(format!("{}service {name}: {e}", at(&item.pos))),
             }
-            deploy.services.push(Service {
+            let mut service = Service {
                 id: new_id(),
                 spec: item.spec.clone(),
                 ..Default::default()
-            });
+            };
+            rotation::rename_references(&mut service.spec, &config_renames, &secret_renames);
+            deploy.services.push(service);
         }
         if !problems.is_empty() {
             return Err(StoreError::StackRefused { stack, problems }.into());

@@ -101,8 +101,10 @@ pub struct DeployArgs {
     /// flag (except with --order or --rotate, which deploy request by request as before)
     #[arg(long)]
     pub prune: bool,
-    /// Exit immediately instead of waiting for the stack services to converge
-    #[arg(short = 'd', long, num_args = 0..=1, default_missing_value = "true", default_value = "true")]
+    /// Exit once the managers accepted the stack, instead of waiting with live progress until
+    /// every service converged (the default: it exits non-zero naming the failing service and
+    /// its task's error)
+    #[arg(short = 'd', long, num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub detach: bool,
     /// Suppress progress output
     #[arg(short, long)]
@@ -113,11 +115,11 @@ pub struct DeployArgs {
     /// Send registry authentication details to Swarm agents
     #[arg(long)]
     pub with_registry_auth: bool,
-    /// After deploying, wait until every service converged (fails on a paused or rolled-back
-    /// update, a rejected or repeatedly failing task, or the timeout)
+    /// Wait until every service converged, even with --detach (fails on a paused or
+    /// rolled-back update, a rejected or repeatedly failing task, or the timeout)
     #[arg(long)]
     pub wait: bool,
-    /// How long --wait waits ("5m", "90s")
+    /// How long the deploy waits for convergence ("5m", "90s")
     #[arg(long, default_value = "5m", value_name = "DURATION")]
     pub timeout: String,
     /// Print what deploy would change, and change nothing
@@ -126,9 +128,9 @@ pub struct DeployArgs {
     /// With --dry-run: exit with status 2 when there are changes
     #[arg(long)]
     pub exit_code: bool,
-    /// Create a config or secret whose content changed under a new name (NAME-<hash>) and
-    /// move the services to it, instead of failing
-    #[arg(long)]
+    /// A config or secret whose content changed is created under a new name (NAME-<hash>)
+    /// and the services move to it. Always done now; the flag stays for scripts
+    #[arg(long, hide = true)]
     pub rotate: bool,
     /// Also deploy the services in depends_on order from the client (the managers hold
     /// dependents' tasks anyway): wait before each wave for its dependencies' conditions, then
@@ -414,8 +416,8 @@ fn load_stack(
 }
 
 /// `stack deploy`: the whole stack in one request; the managers deploy all of it or none
-/// (`--dry-run`: they say what would change). `--order` and `--rotate` still deploy request by
-/// request, as `docker stack deploy` does, until the managers do them.
+/// (`--dry-run`: they say what would change), rotating changed configs and secrets. `--order`
+/// still deploys request by request, in waves, as `docker stack deploy` would.
 async fn deploy(client: &Client, mut args: DeployArgs) -> Result<()> {
     let started = Instant::now();
     let (stack, order, project) = load_stack(&mut args)?;
@@ -423,7 +425,10 @@ async fn deploy(client: &Client, mut args: DeployArgs) -> Result<()> {
     if info.pointer("/Swarm/ControlAvailable") != Some(&Value::Bool(true)) {
         bail!("this node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again");
     }
-    if args.order || args.rotate {
+    if args.order {
+        // Request by request, as the docker CLI does; changed configs and secrets rotate
+        // there too.
+        args.rotate = true;
         return deploy_by_requests(client, args, stack, order, started).await;
     }
     let spec = api::stack_spec(&args.name, &stack, &project);

@@ -167,6 +167,12 @@ pub fn change_lines(changes: &[StackChange]) -> Vec<String> {
                 "create" => "Creating",
                 "update" => "Updating",
                 "remove" => "Removing",
+                "rotate" => {
+                    return Some(format!(
+                        "Rotating {} {} -> {}",
+                        c.kind, c.rotated_from, c.name
+                    ))
+                }
                 _ => return None,
             };
             Some(format!("{verb} {} {}", c.kind, c.name))
@@ -184,6 +190,14 @@ pub fn plan_lines(stack: &str, answer: &StackDeployResponse) -> (Vec<String>, us
             "create" => "+",
             "update" => "~",
             "remove" => "-",
+            "rotate" => {
+                changes += 1;
+                lines.push(format!(
+                    "~ {} {}: content changed, rotate to {}",
+                    c.kind, c.rotated_from, c.name
+                ));
+                continue;
+            }
             _ => continue,
         };
         changes += 1;
@@ -243,36 +257,49 @@ mod tests {
                     action: "unchanged".into(),
                     kind: ObjectKind::Network,
                     name: "s_net".into(),
-                    paths: vec![],
+                    ..Default::default()
                 },
                 StackChange {
                     action: "update".into(),
                     kind: ObjectKind::Service,
                     name: "s_web".into(),
                     paths: vec![r#"~ TaskTemplate.ContainerSpec.Image: "a" -> "b""#.into()],
+                    ..Default::default()
+                },
+                StackChange {
+                    action: "rotate".into(),
+                    kind: ObjectKind::Config,
+                    name: "s_app-1234abcd".into(),
+                    rotated_from: "s_app".into(),
+                    ..Default::default()
                 },
                 StackChange {
                     action: "remove".into(),
                     kind: ObjectKind::Service,
                     name: "s_old".into(),
-                    paths: vec![],
+                    ..Default::default()
                 },
             ],
         };
         let (lines, n) = plan_lines("s", &answer);
-        assert_eq!(n, 2);
+        assert_eq!(n, 3);
         assert_eq!(
             lines,
             vec![
                 "~ service s_web",
                 r#"    ~ TaskTemplate.ContainerSpec.Image: "a" -> "b""#,
+                "~ config s_app: content changed, rotate to s_app-1234abcd",
                 "- service s_old",
-                "Stack s: 2 changes (against version 3)",
+                "Stack s: 3 changes (against version 3)",
             ]
         );
         assert_eq!(
             change_lines(&answer.changes),
-            vec!["Updating service s_web", "Removing service s_old"]
+            vec![
+                "Updating service s_web",
+                "Rotating config s_app -> s_app-1234abcd",
+                "Removing service s_old"
+            ]
         );
     }
 }

@@ -154,6 +154,7 @@ mod tests {
             service: service.into(),
             condition,
             required: true,
+            restart: false,
             pos: Pos::new(&"f".into(), 1, 1),
         }
     }

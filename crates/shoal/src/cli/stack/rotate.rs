@@ -1,4 +1,5 @@
-//! `stack deploy --rotate`: Swarm refuses new content for an existing config or secret ("only
+//! Rotation for `stack deploy --order`, which deploys request by request (without it, the
+//! managers rotate within the deploy's one entry: manager::controlapi::stack_rotation). Swarm refuses new content for an existing config or secret ("only
 //! updates to Labels are allowed"), so a changed one is created under a new name,
 //! `NAME-<first 8 hex of the content's SHA-256>`, labelled `com.shoal.rotated-from=NAME`; the
 //! services are pointed at it (same target file, so a rolling update brings the new content)
@@ -16,8 +17,7 @@ use super::super::client::{encode, is_not_found, Client};
 use super::super::table::str_at;
 use super::{create_or_update, labelled};
 
-/// Marks an object created by a rotation with the name of the object it replaces.
-pub const ROTATED_FROM_LABEL: &str = "com.shoal.rotated-from";
+pub use shoal_types::stack::ROTATED_FROM_LABEL;
 
 /// The name a rotated object with `data` gets.
 pub fn rotated_name(name: &str, data: &[u8]) -> String {
