@@ -59,19 +59,21 @@ RUN ["/bin/busybox", "--install", "-s", "/bin"]
 RUN mkdir -p /www/cgi-bin && echo '<h1>$1</h1><p>served by a shoal task</p>' > /www/index.html \
  && printf '#!/bin/sh\necho "Content-Type: text/plain"\necho\nwget -q -O - "http://\${DB_HOST:-todo-db}:5432/" || echo "cannot reach \${DB_HOST:-todo-db}"\n' > /www/cgi-bin/db \
  && chmod +x /www/cgi-bin/db
-CMD ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
+CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -v -p 80 -h /www & wait"]
 DOCKERFILE
 }
 
 # The example's database stand-in: answers on 5432 (HTTP, for busybox) with its items, kept
 # in $PGDATA (its volume in the book's files), so data survive a new task.
+# Both stand-ins stop on SIGTERM (a shell as PID 1 with a trap; busybox httpd as PID 1 would
+# ignore it and make every replaced task wait out its 10 s stop grace period).
 db_dockerfile() {
   cat <<'DOCKERFILE'
 FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 ENV PGDATA=/var/lib/postgresql/data
-CMD ["sh", "-c", "mkdir -p \"$PGDATA\" && [ -f \"$PGDATA/items\" ] || echo 'buy milk' > \"$PGDATA/items\"; mkdir -p /tmp/db && { echo \"todo-db $(hostname) items:\"; cat \"$PGDATA/items\"; } > /tmp/db/index.html && echo 'todo-db ready' && exec httpd -f -p 5432 -h /tmp/db"]
+CMD ["sh", "-c", "mkdir -p \"$PGDATA\" && [ -f \"$PGDATA/items\" ] || echo 'buy milk' > \"$PGDATA/items\"; mkdir -p /tmp/db && { echo \"todo-db $(hostname) items:\"; cat \"$PGDATA/items\"; } > /tmp/db/index.html && echo 'todo-db ready'; trap 'exit 0' TERM; httpd -f -p 5432 -h /tmp/db & wait"]
 DOCKERFILE
 }
 

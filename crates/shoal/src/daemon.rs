@@ -175,6 +175,17 @@ pub async fn run(hosts: Vec<String>, args: DaemonArgs) -> Result<()> {
     agent.abort();
     mesh.abort();
     net.abort();
+    // A plugin socket nobody answers on makes the engine retry it for ~15 s on every volume
+    // and network listing (it asks every plugin what it implements); without the socket it
+    // knows at once the plugin is gone. A new start binds it again.
+    let socket = args
+        .plugin_dir
+        .join(format!("{}.sock", args.network_plugin));
+    if let Err(e) = std::fs::remove_file(&socket) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!("cannot remove the plugin socket {}: {e}", socket.display());
+        }
+    }
     daemon.shutdown().await;
     Ok(())
 }
