@@ -59,7 +59,7 @@ fn image_of(m: &Daemon, service: &str) -> String {
 }
 
 /// The one running container of the database, once it runs `image`.
-fn db_running(m: &Daemon, node: &str, image: &str) -> String {
+fn db_running(node: &str, image: &str) -> String {
     eventually(WAIT, &format!("todo_todo-db running {image}"), || {
         running(node, "todo_todo-db")
             .into_iter()
@@ -130,7 +130,7 @@ fn the_book_walkthrough_deploys_updates_and_rolls_back_with_the_data_kept() {
     assert!(out.contains("Stack todo: version 4"), "{out}");
 
     // Data written by the v5 database, in its volume.
-    let db = db_running(&m, &node, "diamol/postgres:11.5");
+    let db = db_running(&node, "diamol/postgres:11.5");
     engine_ok(&[
         "exec",
         &db,
@@ -143,7 +143,7 @@ fn the_book_walkthrough_deploys_updates_and_rolls_back_with_the_data_kept() {
     let out = m.shoal_ok(&["stack", "deploy", "-c", &fixture("v6.yml"), "todo"]);
     assert!(out.contains("Updating service todo_todo-db"), "{out}");
     assert!(!out.contains("Updating service todo_todo-web"), "{out}");
-    let db6 = db_running(&m, &node, "diamol/postgres:11.6");
+    let db6 = db_running(&node, "diamol/postgres:11.6");
     let items = engine_ok(&["exec", &db6, "sh", "-c", "cat \"$PGDATA/items\""]);
     assert!(items.contains("written by v5"), "{items}");
 
@@ -171,7 +171,7 @@ fn the_book_walkthrough_deploys_updates_and_rolls_back_with_the_data_kept() {
     assert_eq!(image_of(&m, "todo_todo-db"), "diamol/postgres:11.5");
     assert_eq!(m.inspect("service", "todo_todo-web")["ID"], web_id);
     m.shoal_ok(&["stack", "wait", "todo"]);
-    let db5 = db_running(&m, &node, "diamol/postgres:11.5");
+    let db5 = db_running(&node, "diamol/postgres:11.5");
     let items = engine_ok(&["exec", &db5, "sh", "-c", "cat \"$PGDATA/items\""]);
     assert!(items.contains("written by v5"), "the v5 data: {items}");
     let history = m.shoal_ok(&["stack", "history", "todo"]);
