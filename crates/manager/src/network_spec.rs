@@ -11,6 +11,29 @@ use std::net::Ipv4Addr;
 /// The driver option that sets the MTU of the network's container interfaces.
 pub const MTU_OPTION: &str = "com.docker.network.driver.mtu";
 
+/// An ingress network (`docker network create --ingress`) names the routing mesh. shoal's mesh
+/// forwards published ports from node to node over TCP, never through the ingress overlay, so
+/// what would only shape that overlay's traffic (its subnet, range, gateway, MTU) is refused
+/// rather than stored and ignored; its name, labels and the network itself are taken.
+fn check_ingress(req: &NetworkCreateRequest) -> Result<(), ApiError> {
+    let addressed = req.ipam.as_ref().is_some_and(|i| {
+        i.config
+            .iter()
+            .any(|c| !c.subnet.is_empty() || !c.ip_range.is_empty() || !c.gateway.is_empty())
+    });
+    let what = if addressed {
+        "--subnet, --ip-range or --gateway"
+    } else if req.options.contains_key(MTU_OPTION) {
+        "an MTU (--opt com.docker.network.driver.mtu)"
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::invalid(format!(
+        "ingress network {}: {what} would change nothing: shoal's routing mesh carries published ports between nodes over TCP, not over the ingress network (create it without them; see docs/compat.md)",
+        req.name
+    )))
+}
+
 pub fn check_network_options(req: &NetworkCreateRequest) -> Result<(), ApiError> {
     let invalid = |m: String| Err(ApiError::invalid(m));
     if req.enable_ipv6 == Some(true) {
@@ -46,6 +69,9 @@ pub fn check_network_options(req: &NetworkCreateRequest) -> Result<(), ApiError>
                 ))
             }
         }
+    }
+    if req.ingress {
+        check_ingress(req)?;
     }
     let Some(ipam) = &req.ipam else { return Ok(()) };
     if !ipam.driver.is_empty() && ipam.driver != "default" {
@@ -107,4 +133,45 @@ pub fn check_network_options(req: &NetworkCreateRequest) -> Result<(), ApiError>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_types::network::{IPAMConfig, IPAM};
+
+    fn ingress(subnet: &str, mtu: Option<&str>) -> NetworkCreateRequest {
+        NetworkCreateRequest {
+            name: "mesh".into(),
+            ingress: true,
+            ipam: (!subnet.is_empty()).then(|| IPAM {
+                config: vec![IPAMConfig {
+                    subnet: subnet.into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            options: mtu
+                .map(|m| [(MTU_OPTION.to_string(), m.to_string())].into())
+                .unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_ingress_network_takes_no_addressing_it_would_not_use() {
+        assert!(check_network_options(&ingress("", None)).is_ok());
+        let err = check_network_options(&ingress("10.11.0.0/16", None))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ingress network mesh: --subnet"), "{err}");
+        let err = check_network_options(&ingress("", Some("1400")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("an MTU"), "{err}");
+        // Not an ingress network: a subnet is the network's own.
+        let mut plain = ingress("10.11.0.0/16", Some("1400"));
+        plain.ingress = false;
+        assert!(check_network_options(&plain).is_ok());
+    }
 }
