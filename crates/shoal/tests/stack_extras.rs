@@ -8,16 +8,12 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{engine_ok, eventually, squash, test_image, Daemon, ENGINE_SOCKET};
+use support::{
+    engine_ok, eventually, manager_with_engine, running_containers, running_containers_on, squash,
+    stderr_of, stdout_of, test_image,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn manager(name: &str) -> Daemon {
-    test_image();
-    let d = Daemon::start_with_engine(name, ENGINE_SOCKET);
-    d.init();
-    d
-}
 
 /// An example-like stack: a front end with its configuration and a back end, on a network.
 fn write_stack(dir: &Path, env: &str, replicas: u32, config: &str) -> String {
@@ -63,31 +59,9 @@ networks:
     file.to_str().unwrap().to_string()
 }
 
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The running containers of a service on the local engine.
-fn running_containers(service: &str) -> Vec<String> {
-    engine_ok(&[
-        "ps",
-        "--filter",
-        &format!("label=com.docker.swarm.service.name={service}"),
-        "--format",
-        "{{.Names}}",
-    ])
-    .lines()
-    .map(str::to_string)
-    .collect()
-}
-
 #[test]
 fn deploy_with_wait_returns_once_every_service_runs_its_replicas() {
-    let m = manager("wait-ok");
+    let m = manager_with_engine("wait-ok");
     let dir = tempfile::tempdir().unwrap();
     let file = write_stack(dir.path(), "A=1", 2, "color=green\n");
     let out = m.shoal_ok(&[
@@ -142,7 +116,7 @@ fn deploy_with_wait_returns_once_every_service_runs_its_replicas() {
 
 #[test]
 fn deploy_with_wait_fails_fast_naming_the_missing_image() {
-    let m = manager("wait-bad");
+    let m = manager_with_engine("wait-bad");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("stack.yml");
     std::fs::write(
@@ -181,7 +155,7 @@ fn deploy_with_wait_fails_fast_naming_the_missing_image() {
 
 #[test]
 fn dry_run_lists_creations_then_nothing_then_the_edited_lines() {
-    let m = manager("plan");
+    let m = manager_with_engine("plan");
     let dir = tempfile::tempdir().unwrap();
     let file = write_stack(dir.path(), "A=1", 2, "color=green\n");
 
@@ -236,7 +210,7 @@ fn dry_run_lists_creations_then_nothing_then_the_edited_lines() {
 
 #[test]
 fn rotate_replaces_a_changed_config_and_the_tasks_read_the_new_content() {
-    let m = manager("rotate");
+    let m = manager_with_engine("rotate");
     let dir = tempfile::tempdir().unwrap();
     let file = write_stack(dir.path(), "A=1", 1, "color=green\n");
     m.shoal_ok(&["stack", "deploy", "--wait", "-c", &file, "r"]);
@@ -321,26 +295,9 @@ secrets:
     file.to_str().unwrap().to_string()
 }
 
-/// The running containers of a service on one node of the local engine (daemons of other
-/// tests share it).
-fn running_containers_on(node_id: &str, service: &str) -> Vec<String> {
-    engine_ok(&[
-        "ps",
-        "--filter",
-        &format!("label=com.docker.swarm.node.id={node_id}"),
-        "--filter",
-        &format!("label=com.docker.swarm.service.name={service}"),
-        "--format",
-        "{{.Names}}",
-    ])
-    .lines()
-    .map(str::to_string)
-    .collect()
-}
-
 #[test]
 fn rotate_replaces_a_changed_secret_and_the_tasks_read_the_new_value() {
-    let m = manager("rotate-secret");
+    let m = manager_with_engine("rotate-secret");
     let node_id = m.node_id();
     let dir = tempfile::tempdir().unwrap();
     let file = write_secret_stack(dir.path(), "token-one\n");
