@@ -8,9 +8,11 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+// The one-node swarm on the local engine of every test here.
+use support::manager_with_engine as manager;
 use support::{
-    engine_ok, eventually, manager_with_engine, running_containers, running_containers_on, squash,
-    stderr_of, stdout_of, test_image,
+    engine_ok, eventually, running_containers, running_containers_on, squash, stderr_of, stdout_of,
+    test_image,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -61,7 +63,7 @@ networks:
 
 #[test]
 fn deploy_with_wait_returns_once_every_service_runs_its_replicas() {
-    let m = manager_with_engine("wait-ok");
+    let m = manager("wait-ok");
     let dir = tempfile::tempdir().unwrap();
     let file = write_stack(dir.path(), "A=1", 2, "color=green\n");
     let out = m.shoal_ok(&[
@@ -116,7 +118,7 @@ fn deploy_with_wait_returns_once_every_service_runs_its_replicas() {
 
 #[test]
 fn deploy_with_wait_fails_fast_naming_the_missing_image() {
-    let m = manager_with_engine("wait-bad");
+    let m = manager("wait-bad");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("stack.yml");
     std::fs::write(
@@ -155,7 +157,7 @@ fn deploy_with_wait_fails_fast_naming_the_missing_image() {
 
 #[test]
 fn dry_run_lists_creations_then_nothing_then_the_edited_lines() {
-    let m = manager_with_engine("plan");
+    let m = manager("plan");
     let dir = tempfile::tempdir().unwrap();
     let file = write_stack(dir.path(), "A=1", 2, "color=green\n");
 
@@ -210,7 +212,7 @@ fn dry_run_lists_creations_then_nothing_then_the_edited_lines() {
 
 #[test]
 fn rotate_replaces_a_changed_config_and_the_tasks_read_the_new_content() {
-    let m = manager_with_engine("rotate");
+    let m = manager("rotate");
     let dir = tempfile::tempdir().unwrap();
     let file = write_stack(dir.path(), "A=1", 1, "color=green\n");
     m.shoal_ok(&["stack", "deploy", "--wait", "-c", &file, "r"]);
@@ -297,7 +299,7 @@ secrets:
 
 #[test]
 fn rotate_replaces_a_changed_secret_and_the_tasks_read_the_new_value() {
-    let m = manager_with_engine("rotate-secret");
+    let m = manager("rotate-secret");
     let node_id = m.node_id();
     let dir = tempfile::tempdir().unwrap();
     let file = write_secret_stack(dir.path(), "token-one\n");
