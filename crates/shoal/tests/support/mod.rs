@@ -5,11 +5,6 @@
 
 pub mod lab;
 pub mod leftovers;
-pub mod services;
-
-// Not every test file uses them.
-#[allow(unused_imports)]
-pub use services::{manager_with_engine, running_containers, running_containers_on};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -17,6 +12,11 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+pub mod services;
+// Not every test file uses them.
+#[allow(unused_imports)]
+pub use services::{manager_with_engine, running_containers, running_containers_on};
 
 pub const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
 
