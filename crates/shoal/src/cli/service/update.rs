@@ -3,7 +3,7 @@
 //! `--rollback` asks the managers for the previous spec instead.
 
 use anyhow::{bail, Result};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::flags::{
     ContainerFlags, ResourceFlags, RestartFlags, RollbackConfigFlags, UpdateConfigFlags,
@@ -192,151 +192,19 @@ pub fn apply_update(spec: &mut Value, args: &UpdateArgs, resolved: &UpdateResolv
     }
 
     // Container spec.
+    if !spec
+        .pointer("/TaskTemplate/ContainerSpec")
+        .is_some_and(Value::is_object)
     {
-        if !spec
-            .pointer("/TaskTemplate/ContainerSpec")
-            .is_some_and(Value::is_object)
-        {
-            object_at(spec, &["TaskTemplate", "ContainerSpec"]);
-        }
-        let container = spec
-            .pointer_mut("/TaskTemplate/ContainerSpec")
-            .expect("ensured above");
-        if let Some(image) = &args.image {
-            container["Image"] = json!(opts::image_with_tag(image));
-        }
-        if let Some(a) = &args.args {
-            let words: Vec<&str> = a.split_whitespace().collect();
-            let c = object_at(container, &[]);
-            if words.is_empty() {
-                c.remove("Args");
-            } else {
-                c.insert("Args".into(), json!(words));
-            }
-        }
-        update_env(container, &args.env_add, &args.env_rm);
-        if !args.container_label_add.is_empty() || !args.container_label_rm.is_empty() {
-            let c = object_at(container, &[]);
-            let mut labels = c.get("Labels").cloned().unwrap_or_else(|| json!({}));
-            let l = object_at(&mut labels, &[]);
-            for key in &args.container_label_rm {
-                l.remove(key);
-            }
-            for (k, v) in opts::kv_map(&args.container_label_add) {
-                l.insert(k, json!(v));
-            }
-            if l.is_empty() {
-                c.remove("Labels");
-            } else {
-                c.insert("Labels".into(), labels);
-            }
-        }
-        update_list(
-            container,
-            "Mounts",
-            |m| args.mount_rm.iter().any(|t| str_at(m, &["Target"]) == t),
-            args.mount_add
-                .iter()
-                .map(|m| parse_mount(m))
-                .collect::<Result<Vec<_>>>()?,
-            |a, b| str_at(a, &["Target"]) == str_at(b, &["Target"]),
-        );
-        update_list(
-            container,
-            "Secrets",
-            |s| {
-                args.secret_rm
-                    .iter()
-                    .any(|r| str_at(s, &["SecretName"]) == r || str_at(s, &["SecretID"]) == r)
-            },
-            resolved.secret_add.clone(),
-            |a, b| str_at(a, &["File", "Name"]) == str_at(b, &["File", "Name"]),
-        );
-        update_list(
-            container,
-            "Configs",
-            |s| {
-                args.config_rm
-                    .iter()
-                    .any(|r| str_at(s, &["ConfigName"]) == r || str_at(s, &["ConfigID"]) == r)
-            },
-            resolved.config_add.clone(),
-            |a, b| str_at(a, &["File", "Name"]) == str_at(b, &["File", "Name"]),
-        );
-        apply_container_flags(container, &args.container)?;
+        object_at(spec, &["TaskTemplate", "ContainerSpec"]);
     }
+    let container = spec
+        .pointer_mut("/TaskTemplate/ContainerSpec")
+        .expect("ensured above");
+    update_container(container, args, resolved)?;
 
     // Task template: placement, resources, restart policy, networks, force.
-    {
-        let task = object_at(spec, &["TaskTemplate"]);
-        if !args.constraint_add.is_empty() || !args.constraint_rm.is_empty() {
-            let mut placement = task.get("Placement").cloned().unwrap_or_else(|| json!({}));
-            let p = object_at(&mut placement, &[]);
-            let mut constraints: Vec<String> = p
-                .get("Constraints")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|c| c.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            constraints.extend(args.constraint_add.iter().cloned());
-            constraints.retain(|c| !args.constraint_rm.contains(c));
-            constraints.sort();
-            constraints.dedup();
-            if constraints.is_empty() {
-                p.remove("Constraints");
-            } else {
-                p.insert("Constraints".into(), json!(constraints));
-            }
-            task.insert("Placement".into(), placement);
-        }
-        if let Some(max) = args.container.replicas_max_per_node {
-            let p = object_at(task.entry("Placement").or_insert_with(|| json!({})), &[]);
-            if max == 0 {
-                p.remove("MaxReplicas");
-            } else {
-                p.insert("MaxReplicas".into(), json!(max));
-            }
-        }
-        let mut resources = task.get("Resources").cloned().unwrap_or_else(|| json!({}));
-        apply_resources(&mut resources, &args.resources)?;
-        if resources != json!({}) {
-            task.insert("Resources".into(), resources);
-        }
-        if let Some(policy) = restart_policy(task.get("RestartPolicy"), &args.restart)? {
-            task.insert("RestartPolicy".into(), policy);
-        }
-        if !resolved.network_add.is_empty() || !resolved.network_rm.is_empty() {
-            let mut networks: Vec<Value> = task
-                .get("Networks")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            networks.retain(|n| {
-                !resolved
-                    .network_rm
-                    .iter()
-                    .any(|r| str_at(n, &["Target"]) == r)
-            });
-            for id in &resolved.network_add {
-                if !networks.iter().any(|n| str_at(n, &["Target"]) == id) {
-                    networks.push(json!({"Target": id}));
-                }
-            }
-            networks.sort_by(|a, b| str_at(a, &["Target"]).cmp(str_at(b, &["Target"])));
-            if networks.is_empty() {
-                task.remove("Networks");
-            } else {
-                task.insert("Networks".into(), json!(networks));
-            }
-        }
-        if args.force {
-            let force = task.get("ForceUpdate").and_then(Value::as_u64).unwrap_or(0);
-            task.insert("ForceUpdate".into(), json!(force + 1));
-        }
-    }
+    update_task_template(object_at(spec, &["TaskTemplate"]), args, resolved)?;
 
     // Update and rollback configs.
     let obj = object_at(spec, &[]);
@@ -348,6 +216,159 @@ pub fn apply_update(spec: &mut Value, args: &UpdateArgs, resolved: &UpdateResolv
     }
 
     // Endpoint: mode and published ports.
+    update_endpoint(spec, args)
+}
+
+/// The container part of `service update`: image, args, env, container labels, mounts,
+/// secrets, configs and the flags `create` shares.
+fn update_container(
+    container: &mut Value,
+    args: &UpdateArgs,
+    resolved: &UpdateResolved,
+) -> Result<()> {
+    if let Some(image) = &args.image {
+        container["Image"] = json!(opts::image_with_tag(image));
+    }
+    if let Some(a) = &args.args {
+        let words: Vec<&str> = a.split_whitespace().collect();
+        let c = object_at(container, &[]);
+        if words.is_empty() {
+            c.remove("Args");
+        } else {
+            c.insert("Args".into(), json!(words));
+        }
+    }
+    update_env(container, &args.env_add, &args.env_rm);
+    if !args.container_label_add.is_empty() || !args.container_label_rm.is_empty() {
+        let c = object_at(container, &[]);
+        let mut labels = c.get("Labels").cloned().unwrap_or_else(|| json!({}));
+        let l = object_at(&mut labels, &[]);
+        for key in &args.container_label_rm {
+            l.remove(key);
+        }
+        for (k, v) in opts::kv_map(&args.container_label_add) {
+            l.insert(k, json!(v));
+        }
+        if l.is_empty() {
+            c.remove("Labels");
+        } else {
+            c.insert("Labels".into(), labels);
+        }
+    }
+    update_list(
+        container,
+        "Mounts",
+        |m| args.mount_rm.iter().any(|t| str_at(m, &["Target"]) == t),
+        args.mount_add
+            .iter()
+            .map(|m| parse_mount(m))
+            .collect::<Result<Vec<_>>>()?,
+        |a, b| str_at(a, &["Target"]) == str_at(b, &["Target"]),
+    );
+    update_list(
+        container,
+        "Secrets",
+        |s| {
+            args.secret_rm
+                .iter()
+                .any(|r| str_at(s, &["SecretName"]) == r || str_at(s, &["SecretID"]) == r)
+        },
+        resolved.secret_add.clone(),
+        |a, b| str_at(a, &["File", "Name"]) == str_at(b, &["File", "Name"]),
+    );
+    update_list(
+        container,
+        "Configs",
+        |s| {
+            args.config_rm
+                .iter()
+                .any(|r| str_at(s, &["ConfigName"]) == r || str_at(s, &["ConfigID"]) == r)
+        },
+        resolved.config_add.clone(),
+        |a, b| str_at(a, &["File", "Name"]) == str_at(b, &["File", "Name"]),
+    );
+    apply_container_flags(container, &args.container)
+}
+
+/// The task template part of `service update`: placement, resources, restart policy,
+/// networks, forced update.
+fn update_task_template(
+    task: &mut Map<String, Value>,
+    args: &UpdateArgs,
+    resolved: &UpdateResolved,
+) -> Result<()> {
+    if !args.constraint_add.is_empty() || !args.constraint_rm.is_empty() {
+        let mut placement = task.get("Placement").cloned().unwrap_or_else(|| json!({}));
+        let p = object_at(&mut placement, &[]);
+        let mut constraints: Vec<String> = p
+            .get("Constraints")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        constraints.extend(args.constraint_add.iter().cloned());
+        constraints.retain(|c| !args.constraint_rm.contains(c));
+        constraints.sort();
+        constraints.dedup();
+        if constraints.is_empty() {
+            p.remove("Constraints");
+        } else {
+            p.insert("Constraints".into(), json!(constraints));
+        }
+        task.insert("Placement".into(), placement);
+    }
+    if let Some(max) = args.container.replicas_max_per_node {
+        let p = object_at(task.entry("Placement").or_insert_with(|| json!({})), &[]);
+        if max == 0 {
+            p.remove("MaxReplicas");
+        } else {
+            p.insert("MaxReplicas".into(), json!(max));
+        }
+    }
+    let mut resources = task.get("Resources").cloned().unwrap_or_else(|| json!({}));
+    apply_resources(&mut resources, &args.resources)?;
+    if resources != json!({}) {
+        task.insert("Resources".into(), resources);
+    }
+    if let Some(policy) = restart_policy(task.get("RestartPolicy"), &args.restart)? {
+        task.insert("RestartPolicy".into(), policy);
+    }
+    if !resolved.network_add.is_empty() || !resolved.network_rm.is_empty() {
+        let mut networks: Vec<Value> = task
+            .get("Networks")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        networks.retain(|n| {
+            !resolved
+                .network_rm
+                .iter()
+                .any(|r| str_at(n, &["Target"]) == r)
+        });
+        for id in &resolved.network_add {
+            if !networks.iter().any(|n| str_at(n, &["Target"]) == id) {
+                networks.push(json!({"Target": id}));
+            }
+        }
+        networks.sort_by(|a, b| str_at(a, &["Target"]).cmp(str_at(b, &["Target"])));
+        if networks.is_empty() {
+            task.remove("Networks");
+        } else {
+            task.insert("Networks".into(), json!(networks));
+        }
+    }
+    if args.force {
+        let force = task.get("ForceUpdate").and_then(Value::as_u64).unwrap_or(0);
+        task.insert("ForceUpdate".into(), json!(force + 1));
+    }
+    Ok(())
+}
+
+/// The endpoint part of `service update`: mode and published ports.
+fn update_endpoint(spec: &mut Value, args: &UpdateArgs) -> Result<()> {
     if args.container.endpoint_mode.is_some()
         || !args.publish_add.is_empty()
         || !args.publish_rm.is_empty()
@@ -546,5 +567,52 @@ mod tests {
             .args;
         apply_update(&mut untouched, &args, &UpdateResolved::default()).unwrap();
         assert_eq!(untouched, created);
+    }
+
+    #[test]
+    fn update_replaces_a_secret_by_its_target_and_moves_networks_by_id() {
+        let mut spec = json!({
+            "Mode": {"Replicated": {"Replicas": 1}},
+            "TaskTemplate": {
+                "ContainerSpec": {
+                    "Image": "nginx:latest",
+                    "Secrets": [{"File": {"Name": "pw"}, "SecretID": "s1", "SecretName": "pw_v1"}]
+                },
+                "Networks": [{"Target": "n2"}, {"Target": "n1"}]
+            }
+        });
+        let args = UpdateCli::try_parse_from(["update", "--secret-add", "pw_v2", "web"])
+            .unwrap()
+            .args;
+        let resolved = UpdateResolved {
+            network_add: vec!["n0".into(), "n2".into()],
+            network_rm: vec!["n1".into()],
+            secret_add: vec![
+                json!({"File": {"Name": "pw"}, "SecretID": "s2", "SecretName": "pw_v2"}),
+            ],
+            config_add: Vec::new(),
+        };
+        apply_update(&mut spec, &args, &resolved).unwrap();
+        assert_eq!(
+            spec["TaskTemplate"]["ContainerSpec"]["Secrets"],
+            json!([{"File": {"Name": "pw"}, "SecretID": "s2", "SecretName": "pw_v2"}])
+        );
+        assert_eq!(
+            spec["TaskTemplate"]["Networks"],
+            json!([{"Target": "n0"}, {"Target": "n2"}])
+        );
+    }
+
+    #[test]
+    fn replicas_of_a_global_service_are_refused() {
+        let mut spec = json!({"Mode": {"Global": {}}});
+        let args = UpdateCli::try_parse_from(["update", "--replicas", "2", "web"])
+            .unwrap()
+            .args;
+        let err = apply_update(&mut spec, &args, &UpdateResolved::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "replicas can only be used with replicated or replicated-job mode"
+        );
     }
 }
