@@ -182,6 +182,30 @@ async fn read_node_call<T: DeserializeOwned>(
     Ok(req)
 }
 
+/// This node's ID, when a call a manager sent to a node (`/internal/logs`, `/internal/engine`)
+/// names this node: a call meant for another node is refused (409), as is any call before
+/// this node is in a swarm (503).
+pub(crate) fn this_node(d: &Daemon, addressed_to: &str) -> HttpResult<String> {
+    addressed_here(d.node_id(), addressed_to)
+}
+
+/// [`this_node`] once this node's ID (none outside a swarm) is known.
+fn addressed_here(me: Option<String>, addressed_to: &str) -> HttpResult<String> {
+    let me = me.ok_or_else(|| {
+        HttpError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node is not part of a swarm".into(),
+        )
+    })?;
+    if addressed_to != me {
+        return Err(HttpError(
+            StatusCode::CONFLICT,
+            format!("node {addressed_to} is not this node ({me})"),
+        ));
+    }
+    Ok(me)
+}
+
 async fn net_view(
     State(d): S,
     axum::Extension(peer): P,
@@ -444,6 +468,17 @@ mod tests {
         }
         let req = req.body(Body::from_stream(stream)).unwrap();
         router.oneshot(req).await.unwrap().status()
+    }
+
+    #[test]
+    fn a_call_for_another_node_or_before_a_swarm_is_refused() {
+        assert_eq!(addressed_here(Some("n1".into()), "n1").unwrap(), "n1");
+        let other = addressed_here(Some("n1".into()), "n2").unwrap_err();
+        assert_eq!(other.0, StatusCode::CONFLICT);
+        assert_eq!(other.1, "node n2 is not this node (n1)");
+        let outside = addressed_here(None, "n1").unwrap_err();
+        assert_eq!(outside.0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(outside.1, "this node is not part of a swarm");
     }
 
     #[tokio::test]

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{
-    engine_ok, eventually, files_under, test_image, tls_post, ClientCert, Daemon, ENGINE_SOCKET,
+    eventually, files_under, running_containers, stderr_of, stdout_of, test_image, tls_post,
+    ClientCert, Daemon, ENGINE_SOCKET,
 };
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -33,13 +34,6 @@ fn docker_within(d: &Daemon, secs: u32, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("cannot run docker")
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// `GET /swarm`, as the docker CLI reads it.
@@ -70,22 +64,6 @@ fn node_cert(d: &Daemon) -> (String, String) {
         cert["cert_pem"].as_str().unwrap().to_string(),
         cert["ca_pem"].as_str().unwrap().to_string(),
     )
-}
-
-/// The full IDs of the engine's running containers of a service.
-fn running_containers(service: &str) -> Vec<String> {
-    let out = engine_ok(&[
-        "ps",
-        "-q",
-        "--no-trunc",
-        "--filter",
-        &format!("label=com.docker.swarm.service.name={service}"),
-        "--filter",
-        "status=running",
-    ]);
-    let mut ids: Vec<String> = out.lines().map(str::to_string).collect();
-    ids.sort();
-    ids
 }
 
 /// What `docker node inspect` shows of every node's TLS: (trust root, issuer public key).
@@ -167,7 +145,7 @@ impl Writer {
 
 #[test]
 fn rotating_the_root_ca_keeps_tasks_and_raft_running_and_moves_every_node_to_the_new_root() {
-    let image = test_image();
+    test_image();
     let m1 = Daemon::start_with_engine("rot-m1", ENGINE_SOCKET);
     m1.init();
     let m2 = Daemon::start("rot-m2");
@@ -182,22 +160,10 @@ fn rotating_the_root_ca_keeps_tasks_and_raft_running_and_moves_every_node_to_the
         (ls.lines().filter(|l| *l == "Ready").count() == 4).then_some(())
     });
     let svc = format!("rot{}", std::process::id());
-    m1.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--stop-grace-period",
-        "1s",
-        "--name",
+    m1.create_sleeping_service(
         &svc,
-        "--replicas",
-        "2",
-        "--constraint",
-        "node.role==worker",
-        image,
-        "sleep",
-        "100000",
-    ]);
+        &["--replicas", "2", "--constraint", "node.role==worker"],
+    );
     let before = eventually(WAIT, "two running tasks", || {
         let ids = running_containers(&svc);
         (ids.len() == 2).then_some(ids)
@@ -220,7 +186,7 @@ fn rotating_the_root_ca_keeps_tasks_and_raft_running_and_moves_every_node_to_the
     // Without --detach the CLI follows the rotation (node TLS info, RootRotationInProgress)
     // until every node has a certificate and trust root of the new root, then prints it.
     let out = docker_within(&m1, 180, &["swarm", "ca", "--rotate"]);
-    let (stdout, stderr) = text(&out);
+    let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
     assert!(
         out.status.success(),
         "swarm ca --rotate failed:\n{stdout}\n{stderr}"
@@ -410,7 +376,7 @@ fn rotating_to_a_given_root_ca_uses_it_and_bad_ones_are_refused_with_the_reason(
             &key,
         ],
     );
-    let (stdout, stderr) = text(&out);
+    let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let given = std::fs::read_to_string(&cert).unwrap();
     assert!(same_cert(&root_in(&stdout), &given), "{stdout}");

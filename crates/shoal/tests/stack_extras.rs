@@ -8,16 +8,14 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{engine_ok, eventually, squash, test_image, Daemon, ENGINE_SOCKET};
+// The one-node swarm on the local engine of every test here.
+use support::manager_with_engine as manager;
+use support::{
+    engine_ok, eventually, running_containers, running_containers_on, squash, stderr_of, stdout_of,
+    test_image,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn manager(name: &str) -> Daemon {
-    test_image();
-    let d = Daemon::start_with_engine(name, ENGINE_SOCKET);
-    d.init();
-    d
-}
 
 /// An example-like stack: a front end with its configuration and a back end, on a network.
 fn write_stack(dir: &Path, env: &str, replicas: u32, config: &str) -> String {
@@ -61,28 +59,6 @@ networks:
     )
     .unwrap();
     file.to_str().unwrap().to_string()
-}
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The running containers of a service on the local engine.
-fn running_containers(service: &str) -> Vec<String> {
-    engine_ok(&[
-        "ps",
-        "--filter",
-        &format!("label=com.docker.swarm.service.name={service}"),
-        "--format",
-        "{{.Names}}",
-    ])
-    .lines()
-    .map(str::to_string)
-    .collect()
 }
 
 #[test]
@@ -336,23 +312,6 @@ secrets:
     )
     .unwrap();
     file.to_str().unwrap().to_string()
-}
-
-/// The running containers of a service on one node of the local engine (daemons of other
-/// tests share it).
-fn running_containers_on(node_id: &str, service: &str) -> Vec<String> {
-    engine_ok(&[
-        "ps",
-        "--filter",
-        &format!("label=com.docker.swarm.node.id={node_id}"),
-        "--filter",
-        &format!("label=com.docker.swarm.service.name={service}"),
-        "--format",
-        "{{.Names}}",
-    ])
-    .lines()
-    .map(str::to_string)
-    .collect()
 }
 
 #[test]

@@ -8,21 +8,13 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{engine, engine_ok, eventually, test_image, Daemon, ENGINE_SOCKET};
+use support::{
+    engine, engine_ok, eventually, manager_with_engine, running_containers, stderr_of, test_image,
+    Daemon,
+};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/book-ch13");
 const WAIT: Duration = Duration::from_secs(90);
-
-fn manager(name: &str) -> Daemon {
-    test_image();
-    let d = Daemon::start_with_engine(name, ENGINE_SOCKET);
-    d.init();
-    d
-}
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// A stack of two services on a network, the front end with a config and a named volume.
 fn write_stack(dir: &Path, env: &str, config: &str) -> String {
@@ -86,7 +78,7 @@ fn service_version(m: &Daemon, name: &str) -> u64 {
 
 #[test]
 fn the_book_stack_with_a_missing_external_secret_leaves_nothing_behind() {
-    let m = manager("stack-atomic");
+    let m = manager_with_engine("stack-atomic");
     // Step 3 of the walkthrough was done, step 4 (the secret) was not.
     m.docker_ok(&[
         "config",
@@ -152,7 +144,7 @@ fn the_book_stack_with_a_missing_external_secret_leaves_nothing_behind() {
 
 #[test]
 fn redeploying_an_unchanged_stack_touches_no_task() {
-    let m = manager("stack-unchanged");
+    let m = manager_with_engine("stack-unchanged");
     let dir = tempfile::tempdir().unwrap();
     let file = write_stack(dir.path(), "A=1", "color=green\n");
     m.shoal_ok(&["stack", "deploy", "--wait", "-c", &file, "u"]);
@@ -182,14 +174,14 @@ fn redeploying_an_unchanged_stack_touches_no_task() {
 
 #[test]
 fn rollback_updates_the_services_to_a_stored_version_and_keeps_the_volume() {
-    let m = manager("stack-rollback");
+    let m = manager_with_engine("stack-rollback");
     let dir = tempfile::tempdir().unwrap();
     let v1 = write_stack(dir.path(), "A=1", "color=green\n");
     m.shoal_ok(&["stack", "deploy", "--wait", "-c", &v1, "rb"]);
     let web_id = m.inspect("service", "rb_web")["ID"].clone();
     // Data in the stack's volume.
     let c = eventually(WAIT, "a container of rb_web", || {
-        running("rb_web").into_iter().next()
+        running_containers("rb_web").into_iter().next()
     });
     engine_ok(&["exec", &c, "sh", "-c", "echo kept > /data/file"]);
 
@@ -221,7 +213,7 @@ fn rollback_updates_the_services_to_a_stored_version_and_keeps_the_volume() {
 
     m.shoal_ok(&["stack", "wait", "rb"]);
     let c = eventually(WAIT, "the rolled-back container", || {
-        running("rb_web")
+        running_containers("rb_web")
             .into_iter()
             .find(|c| engine_ok(&["exec", c, "sh", "-c", "echo $A"]).trim() == "1")
     });
@@ -232,7 +224,7 @@ fn rollback_updates_the_services_to_a_stored_version_and_keeps_the_volume() {
 
 #[test]
 fn a_stack_the_docker_cli_made_is_listed_diffed_and_removed_by_shoal() {
-    let m = manager("stack-docker-made");
+    let m = manager_with_engine("stack-docker-made");
     let dir = tempfile::tempdir().unwrap();
     let file = write_stack(dir.path(), "A=1", "color=green\n");
     m.docker_ok(&["stack", "deploy", "-c", &file, "dk"]);
@@ -260,20 +252,6 @@ fn a_stack_the_docker_cli_made_is_listed_diffed_and_removed_by_shoal() {
     let ls = m.shoal_ok(&["stack", "ls", "--format", "{{.Name}}"]);
     assert!(ls.trim().is_empty(), "{ls}");
     remove_volume("dk_data");
-}
-
-/// The running containers of a service on the local engine.
-fn running(service: &str) -> Vec<String> {
-    engine_ok(&[
-        "ps",
-        "--filter",
-        &format!("label=com.docker.swarm.service.name={service}"),
-        "--format",
-        "{{.Names}}",
-    ])
-    .lines()
-    .map(str::to_string)
-    .collect()
 }
 
 /// Removes a stack's volume once the engine's containers that used it are gone.

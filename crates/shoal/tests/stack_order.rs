@@ -8,23 +8,12 @@ mod support;
 use std::path::Path;
 
 use serde_json::Value;
-use support::{test_image, Daemon, ENGINE_SOCKET};
-
-fn manager(name: &str) -> Daemon {
-    test_image();
-    let d = Daemon::start_with_engine(name, ENGINE_SOCKET);
-    d.init();
-    d
-}
+use support::{manager_with_engine, stderr_of, test_image, Daemon};
 
 fn write(dir: &Path, text: &str) -> String {
     let file = dir.join("stack.yml");
     std::fs::write(&file, text).unwrap();
     file.to_str().unwrap().to_string()
-}
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// web → api → (db healthy, migrate completed). The test image has no /tmp: db marks itself
@@ -110,7 +99,7 @@ fn reached(m: &Daemon, name: &str, state: &str) -> String {
 
 #[test]
 fn order_creates_each_service_after_its_dependencies_are_healthy_or_completed() {
-    let m = manager("order-ok");
+    let m = manager_with_engine("order-ok");
     let dir = tempfile::tempdir().unwrap();
     let image = test_image();
     let file = write(dir.path(), &todo_stack(image, image));
@@ -189,7 +178,7 @@ fn order_creates_each_service_after_its_dependencies_are_healthy_or_completed() 
 
 #[test]
 fn without_order_the_managers_hold_dependents_until_their_dependencies_hold() {
-    let m = manager("order-managers");
+    let m = manager_with_engine("order-managers");
     let dir = tempfile::tempdir().unwrap();
     let image = test_image();
     let file = write(dir.path(), &todo_stack(image, image));
@@ -262,7 +251,7 @@ fn without_order_the_managers_hold_dependents_until_their_dependencies_hold() {
 #[test]
 fn the_order_holds_across_a_leader_kill_and_a_replaced_dependency() {
     // m1 has the engine and leads; m2 and m3 are managers without one.
-    let mut m1 = manager("order-fail-1");
+    let mut m1 = manager_with_engine("order-fail-1");
     let m2 = Daemon::start("order-fail-2");
     m2.join(&m1, "manager");
     let m3 = Daemon::start("order-fail-3");
@@ -317,7 +306,7 @@ fn the_order_holds_across_a_leader_kill_and_a_replaced_dependency() {
 
 #[test]
 fn a_cycle_or_an_unknown_dependency_is_refused_before_anything_is_created() {
-    let m = manager("order-refused");
+    let m = manager_with_engine("order-refused");
     let dir = tempfile::tempdir().unwrap();
     let image = test_image();
     let file = write(
@@ -351,7 +340,7 @@ fn a_cycle_or_an_unknown_dependency_is_refused_before_anything_is_created() {
 
 #[test]
 fn a_failing_dependency_stops_the_deploy_naming_both_services() {
-    let m = manager("order-bad");
+    let m = manager_with_engine("order-bad");
     let dir = tempfile::tempdir().unwrap();
     let file = write(
         dir.path(),

@@ -5,7 +5,9 @@
 mod support;
 
 use std::time::Duration;
-use support::{engine, engine_ok, eventually, squash, test_image, Daemon, ENGINE_SOCKET};
+use support::{
+    engine, engine_ok, eventually, running_containers_on, squash, test_image, Daemon, ENGINE_SOCKET,
+};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -30,18 +32,10 @@ fn containers(node_id: &str, service: &str) -> Vec<(String, String)> {
     v
 }
 
-fn running(node_id: &str, service: &str) -> Vec<String> {
-    containers(node_id, service)
-        .into_iter()
-        .filter(|(_, s)| s == "running")
-        .map(|(n, _)| n)
-        .collect()
-}
-
 /// The first running container of a service on a node.
 fn a_container(node_id: &str, service: &str) -> String {
     eventually(WAIT, "a running container", || {
-        running(node_id, service).into_iter().next()
+        running_containers_on(node_id, service).into_iter().next()
     })
 }
 
@@ -72,7 +66,7 @@ fn a_service_runs_scales_updates_restarts_and_goes_away() {
         "100000",
     ]);
     assert!(squash(&out).contains("verify: Service"), "{out}");
-    let names = running(&node, &svc);
+    let names = running_containers_on(&node, &svc);
     assert_eq!(names.len(), 2, "{names:?}");
     // Containers are named like Swarm's: service.slot.task-id.
     assert!(names[0].starts_with(&format!("{svc}.1.")), "{names:?}");
@@ -96,7 +90,7 @@ fn a_service_runs_scales_updates_restarts_and_goes_away() {
     // Scale up and down.
     m.docker_ok(&["service", "scale", "--detach", &format!("{svc}=3")]);
     eventually(WAIT, "three containers", || {
-        (running(&node, &svc).len() == 3).then_some(())
+        (running_containers_on(&node, &svc).len() == 3).then_some(())
     });
     m.docker_ok(&["service", "scale", "--detach", &format!("{svc}=1")]);
     eventually(WAIT, "one container left", || {
@@ -107,7 +101,7 @@ fn a_service_runs_scales_updates_restarts_and_goes_away() {
     let victim = a_container(&node, &svc);
     engine_ok(&["kill", &victim]);
     eventually(WAIT, "a replacement container", || {
-        running(&node, &svc)
+        running_containers_on(&node, &svc)
             .into_iter()
             .find(|n| *n != victim)
             .map(|_| ())
@@ -136,7 +130,7 @@ fn a_service_runs_scales_updates_restarts_and_goes_away() {
     // Rollback brings the old spec back.
     m.docker_ok(&["service", "rollback", "--detach", &svc]);
     eventually(WAIT, "the rolled back container", || {
-        let c = running(&node, &svc).into_iter().next()?;
+        let c = running_containers_on(&node, &svc).into_iter().next()?;
         let env = engine_ok(&["inspect", "--format", "{{json .Config.Env}}", &c]);
         (!env.contains("COLOR=blue")).then_some(())
     });
@@ -158,7 +152,7 @@ fn a_service_runs_scales_updates_restarts_and_goes_away() {
 
 #[test]
 fn configs_and_secrets_reach_the_container_as_files() {
-    let image = test_image();
+    test_image();
     let m = Daemon::start_with_engine("files", ENGINE_SOCKET);
     m.init();
     let node = m.node_id();
@@ -178,22 +172,15 @@ fn configs_and_secrets_reach_the_container_as_files() {
         dir.path().join("pw").to_str().unwrap(),
     ]);
     let svc = format!("files{}", std::process::id());
-    m.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--stop-grace-period",
-        "1s",
-        "--name",
+    m.create_sleeping_service(
         &svc,
-        "--config",
-        "source=app-conf,target=/etc/app.conf,mode=0440",
-        "--secret",
-        "db-pw",
-        image,
-        "sleep",
-        "100000",
-    ]);
+        &[
+            "--config",
+            "source=app-conf,target=/etc/app.conf,mode=0440",
+            "--secret",
+            "db-pw",
+        ],
+    );
     let c = a_container(&node, &svc);
     let conf = engine_ok(&["exec", &c, "cat", "/etc/app.conf"]);
     assert_eq!(conf, "color=green\n");
@@ -229,22 +216,11 @@ fn tasks_spread_over_nodes_and_follow_constraints() {
         (ls.lines().filter(|l| *l == "Ready").count() == 2).then_some(())
     });
     let svc = format!("spread{}", std::process::id());
-    m.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--stop-grace-period",
-        "1s",
-        "--name",
-        &svc,
-        "--replicas",
-        "2",
-        image,
-        "sleep",
-        "100000",
-    ]);
+    m.create_sleeping_service(&svc, &["--replicas", "2"]);
     eventually(WAIT, "one task on each node", || {
-        (running(&mid, &svc).len() == 1 && running(&wid, &svc).len() == 1).then_some(())
+        (running_containers_on(&mid, &svc).len() == 1
+            && running_containers_on(&wid, &svc).len() == 1)
+            .then_some(())
     });
     // Only managers: both tasks move to the manager.
     m.docker_ok(&[
@@ -256,26 +232,16 @@ fn tasks_spread_over_nodes_and_follow_constraints() {
         &svc,
     ]);
     eventually(WAIT, "both tasks on the manager", || {
-        (running(&mid, &svc).len() == 2 && running(&wid, &svc).is_empty()).then_some(())
+        (running_containers_on(&mid, &svc).len() == 2
+            && running_containers_on(&wid, &svc).is_empty())
+        .then_some(())
     });
     // A global service runs once per node.
     let g = format!("global{}", std::process::id());
-    m.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--stop-grace-period",
-        "1s",
-        "--name",
-        &g,
-        "--mode",
-        "global",
-        image,
-        "sleep",
-        "100000",
-    ]);
+    m.create_sleeping_service(&g, &["--mode", "global"]);
     eventually(WAIT, "a global task on each node", || {
-        (running(&mid, &g).len() == 1 && running(&wid, &g).len() == 1).then_some(())
+        (running_containers_on(&mid, &g).len() == 1 && running_containers_on(&wid, &g).len() == 1)
+            .then_some(())
     });
     // Draining the worker moves its tasks away.
     m.docker_ok(&["node", "update", "--availability", "drain", &wid]);
@@ -469,7 +435,7 @@ fn a_replicated_job_runs_to_completion() {
 
 #[test]
 fn the_tasks_of_a_node_that_dies_move_and_its_containers_stop_when_it_returns() {
-    let image = test_image();
+    test_image();
     let m = Daemon::start_with_engine("dies-m", ENGINE_SOCKET);
     m.init();
     let mut w = Daemon::start_with_engine("dies-w", ENGINE_SOCKET);
@@ -480,39 +446,26 @@ fn the_tasks_of_a_node_that_dies_move_and_its_containers_stop_when_it_returns() 
         (ls.lines().filter(|l| *l == "Ready").count() == 2).then_some(())
     });
     let svc = format!("moves{}", std::process::id());
-    m.docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--stop-grace-period",
-        "1s",
-        "--restart-delay",
-        "100ms",
-        "--name",
-        &svc,
-        "--replicas",
-        "2",
-        image,
-        "sleep",
-        "100000",
-    ]);
+    m.create_sleeping_service(&svc, &["--restart-delay", "100ms", "--replicas", "2"]);
     eventually(WAIT, "one task on each node", || {
-        (running(&mid, &svc).len() == 1 && running(&wid, &svc).len() == 1).then_some(())
+        (running_containers_on(&mid, &svc).len() == 1
+            && running_containers_on(&wid, &svc).len() == 1)
+            .then_some(())
     });
     // The worker's daemon dies (its container keeps running on the engine, as when a node
     // loses touch with the managers).
     w.kill9();
     eventually(WAIT, "both tasks on the manager", || {
-        (running(&mid, &svc).len() == 2).then_some(())
+        (running_containers_on(&mid, &svc).len() == 2).then_some(())
     });
     let ls = m.docker_ok(&["node", "ls", "--format", "{{.ID}} {{.Status}}"]);
     assert!(ls.contains(&format!("{wid} Down")), "{ls}");
     // Back, the worker learns that its task was replaced and stops the container.
     w.restart();
     eventually(WAIT, "the returning worker to stop its old task", || {
-        running(&wid, &svc).is_empty().then_some(())
+        running_containers_on(&wid, &svc).is_empty().then_some(())
     });
-    assert_eq!(running(&mid, &svc).len(), 2);
+    assert_eq!(running_containers_on(&mid, &svc).len(), 2);
 }
 
 #[test]
@@ -557,22 +510,10 @@ fn a_failing_update_pauses_or_rolls_back_as_the_service_says() {
     let pid = std::process::id();
     let (paused, rolled) = (format!("paused{pid}"), format!("rolled{pid}"));
     for (name, action) in [(&paused, "pause"), (&rolled, "rollback")] {
-        m.docker_ok(&[
-            "service",
-            "create",
-            "--detach",
-            "--stop-grace-period",
-            "1s",
-            "--update-failure-action",
-            action,
-            "--name",
+        m.create_sleeping_service(
             name,
-            "--replicas",
-            "2",
-            image,
-            "sleep",
-            "100000",
-        ]);
+            &["--update-failure-action", action, "--replicas", "2"],
+        );
     }
     // Pause: the CLI follows the update and reports the pause, naming the failed task.
     let out = m.docker(&[
@@ -611,13 +552,13 @@ fn a_failing_update_pauses_or_rolls_back_as_the_service_says() {
         "{st}"
     );
     eventually(WAIT, "two running tasks with the old image", || {
-        (running(&m.node_id(), &rolled).len() == 2).then_some(())
+        (running_containers_on(&m.node_id(), &rolled).len() == 2).then_some(())
     });
 }
 
 #[test]
 fn a_leader_failover_keeps_the_tasks_and_the_new_leader_carries_on() {
-    let image = test_image();
+    test_image();
     // Three managers on the same engine, each its own node; meshes on distinct addresses.
     let a = Daemon::start_with_engine_mesh_ip("fo-1", ENGINE_SOCKET, "127.0.0.1");
     a.init();
@@ -636,30 +577,17 @@ fn a_leader_failover_keeps_the_tasks_and_the_new_leader_carries_on() {
     });
     let ids: Vec<String> = nodes.iter().map(|n| n.node_id()).collect();
     let svc = format!("fo{}", std::process::id());
-    nodes[0].docker_ok(&[
-        "service",
-        "create",
-        "--detach",
-        "--stop-grace-period",
-        "1s",
-        "--restart-delay",
-        "100ms",
-        "--name",
-        &svc,
-        "--replicas",
-        "3",
-        image,
-        "sleep",
-        "100000",
-    ]);
+    nodes[0].create_sleeping_service(&svc, &["--restart-delay", "100ms", "--replicas", "3"]);
     let total = |nodes_alive: &[usize]| -> usize {
         nodes_alive
             .iter()
-            .map(|i| running(&ids[*i], &svc).len())
+            .map(|i| running_containers_on(&ids[*i], &svc).len())
             .sum()
     };
     eventually(WAIT, "three running tasks, one per node", || {
-        (ids.iter().all(|id| running(id, &svc).len() == 1)).then_some(())
+        (ids.iter()
+            .all(|id| running_containers_on(id, &svc).len() == 1))
+        .then_some(())
     });
 
     // Kill the leader's daemon (its container keeps running, as a cut-off node's would).
@@ -691,7 +619,9 @@ fn a_leader_failover_keeps_the_tasks_and_the_new_leader_carries_on() {
     // The old leader comes back, learns its task was replaced, and stops its container.
     nodes[leader].restart();
     eventually(WAIT, "the old leader to stop its replaced task", || {
-        running(&ids[leader], &svc).is_empty().then_some(())
+        running_containers_on(&ids[leader], &svc)
+            .is_empty()
+            .then_some(())
     });
     let ps = nodes[new_leader].docker_ok(&[
         "service",

@@ -126,18 +126,7 @@ async fn logs(d: Arc<Daemon>, selector: LogSelector, raw: Option<&str>) -> HttpR
 /// `/internal/logs` on the node that ran the task: its container's log from the local
 /// engine, one frame per line, until the engine ends it or the manager hangs up.
 pub(crate) async fn node_logs(d: &Daemon, req: LogsReq) -> HttpResult<Response> {
-    let me = d.node_id().ok_or_else(|| {
-        HttpError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this node is not part of a swarm".into(),
-        )
-    })?;
-    if req.node_id != me {
-        return Err(HttpError(
-            StatusCode::CONFLICT,
-            format!("node {} is not this node ({me})", req.node_id),
-        ));
-    }
+    let me = crate::internal::this_node(d, &req.node_id)?;
     let options = LogOptions {
         follow: req.follow,
         stdout: req.stdout,

@@ -144,18 +144,7 @@ pub(crate) async fn run(socket: &FsPath, call: &EngineCall) -> HttpResult<Value>
 
 /// `/internal/engine` on the node a manager asks.
 pub(crate) async fn node_engine(d: &Daemon, req: EngineReq) -> HttpResult<Json<Value>> {
-    let me = d.node_id().ok_or_else(|| {
-        HttpError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this node is not part of a swarm".into(),
-        )
-    })?;
-    if req.node_id != me {
-        return Err(HttpError(
-            StatusCode::CONFLICT,
-            format!("node {} is not this node ({me})", req.node_id),
-        ));
-    }
+    crate::internal::this_node(d, &req.node_id)?;
     Ok(Json(run(&d.config().engine_socket, &req.call).await?))
 }
 

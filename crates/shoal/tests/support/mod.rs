@@ -13,6 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod services;
+// Not every test file uses them.
+#[allow(unused_imports)]
+pub use services::{manager_with_engine, running_containers, running_containers_on};
+
 pub const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
 
 /// A UDP port for a test cluster's VXLAN traffic that nothing on the machine is bound to
@@ -786,6 +791,16 @@ pub fn tcp_post(addr: &str, path: &str, bearer: Option<&str>, body: &str) -> (u1
 /// `--pretty` output without depending on column widths.
 pub fn squash(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What a command printed on stdout, as text.
+pub fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What a command printed on stderr, as text.
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The lines of `text` that contain `needle`, whitespace squashed.
