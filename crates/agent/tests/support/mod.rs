@@ -318,5 +318,6 @@ pub fn assignment(node_id: &str, service: &str, slot: i64, args: &[&str]) -> Ass
         configs: vec![],
         secrets: vec![],
         ports: vec![],
+        registry_auth: None,
     }
 }

@@ -2,6 +2,8 @@
 //! (logs are in `logs`).
 
 use super::*;
+use shoal_manager::controlapi::NewRegistryAuth;
+use shoal_types::registry::RegistryAuth;
 
 /// Task counts of every service, in one pass over the tasks.
 pub(super) fn task_counts(state: &ClusterState) -> HashMap<&str, (u64, u64, u64)> {
@@ -112,12 +114,31 @@ pub(super) async fn service_inspect(
     Ok(Json(s))
 }
 
+/// The credentials of `X-Registry-Auth` (`--with-registry-auth`): `None` without the header,
+/// `Some(None)` for a header that carries none.
+fn registry_auth(headers: &HeaderMap) -> HttpResult<Option<Option<RegistryAuth>>> {
+    let Some(value) = headers.get("X-Registry-Auth") else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| HttpError::bad_request("invalid X-Registry-Auth header: not ASCII"))?;
+    if value.is_empty() {
+        return Ok(None);
+    }
+    RegistryAuth::from_header(value)
+        .map(Some)
+        .map_err(|e| HttpError::bad_request(e.to_string()))
+}
+
 pub(super) async fn service_create(
     State(d): S,
+    headers: HeaderMap,
     body: Bytes,
 ) -> HttpResult<(StatusCode, Json<swarm::ServiceCreateResponse>)> {
     let spec: ServiceSpec = json(&body)?;
-    let (id, warnings) = d.manager()?.create_service(spec).await?;
+    let auth = registry_auth(&headers)?.flatten();
+    let (id, warnings) = d.manager()?.create_service(spec, auth).await?;
     Ok((
         StatusCode::CREATED,
         Json(swarm::ServiceCreateResponse { id, warnings }),
@@ -128,9 +149,20 @@ pub(super) async fn service_update(
     State(d): S,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> HttpResult<Json<swarm::ServiceUpdateResponse>> {
     let q = Query::parse(q.as_deref())?;
+    let auth = match (registry_auth(&headers)?, q.get("registryAuthFrom")) {
+        (Some(given), _) => NewRegistryAuth::Given(given),
+        (None, None | Some("") | Some("spec")) => NewRegistryAuth::FromSpec,
+        (None, Some("previous-spec")) => NewRegistryAuth::FromPreviousSpec,
+        (None, Some(other)) => {
+            return Err(HttpError::bad_request(format!(
+                "unsupported registryAuthFrom value {other:?}: use spec or previous-spec"
+            )))
+        }
+    };
     let version = q.version("service")?;
     let rollback = match q.get("rollback") {
         None | Some("") => false,
@@ -148,7 +180,7 @@ pub(super) async fn service_update(
     };
     let warnings = d
         .manager()?
-        .update_service(&id, version, spec, rollback)
+        .update_service(&id, version, spec, rollback, auth)
         .await?;
     Ok(Json(swarm::ServiceUpdateResponse { warnings }))
 }

@@ -1,0 +1,242 @@
+//! `GET /distribution/{name}/json`, which the docker CLI asks before `service create` and
+//! `service update --image` to pin the image to a digest. No registry is asked: the answer
+//! comes from the engines of the up nodes, each inspecting the image it has under that name.
+//!
+//! - A node's digest is the image's `RepoDigests` entry for that repository when it has one
+//!   (a pulled image: every engine resolves `name@digest` itself), else its ID (the config
+//!   digest of a locally built image; the agent runs such a pin by ID, see
+//!   `shoal_agent`'s controller).
+//! - Nodes that have the image and disagree: an error naming them (the CLI then warns, as it
+//!   should: the nodes would run different images). No node has it: not found, as Docker
+//!   answers for a manifest no registry has. Nodes that do not answer are left out.
+//! - `name@sha256:D` that no engine resolves (a pin of an image ID) is looked up by ID, and
+//!   counts only on a node whose image of that ID is tagged with that repository.
+
+use super::node_engine::ask;
+use super::volumes::ask_all;
+use super::*;
+use shoal_types::engine_call::EngineCall;
+use shoal_types::registry::ImageRef;
+
+/// The media type of an image's config, which its ID is the digest of.
+const CONFIG_MEDIA_TYPE: &str = "application/vnd.docker.container.image.v1+json";
+
+pub(super) async fn distribution(State(d): S, Path(path): Path<String>) -> HttpResult<Json<Value>> {
+    let Some(image) = path.strip_suffix("/json") else {
+        return Err(HttpError::not_found("page not found"));
+    };
+    let reference = ImageRef::parse(image).map_err(|e| HttpError::bad_request(e.to_string()))?;
+    let m = d.manager()?;
+    let nodes: Vec<_> = m.engine_nodes().into_iter().filter(|n| !n.down).collect();
+    let call = EngineCall::ImageInspect {
+        name: image.to_string(),
+    };
+    let answers = ask_all(&d, &m, &nodes, &call).await;
+    let mut found = Vec::new();
+    let mut failed = Vec::new();
+    let mut missing = Vec::new();
+    for (node, a) in nodes.iter().zip(answers) {
+        match a {
+            Ok(v) => found.push((node.name.clone(), v)),
+            Err(e) if e.0 == StatusCode::NOT_FOUND => missing.push(node.clone()),
+            Err(e) => failed.push(format!("{}: {}", node.name, e.1)),
+        }
+    }
+    // A pin of an image ID: the engines do not resolve it by name, but by ID.
+    if let Some(digest) = reference.digest.as_ref().filter(|_| found.is_empty()) {
+        let by_id = EngineCall::ImageInspect {
+            name: digest.clone(),
+        };
+        for node in &missing {
+            if let Ok(v) = ask(&d, &m, node, &by_id).await {
+                if tagged_with(&reference, &v) {
+                    found.push((node.name.clone(), v));
+                }
+            }
+        }
+    }
+    resolve(&reference, image, &found, &failed).map(Json)
+}
+
+/// Whether one of the image's names is of the reference's repository.
+fn tagged_with(reference: &ImageRef, inspect: &Value) -> bool {
+    ["RepoTags", "RepoDigests"].iter().any(|key| {
+        inspect[key].as_array().is_some_and(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .any(|e| reference.is_repository_of(e))
+        })
+    })
+}
+
+/// The digest a node's image is pinned with, and the media type of what it is the digest of.
+fn pin(reference: &ImageRef, inspect: &Value) -> Option<(String, &'static str)> {
+    let mut repo_digests: Vec<&str> = inspect["RepoDigests"]
+        .as_array()
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    repo_digests.sort_unstable();
+    let of_repo: Vec<&str> = repo_digests
+        .iter()
+        .filter(|e| reference.is_repository_of(e))
+        .filter_map(|e| e.split_once('@').map(|(_, d)| d))
+        .collect();
+    if let Some(d) = reference
+        .digest
+        .as_deref()
+        .filter(|d| of_repo.contains(d))
+        .or_else(|| of_repo.first().copied())
+    {
+        // A manifest or an index: which one, the engine does not say.
+        return Some((d.to_string(), ""));
+    }
+    inspect["Id"]
+        .as_str()
+        .filter(|id| id.starts_with("sha256:"))
+        .map(|id| (id.to_string(), CONFIG_MEDIA_TYPE))
+}
+
+/// Docker's `DistributionInspect` from what the nodes that have the image answered.
+fn resolve(
+    reference: &ImageRef,
+    image: &str,
+    found: &[(String, Value)],
+    failed: &[String],
+) -> HttpResult<Value> {
+    let mut by_digest: Vec<(String, &'static str, Vec<&str>, &Value)> = Vec::new();
+    for (node, inspect) in found {
+        let Some((digest, media_type)) = pin(reference, inspect) else {
+            continue;
+        };
+        match by_digest.iter_mut().find(|(d, ..)| *d == digest) {
+            Some((_, _, nodes, _)) => nodes.push(node),
+            None => by_digest.push((digest, media_type, vec![node], inspect)),
+        }
+    }
+    match by_digest.as_slice() {
+        [] => {
+            let mut msg = format!(
+                "manifest for {image} not found: no node of the swarm has this image (shoal \
+                 resolves images on the nodes' engines, not on a registry)"
+            );
+            if !failed.is_empty() {
+                msg.push_str(&format!(
+                    "; nodes that did not answer: {}",
+                    failed.join("; ")
+                ));
+            }
+            Err(HttpError::not_found(msg))
+        }
+        [(digest, media_type, _, inspect)] => {
+            let mut platform = serde_json::Map::new();
+            for (key, field) in [
+                ("architecture", "Architecture"),
+                ("os", "Os"),
+                ("variant", "Variant"),
+            ] {
+                if let Some(v) = inspect[field].as_str().filter(|v| !v.is_empty()) {
+                    platform.insert(key.into(), Value::String(v.into()));
+                }
+            }
+            let platforms = if platform.is_empty() {
+                Vec::new()
+            } else {
+                vec![Value::Object(platform)]
+            };
+            Ok(json!({
+                "Descriptor": {
+                    "mediaType": media_type,
+                    "digest": digest,
+                    // The size of the manifest or config blob: engines do not keep it.
+                    "size": 0,
+                },
+                "Platforms": platforms,
+            }))
+        }
+        several => {
+            let list: Vec<String> = several
+                .iter()
+                .map(|(d, _, nodes, _)| format!("{} on {}", d, nodes.join(", ")))
+                .collect();
+            Err(HttpError(
+                StatusCode::CONFLICT,
+                format!(
+                    "image {image} is not the same on every node that has it: {}",
+                    list.join("; ")
+                ),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    fn built(id: &str) -> Value {
+        json!({"Id": id, "RepoTags": ["app/web:1"], "RepoDigests": [], "Architecture": "amd64", "Os": "linux"})
+    }
+
+    fn r(s: &str) -> ImageRef {
+        ImageRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_built_image_every_node_has_is_pinned_to_its_id() {
+        let found = vec![("n1".into(), built(A)), ("n2".into(), built(A))];
+        let v = resolve(&r("app/web:1"), "app/web:1", &found, &[]).unwrap();
+        assert_eq!(v["Descriptor"]["digest"], A);
+        assert_eq!(v["Descriptor"]["mediaType"], CONFIG_MEDIA_TYPE);
+        assert_eq!(
+            v["Platforms"],
+            json!([{"architecture": "amd64", "os": "linux"}])
+        );
+    }
+
+    #[test]
+    fn a_pulled_image_is_pinned_to_its_repository_digest() {
+        let mut pulled = built(A);
+        pulled["RepoDigests"] = json!([format!("other/x@{B}"), format!("app/web@{B}")]);
+        let v = resolve(&r("app/web:1"), "app/web:1", &[("n1".into(), pulled)], &[]).unwrap();
+        assert_eq!(v["Descriptor"]["digest"], B);
+        // Another repository's digest is not this one's.
+        let mut other = built(A);
+        other["RepoDigests"] = json!([format!("other/x@{B}")]);
+        let v = resolve(&r("app/web:1"), "app/web:1", &[("n1".into(), other)], &[]).unwrap();
+        assert_eq!(v["Descriptor"]["digest"], A);
+    }
+
+    #[test]
+    fn nodes_that_disagree_are_named_in_the_error() {
+        let found = vec![
+            ("n1".into(), built(A)),
+            ("n2".into(), built(B)),
+            ("n3".into(), built(A)),
+        ];
+        let e = resolve(&r("app/web:1"), "app/web:1", &found, &[]).unwrap_err();
+        assert_eq!(e.0, StatusCode::CONFLICT);
+        assert!(e.1.contains(&format!("{A} on n1, n3")), "{}", e.1);
+        assert!(e.1.contains(&format!("{B} on n2")), "{}", e.1);
+    }
+
+    #[test]
+    fn an_image_no_node_has_is_not_found() {
+        let e = resolve(&r("app/web:1"), "app/web:1", &[], &["n2: timed out".into()]).unwrap_err();
+        assert_eq!(e.0, StatusCode::NOT_FOUND);
+        assert!(
+            e.1.starts_with("manifest for app/web:1 not found"),
+            "{}",
+            e.1
+        );
+        assert!(e.1.contains("n2: timed out"), "{}", e.1);
+    }
+
+    #[test]
+    fn an_id_pin_counts_only_for_an_image_of_that_repository() {
+        assert!(tagged_with(&r(&format!("app/web@{A}")), &built(A)));
+        assert!(!tagged_with(&r(&format!("app/db@{A}")), &built(A)));
+    }
+}
