@@ -666,6 +666,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pull_fails_on_its_status_or_on_an_error_line_in_its_progress() {
+        assert!(pull_outcome(200, b"{\"status\":\"Pulling\"}\n{\"status\":\"Done\"}\n").is_ok());
+        let e = pull_outcome(
+            200,
+            b"{\"status\":\"Pulling\"}\n{\"errorDetail\":{\"message\":\"denied\"},\"error\":\"denied\"}\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "denied");
+        let e = pull_outcome(404, b"{\"message\":\"manifest unknown\"}").unwrap_err();
+        assert!(
+            e.is_not_found() && e.to_string() == "manifest unknown",
+            "{e}"
+        );
+        let e = pull_outcome(500, b"oops").unwrap_err();
+        assert_eq!(e.to_string(), "oops");
+    }
+
+    #[test]
     fn a_registry_port_is_not_a_tag() {
         assert!(!has_tag_or_digest("localhost:5000/web"));
         assert!(has_tag_or_digest("localhost:5000/web:1.2"));
