@@ -81,6 +81,21 @@ impl ImageRef {
         if !ok {
             return Err(bad("has an invalid repository name"));
         }
+        // The first part is a registry host when it looks like one; the path is lowercase.
+        let mut parts = repository.split('/');
+        let first = parts.next().unwrap_or_default();
+        let host = repository.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+        let path_parts = if host {
+            parts.collect::<Vec<_>>()
+        } else {
+            repository.split('/').collect()
+        };
+        if path_parts
+            .iter()
+            .any(|p| p.chars().any(|c| c.is_ascii_uppercase()) || p.contains(':'))
+        {
+            return Err(bad("has a repository name that is not lowercase"));
+        }
         Ok(ImageRef {
             repository: familiar(repository),
             tag,
@@ -229,6 +244,8 @@ mod tests {
             "a:-x",
             "../x",
             "a/./b",
+            "Bad/name",
+            "a/b:c/d",
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?}");
         }
