@@ -249,3 +249,61 @@ fn registry_credentials_reach_the_pulling_node_are_kept_and_show_nowhere() {
             .then_some(())
     });
 }
+
+#[test]
+fn stack_deploy_with_registry_auth_is_honoured_for_docker_and_refused_by_shoal() {
+    test_image();
+    let registry = FakeRegistry::start();
+    let host = format!("127.0.0.1:{}", registry.port);
+    let m = Daemon::start_with_engine("diststack", ENGINE_SOCKET);
+    m.init();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yaml");
+    std::fs::write(
+        &file,
+        format!("services:\n  app:\n    image: {host}/nosuch:1\n    deploy:\n      restart_policy:\n        delay: 100ms\n"),
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let config = config_dir(&host, "stackuser", "pw+/");
+    let stack = format!("authstack{}", std::process::id());
+
+    let out = m.docker(&[
+        "--config",
+        config.path().to_str().unwrap(),
+        "stack",
+        "deploy",
+        "--detach",
+        "--with-registry-auth",
+        "-c",
+        file,
+        &stack,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually(WAIT, "the registry to see the stack's credentials", || {
+        registry
+            .authorizations()
+            .contains(&basic("stackuser", "pw+/"))
+            .then_some(())
+    });
+
+    let out = m.shoal(&[
+        "stack",
+        "deploy",
+        "--with-registry-auth",
+        "-c",
+        file,
+        "other",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--with-registry-auth"), "{err}");
+    assert!(
+        err.contains("docker stack deploy --with-registry-auth"),
+        "{err}"
+    );
+}
