@@ -3,7 +3,7 @@
 //! without the CLI's "could not be accessed on a registry" warning and runs; an image no node
 //! has is warned about and left unpinned; the credentials of `--with-registry-auth` reach the
 //! registry a node pulls from (a stand-in on loopback), are kept across an update that sends
-//! none, and show nowhere.
+//! none, come back with a rollback, and show nowhere.
 
 mod support;
 
@@ -248,6 +248,22 @@ fn registry_credentials_reach_the_pulling_node_are_kept_and_show_nowhere() {
             .contains(&basic("other", "pw2"))
             .then_some(())
     });
+
+    // A rollback brings back the previous spec's credentials with it.
+    let count = |who: &str| {
+        registry
+            .authorizations()
+            .iter()
+            .filter(|a| **a == who)
+            .count()
+    };
+    let before = count(&expected);
+    m.docker_ok(&["service", "rollback", "--detach", &svc]);
+    eventually(
+        WAIT,
+        "the rolled-back tasks to pull with the first credentials",
+        || (count(&expected) >= before + 3).then_some(()),
+    );
 }
 
 #[test]
