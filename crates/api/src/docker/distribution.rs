@@ -2,13 +2,13 @@
 //! `service update --image` to pin the image to a digest. No registry is asked: the answer
 //! comes from the engines of the up nodes, each inspecting the image it has under that name.
 //!
-//! - A node's digest is the image's `RepoDigests` entry for that repository when it has one
-//!   (a pulled image: every engine resolves `name@digest` itself), else its ID (the config
-//!   digest of a locally built image; the agent runs such a pin by ID, see
-//!   `shoal_agent`'s controller).
-//! - Nodes that have the image and disagree: an error naming them (the CLI then warns, as it
-//!   should: the nodes would run different images). No node has it: not found, as Docker
-//!   answers for a manifest no registry has. Nodes that do not answer are left out.
+//! - The nodes that have the image agree when their images have the same ID. The pin is then
+//!   a `RepoDigests` digest of that repository every one of them has (a pulled image: every
+//!   engine resolves `name@digest` itself), else the image ID (a locally built image; the
+//!   agent runs such a pin by ID, see `shoal_agent`'s controller).
+//! - Nodes whose images differ: an error naming them (the CLI then warns, as it should: the
+//!   nodes would run different images). No node has it: not found, as Docker answers for a
+//!   manifest no registry has. Nodes that do not answer are left out.
 //! - `name@sha256:D` that no engine resolves (a pin of an image ID) is looked up by ID, and
 //!   counts only on a node whose image of that ID is tagged with that repository.
 
@@ -69,51 +69,48 @@ fn tagged_with(reference: &ImageRef, inspect: &Value) -> bool {
     })
 }
 
-/// The digest a node's image is pinned with, and the media type of what it is the digest of.
-fn pin(reference: &ImageRef, inspect: &Value) -> Option<(String, &'static str)> {
-    let mut repo_digests: Vec<&str> = inspect["RepoDigests"]
+/// The image's ID, and the digests of its `RepoDigests` entries for the reference's
+/// repository (sorted).
+fn identity<'a>(reference: &ImageRef, inspect: &'a Value) -> Option<(&'a str, Vec<&'a str>)> {
+    let id = inspect["Id"]
+        .as_str()
+        .filter(|id| id.starts_with("sha256:"))?;
+    let mut of_repo: Vec<&str> = inspect["RepoDigests"]
         .as_array()
-        .map(|l| l.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    repo_digests.sort_unstable();
-    let of_repo: Vec<&str> = repo_digests
-        .iter()
+        .map(|l| l.iter().filter_map(Value::as_str).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
         .filter(|e| reference.is_repository_of(e))
         .filter_map(|e| e.split_once('@').map(|(_, d)| d))
         .collect();
-    if let Some(d) = reference
-        .digest
-        .as_deref()
-        .filter(|d| of_repo.contains(d))
-        .or_else(|| of_repo.first().copied())
-    {
-        // A manifest or an index: which one, the engine does not say.
-        return Some((d.to_string(), ""));
-    }
-    inspect["Id"]
-        .as_str()
-        .filter(|id| id.starts_with("sha256:"))
-        .map(|id| (id.to_string(), CONFIG_MEDIA_TYPE))
+    of_repo.sort_unstable();
+    Some((id, of_repo))
 }
 
-/// Docker's `DistributionInspect` from what the nodes that have the image answered.
+/// Docker's `DistributionInspect` from what the nodes that have the image answered. The
+/// nodes agree when their images have the same ID; the pin is then a repository digest
+/// every one of them has (the reference's own first), which every engine resolves by name,
+/// else the image ID.
 fn resolve(
     reference: &ImageRef,
     image: &str,
     found: &[(String, Value)],
     failed: &[String],
 ) -> HttpResult<Value> {
-    let mut by_digest: Vec<(String, &'static str, Vec<&str>, &Value)> = Vec::new();
+    let mut by_id: Vec<(&str, Vec<&str>, Vec<Vec<&str>>, &Value)> = Vec::new();
     for (node, inspect) in found {
-        let Some((digest, media_type)) = pin(reference, inspect) else {
+        let Some((id, repo_digests)) = identity(reference, inspect) else {
             continue;
         };
-        match by_digest.iter_mut().find(|(d, ..)| *d == digest) {
-            Some((_, _, nodes, _)) => nodes.push(node),
-            None => by_digest.push((digest, media_type, vec![node], inspect)),
+        match by_id.iter_mut().find(|(i, ..)| *i == id) {
+            Some((_, nodes, digests, _)) => {
+                nodes.push(node);
+                digests.push(repo_digests);
+            }
+            None => by_id.push((id, vec![node], vec![repo_digests], inspect)),
         }
     }
-    match by_digest.as_slice() {
+    match by_id.as_slice() {
         [] => {
             let mut msg = format!(
                 "manifest for {image} not found: no node of the swarm has this image (shoal \
@@ -127,7 +124,19 @@ fn resolve(
             }
             Err(HttpError::not_found(msg))
         }
-        [(digest, media_type, _, inspect)] => {
+        [(id, _, digests, inspect)] => {
+            let everywhere = |d: &&str| digests.iter().all(|l| l.contains(d));
+            let common = reference
+                .digest
+                .as_deref()
+                .filter(everywhere)
+                .or_else(|| digests[0].iter().copied().find(everywhere));
+            // A repository digest is of a manifest or an index (the engine does not say
+            // which); an ID is the digest of the image's config.
+            let (digest, media_type) = match common {
+                Some(d) => (d, ""),
+                None => (*id, CONFIG_MEDIA_TYPE),
+            };
             let mut platform = serde_json::Map::new();
             for (key, field) in [
                 ("architecture", "Architecture"),
@@ -156,7 +165,7 @@ fn resolve(
         several => {
             let list: Vec<String> = several
                 .iter()
-                .map(|(d, _, nodes, _)| format!("{} on {}", d, nodes.join(", ")))
+                .map(|(id, nodes, ..)| format!("{id} on {}", nodes.join(", ")))
                 .collect();
             Err(HttpError(
                 StatusCode::CONFLICT,
@@ -197,11 +206,17 @@ mod tests {
     }
 
     #[test]
-    fn a_pulled_image_is_pinned_to_its_repository_digest() {
+    fn a_pulled_image_is_pinned_to_its_repository_digest_when_every_node_has_it() {
         let mut pulled = built(A);
-        pulled["RepoDigests"] = json!([format!("other/x@{B}"), format!("app/web@{B}")]);
-        let v = resolve(&r("app/web:1"), "app/web:1", &[("n1".into(), pulled)], &[]).unwrap();
+        pulled["RepoDigests"] = json!([format!("other/x@{A}"), format!("app/web@{B}")]);
+        let both = vec![("n1".into(), pulled.clone()), ("n2".into(), pulled.clone())];
+        let v = resolve(&r("app/web:1"), "app/web:1", &both, &[]).unwrap();
         assert_eq!(v["Descriptor"]["digest"], B);
+        assert_eq!(v["Descriptor"]["mediaType"], "");
+        // The same image built on another node: the same image, pinned by ID.
+        let mixed = vec![("n1".into(), pulled), ("n2".into(), built(A))];
+        let v = resolve(&r("app/web:1"), "app/web:1", &mixed, &[]).unwrap();
+        assert_eq!(v["Descriptor"]["digest"], A);
         // Another repository's digest is not this one's.
         let mut other = built(A);
         other["RepoDigests"] = json!([format!("other/x@{B}")]);
