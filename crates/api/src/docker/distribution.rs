@@ -87,6 +87,14 @@ fn identity<'a>(reference: &ImageRef, inspect: &'a Value) -> Option<(&'a str, Ve
     Some((id, of_repo))
 }
 
+/// The nodes that have one image (by ID), with its repository digests on each.
+struct Holders<'a> {
+    id: &'a str,
+    nodes: Vec<&'a str>,
+    digests: Vec<Vec<&'a str>>,
+    inspect: &'a Value,
+}
+
 /// Docker's `DistributionInspect` from what the nodes that have the image answered. The
 /// nodes agree when their images have the same ID; the pin is then a repository digest
 /// every one of them has (the reference's own first), which every engine resolves by name,
@@ -97,17 +105,22 @@ fn resolve(
     found: &[(String, Value)],
     failed: &[String],
 ) -> HttpResult<Value> {
-    let mut by_id: Vec<(&str, Vec<&str>, Vec<Vec<&str>>, &Value)> = Vec::new();
+    let mut by_id: Vec<Holders> = Vec::new();
     for (node, inspect) in found {
         let Some((id, repo_digests)) = identity(reference, inspect) else {
             continue;
         };
-        match by_id.iter_mut().find(|(i, ..)| *i == id) {
-            Some((_, nodes, digests, _)) => {
-                nodes.push(node);
-                digests.push(repo_digests);
+        match by_id.iter_mut().find(|h| h.id == id) {
+            Some(h) => {
+                h.nodes.push(node);
+                h.digests.push(repo_digests);
             }
-            None => by_id.push((id, vec![node], vec![repo_digests], inspect)),
+            None => by_id.push(Holders {
+                id,
+                nodes: vec![node],
+                digests: vec![repo_digests],
+                inspect,
+            }),
         }
     }
     match by_id.as_slice() {
@@ -124,7 +137,12 @@ fn resolve(
             }
             Err(HttpError::not_found(msg))
         }
-        [(id, _, digests, inspect)] => {
+        [Holders {
+            id,
+            digests,
+            inspect,
+            ..
+        }] => {
             let everywhere = |d: &&str| digests.iter().all(|l| l.contains(d));
             let common = reference
                 .digest
@@ -165,7 +183,7 @@ fn resolve(
         several => {
             let list: Vec<String> = several
                 .iter()
-                .map(|(id, nodes, ..)| format!("{id} on {}", nodes.join(", ")))
+                .map(|h| format!("{} on {}", h.id, h.nodes.join(", ")))
                 .collect();
             Err(HttpError(
                 StatusCode::CONFLICT,
