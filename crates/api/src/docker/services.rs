@@ -131,6 +131,24 @@ fn registry_auth(headers: &HeaderMap) -> HttpResult<Option<Option<RegistryAuth>>
         .map_err(|e| HttpError::bad_request(e.to_string()))
 }
 
+/// The credentials an update leaves the service with: those sent, else as `registryAuthFrom`
+/// says (Docker's rule).
+fn new_registry_auth(
+    sent: Option<Option<RegistryAuth>>,
+    from: Option<&str>,
+) -> HttpResult<NewRegistryAuth> {
+    Ok(match (sent, from) {
+        (Some(given), _) => NewRegistryAuth::Given(given),
+        (None, None | Some("") | Some("spec")) => NewRegistryAuth::FromSpec,
+        (None, Some("previous-spec")) => NewRegistryAuth::FromPreviousSpec,
+        (None, Some(other)) => {
+            return Err(HttpError::bad_request(format!(
+                "unsupported registryAuthFrom value {other:?}: use spec or previous-spec"
+            )))
+        }
+    })
+}
+
 pub(super) async fn service_create(
     State(d): S,
     headers: HeaderMap,
@@ -153,16 +171,7 @@ pub(super) async fn service_update(
     body: Bytes,
 ) -> HttpResult<Json<swarm::ServiceUpdateResponse>> {
     let q = Query::parse(q.as_deref())?;
-    let auth = match (registry_auth(&headers)?, q.get("registryAuthFrom")) {
-        (Some(given), _) => NewRegistryAuth::Given(given),
-        (None, None | Some("") | Some("spec")) => NewRegistryAuth::FromSpec,
-        (None, Some("previous-spec")) => NewRegistryAuth::FromPreviousSpec,
-        (None, Some(other)) => {
-            return Err(HttpError::bad_request(format!(
-                "unsupported registryAuthFrom value {other:?}: use spec or previous-spec"
-            )))
-        }
-    };
+    let auth = new_registry_auth(registry_auth(&headers)?, q.get("registryAuthFrom"))?;
     let version = q.version("service")?;
     let rollback = match q.get("rollback") {
         None | Some("") => false,
@@ -188,4 +197,50 @@ pub(super) async fn service_update(
 pub(super) async fn service_remove(State(d): S, Path(id): Path<String>) -> HttpResult<StatusCode> {
     d.manager()?.remove_service(&id).await?;
     Ok(StatusCode::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sent_credentials_win_else_registry_auth_from_decides() {
+        let headers = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("X-Registry-Auth", HeaderValue::from_str(v).unwrap());
+            h
+        };
+        let sent = registry_auth(&headers("eyJ1c2VybmFtZSI6InUifQ==")).unwrap();
+        let NewRegistryAuth::Given(Some(a)) =
+            new_registry_auth(sent, Some("previous-spec")).unwrap()
+        else {
+            panic!("the sent credentials");
+        };
+        assert_eq!(a.username, "u");
+        // `{}`: a header without credentials clears them.
+        let sent = registry_auth(&headers("e30=")).unwrap();
+        assert_eq!(
+            new_registry_auth(sent, None).unwrap(),
+            NewRegistryAuth::Given(None)
+        );
+        assert_eq!(registry_auth(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(
+            new_registry_auth(None, None).unwrap(),
+            NewRegistryAuth::FromSpec
+        );
+        assert_eq!(
+            new_registry_auth(None, Some("spec")).unwrap(),
+            NewRegistryAuth::FromSpec
+        );
+        assert_eq!(
+            new_registry_auth(None, Some("previous-spec")).unwrap(),
+            NewRegistryAuth::FromPreviousSpec
+        );
+        let e = new_registry_auth(None, Some("elsewhere")).unwrap_err();
+        assert_eq!(e.0, StatusCode::BAD_REQUEST);
+        assert!(e.1.contains("registryAuthFrom"), "{}", e.1);
+        let e = registry_auth(&headers("not base64!")).unwrap_err();
+        assert_eq!(e.0, StatusCode::BAD_REQUEST);
+        assert!(e.1.starts_with("invalid X-Registry-Auth header"), "{}", e.1);
+    }
 }
