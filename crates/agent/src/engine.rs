@@ -174,11 +174,10 @@ impl Engine {
         auth: Option<&RegistryAuth>,
     ) -> Result<(), EngineError> {
         use http_body_util::{BodyExt, Empty};
-        let mut query = vec![("fromImage", image)];
+        let mut query = format!("fromImage={}", query_escape(image));
         if !has_tag_or_digest(image) {
-            query.push(("tag", "latest"));
+            query.push_str("&tag=latest");
         }
-        let query = serde_urlencoded::to_string(&query).unwrap_or_default();
         let unreachable = |reason: String| EngineError::Unreachable {
             path: self.socket.clone(),
             reason,
@@ -605,6 +604,19 @@ pub fn grace_secs(grace: Duration) -> i32 {
     i32::try_from(grace.as_secs() + u64::from(grace.subsec_nanos() > 0)).unwrap_or(i32::MAX)
 }
 
+/// A query value percent-encoded (RFC 3986 unreserved characters kept).
+fn query_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// How a pull ended: the engine answers 200 and streams progress, with an `error` line when
 /// it fails part-way; a refusal before the pull starts is a status with `message`.
 fn pull_outcome(status: u16, body: &[u8]) -> Result<(), EngineError> {
@@ -681,6 +693,15 @@ mod tests {
         );
         let e = pull_outcome(500, b"oops").unwrap_err();
         assert_eq!(e.to_string(), "oops");
+    }
+
+    #[test]
+    fn pull_references_are_escaped_in_the_query() {
+        assert_eq!(
+            query_escape("127.0.0.1:5000/a/b:1@sha256:ab"),
+            "127.0.0.1%3A5000%2Fa%2Fb%3A1%40sha256%3Aab"
+        );
+        assert_eq!(query_escape("a&b=c d"), "a%26b%3Dc%20d");
     }
 
     #[test]
