@@ -1,5 +1,5 @@
-//! The local Docker Engine as a container runtime: a thin layer over bollard that speaks API
-//! 1.41 on the engine's unix socket and turns its failures into [`EngineError`]s that say which
+//! The local Docker Engine as a container runtime: a thin layer over bollard (and raw HTTP for
+//! pulls, see [`Engine::pull_image`]) that speaks API 1.41 on the engine's unix socket and turns its failures into [`EngineError`]s that say which
 //! engine and which object failed. It knows nothing about tasks; it must not use swarm mode.
 
 use std::collections::HashMap;

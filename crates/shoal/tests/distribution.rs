@@ -161,6 +161,9 @@ fn registry_credentials_reach_the_pulling_node_are_kept_and_show_nowhere() {
     let host = format!("127.0.0.1:{}", registry.port);
     let m = Daemon::start_with_engine("distauth", ENGINE_SOCKET);
     m.init();
+    // The worker's agent pulls: the credentials travel to it with its task.
+    let w = Daemon::start_with_engine("distauthw", ENGINE_SOCKET);
+    w.join(&m, "worker");
     let svc = format!("authed{}", std::process::id());
     let image = format!("{host}/nosuch:1");
     let password = "s3cr3t-p>>>???";
@@ -176,6 +179,8 @@ fn registry_credentials_reach_the_pulling_node_are_kept_and_show_nowhere() {
         "--with-registry-auth",
         "--restart-delay",
         "100ms",
+        "--constraint",
+        "node.role==worker",
         "--name",
         &svc,
         &image,
@@ -201,6 +206,7 @@ fn registry_credentials_reach_the_pulling_node_are_kept_and_show_nowhere() {
         m.http("GET", "/v1.41/services", None).unwrap().1,
         m.http("GET", "/v1.41/tasks", None).unwrap().1,
         m.log(),
+        w.log(),
     ];
     for text in &shown {
         for secret in [password, encoded.as_str(), "PullOptions", "RegistryAuth"] {
