@@ -488,6 +488,7 @@ mod tests {
                 publish_mode: PublishMode::Host,
                 ..Default::default()
             }],
+            registry_auth: None,
         }
     }
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum};
 use chrono::Utc;
 use shoal_types::mesh::IngressPorts;
-use shoal_types::swarm::{ContainerStatus, PortStatus, TaskState, TaskStatus};
+use shoal_types::registry::{ImageRef, RegistryAuth};
+use shoal_types::swarm::{ContainerSpec, ContainerStatus, PortStatus, TaskState, TaskStatus};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -353,9 +354,23 @@ impl Controller {
         if spec.image.is_empty() {
             return Ok(Err("task's container spec has no image".into()));
         }
-        if let Err(err) = self.ensure_image(&spec.image).await? {
-            return Ok(Err(err));
-        }
+        let image = match self
+            .ensure_image(&spec.image, assignment.registry_auth.as_ref())
+            .await?
+        {
+            Ok(image) => image,
+            Err(err) => return Ok(Err(err)),
+        };
+        let run_spec;
+        let spec = if image == spec.image {
+            spec
+        } else {
+            run_spec = ContainerSpec {
+                image,
+                ..spec.clone()
+            };
+            &run_spec
+        };
         let mounts = match self.ctx.files.write(
             &self.task_id,
             spec,
@@ -416,17 +431,27 @@ impl Controller {
     }
 
     /// The local image first (the usual case, and the only one without a registry); else a
-    /// pull.
-    async fn ensure_image(&mut self, image: &str) -> Result<Result<(), String>, Interrupted> {
+    /// pull, with the service's registry credentials. Answers the reference the container is
+    /// created from: the spec's, or the image's ID for a pin of a local image's ID (see
+    /// [`pinned_local_image`]).
+    async fn ensure_image(
+        &mut self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<Result<String, String>, Interrupted> {
         let engine = self.ctx.engine.clone();
         let missing = match engine.inspect_image(image).await {
-            Ok(()) => return Ok(Ok(())),
+            Ok(_) => return Ok(Ok(image.to_string())),
             Err(e @ EngineError::NotFound { .. }) => e,
             Err(e) => return Ok(Err(e.to_string())),
         };
+        if let Some(id) = pinned_local_image(&engine, image).await {
+            info!(task = %self.task_id, image, id, "running the pinned local image by its ID");
+            return Ok(Ok(id));
+        }
         info!(task = %self.task_id, image, "image not present locally; pulling it");
-        match Self::unless_changed(&mut self.slot, engine.pull_image(image)).await? {
-            Ok(()) => Ok(Ok(())),
+        match Self::unless_changed(&mut self.slot, engine.pull_image(image, auth)).await? {
+            Ok(()) => Ok(Ok(image.to_string())),
             Err(pull) => {
                 debug!(task = %self.task_id, image, error = %missing, "local image lookup");
                 Ok(Err(format!(
@@ -655,6 +680,26 @@ fn with_default_tag(image: &str) -> String {
     } else {
         format!("{image}:latest")
     }
+}
+
+/// A pin `name[:tag]@sha256:D` that the engine does not resolve by name, of an image the
+/// engine has with ID `sha256:D` and tagged with that repository: that image's ID. The
+/// managers pin locally built images to their ID (`GET /distribution`), which engines do not
+/// resolve as a name; running the image of that ID runs exactly the pinned image. An image of
+/// that ID under other names only is not taken for it.
+async fn pinned_local_image(engine: &Engine, image: &str) -> Option<String> {
+    let reference = ImageRef::parse(image).ok()?;
+    let id = reference.digest.clone()?;
+    let inspect = engine.inspect_image(&id).await.ok()?;
+    if inspect.id.as_deref() != Some(id.as_str()) {
+        return None;
+    }
+    let mut names = inspect
+        .repo_tags
+        .iter()
+        .flatten()
+        .chain(inspect.repo_digests.iter().flatten());
+    names.any(|n| reference.is_repository_of(n)).then_some(id)
 }
 
 #[cfg(test)]

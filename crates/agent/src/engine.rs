@@ -1,21 +1,26 @@
-//! The local Docker Engine as a container runtime: a thin layer over bollard that speaks API
-//! 1.41 on the engine's unix socket and turns its failures into [`EngineError`]s that say which
+//! The local Docker Engine as a container runtime: a thin layer over bollard (and raw HTTP for
+//! pulls, see [`Engine::pull_image`]) that speaks API 1.41 on the engine's unix socket and turns its failures into [`EngineError`]s that say which
 //! engine and which object failed. It knows nothing about tasks; it must not use swarm mode.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use base64::engine::general_purpose::URL_SAFE;
+use base64::Engine as _;
 use bollard::container::LogOutput;
-use bollard::models::{ContainerCreateBody, ContainerInspectResponse, ContainerSummary};
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerSummary, ImageInspect,
+};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder,
-    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    WaitContainerOptionsBuilder,
 };
 use bollard::{ClientVersion, Docker};
 use futures::stream::BoxStream;
 use futures::StreamExt;
+use shoal_types::registry::RegistryAuth;
 
 /// The API version shoal speaks: what dockerd 20.10 offers, and all the agent needs.
 const API_VERSION: ClientVersion = ClientVersion {
@@ -25,6 +30,9 @@ const API_VERSION: ClientVersion = ClientVersion {
 
 /// How long a plain request may take before the engine counts as unresponsive.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a pull may take (a large image over a slow link).
+const PULL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Something the engine could not do.
 #[derive(Debug, thiserror::Error)]
@@ -148,29 +156,69 @@ impl Engine {
         docker.ping().await.map(drop).map_err(|e| self.error(e))
     }
 
-    /// Whether the image is present locally (`GET /images/{name}/json`); the error of a
-    /// missing image is the engine's "No such image: NAME".
-    pub async fn inspect_image(&self, image: &str) -> Result<(), EngineError> {
+    /// The image as the engine has it (`GET /images/{name}/json`); the error of a missing
+    /// image is the engine's "No such image: NAME".
+    pub async fn inspect_image(&self, image: &str) -> Result<ImageInspect, EngineError> {
         let docker = self.client(REQUEST_TIMEOUT)?;
-        docker
-            .inspect_image(image)
-            .await
-            .map(drop)
-            .map_err(|e| self.error(e))
+        docker.inspect_image(image).await.map_err(|e| self.error(e))
     }
 
     /// Pulls one image reference; a reference without a tag pulls `latest`, never every tag.
-    pub async fn pull_image(&self, image: &str) -> Result<(), EngineError> {
-        let docker = self.client(REQUEST_TIMEOUT)?;
-        let mut options = CreateImageOptionsBuilder::default().from_image(image);
+    /// `auth` goes to the engine as the pull's `X-Registry-Auth` (the service's
+    /// `--with-registry-auth` credentials), base64url-encoded as the engine decodes it (a
+    /// client library's standard base64 would make the engine drop credentials whose
+    /// encoding has a `+` or `/`, silently). Raw HTTP on the engine's socket, for that.
+    pub async fn pull_image(
+        &self,
+        image: &str,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<(), EngineError> {
+        use http_body_util::{BodyExt, Empty};
+        let mut query = format!("fromImage={}", query_escape(image));
         if !has_tag_or_digest(image) {
-            options = options.tag("latest");
+            query.push_str("&tag=latest");
         }
-        let mut progress = docker.create_image(Some(options.build()), None, None);
-        while let Some(item) = progress.next().await {
-            item.map_err(|e| self.error(e))?;
-        }
-        Ok(())
+        let unreachable = |reason: String| EngineError::Unreachable {
+            path: self.socket.clone(),
+            reason,
+        };
+        let exchange = async {
+            let stream = tokio::net::UnixStream::connect(&self.socket)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let (mut sender, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
+            tokio::spawn(conn);
+            let mut req = http::Request::builder()
+                .method(http::Method::POST)
+                .uri(format!("/v1.41/images/create?{query}"))
+                .header(http::header::HOST, "docker");
+            if let Some(auth) = auth {
+                let json = serde_json::to_vec(auth).unwrap_or_default();
+                req = req.header("X-Registry-Auth", URL_SAFE.encode(json));
+            }
+            let req = req
+                .body(Empty::<bytes::Bytes>::new())
+                .map_err(|e| unreachable(e.to_string()))?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| unreachable(e.to_string()))?
+                .to_bytes();
+            Ok::<_, EngineError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(PULL_TIMEOUT, exchange)
+            .await
+            .map_err(|_| unreachable("no answer in time".into()))??;
+        pull_outcome(status.as_u16(), &body)
     }
 
     /// Containers (running or not) carrying every `key=value` label given.
@@ -556,6 +604,47 @@ pub fn grace_secs(grace: Duration) -> i32 {
     i32::try_from(grace.as_secs() + u64::from(grace.subsec_nanos() > 0)).unwrap_or(i32::MAX)
 }
 
+/// A query value percent-encoded (RFC 3986 unreserved characters kept).
+fn query_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// How a pull ended: the engine answers 200 and streams progress, with an `error` line when
+/// it fails part-way; a refusal before the pull starts is a status with `message`.
+fn pull_outcome(status: u16, body: &[u8]) -> Result<(), EngineError> {
+    let text = String::from_utf8_lossy(body);
+    if !(200..300).contains(&status) {
+        let message = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| text.trim().to_string());
+        return Err(if status == 404 {
+            EngineError::NotFound { message }
+        } else {
+            EngineError::Failed { status, message }
+        });
+    }
+    let failure = serde_json::Deserializer::from_slice(body)
+        .into_iter::<serde_json::Value>()
+        .filter_map(Result::ok)
+        .find_map(|line| line["error"].as_str().map(str::to_string));
+    match failure {
+        Some(message) => Err(EngineError::Failed {
+            status: 500,
+            message,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Whether an image reference names a tag or digest (`name:tag`, `name@sha256:…`); a registry
 /// port (`host:5000/name`) is not a tag.
 fn has_tag_or_digest(image: &str) -> bool {
@@ -587,6 +676,33 @@ fn event_message(m: bollard::models::EventMessage) -> shoal_types::events::Messa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pull_fails_on_its_status_or_on_an_error_line_in_its_progress() {
+        assert!(pull_outcome(200, b"{\"status\":\"Pulling\"}\n{\"status\":\"Done\"}\n").is_ok());
+        let e = pull_outcome(
+            200,
+            b"{\"status\":\"Pulling\"}\n{\"errorDetail\":{\"message\":\"denied\"},\"error\":\"denied\"}\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "denied");
+        let e = pull_outcome(404, b"{\"message\":\"manifest unknown\"}").unwrap_err();
+        assert!(
+            e.is_not_found() && e.to_string() == "manifest unknown",
+            "{e}"
+        );
+        let e = pull_outcome(500, b"oops").unwrap_err();
+        assert_eq!(e.to_string(), "oops");
+    }
+
+    #[test]
+    fn pull_references_are_escaped_in_the_query() {
+        assert_eq!(
+            query_escape("127.0.0.1:5000/a/b:1@sha256:ab"),
+            "127.0.0.1%3A5000%2Fa%2Fb%3A1%40sha256%3Aab"
+        );
+        assert_eq!(query_escape("a&b=c d"), "a%26b%3Dc%20d");
+    }
 
     #[test]
     fn a_registry_port_is_not_a_tag() {

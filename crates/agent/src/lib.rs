@@ -52,6 +52,8 @@ pub struct Assignment {
     pub secrets: Vec<FileData>,
     /// The service's published ports; those in `host` mode are bound on this node.
     pub ports: Vec<shoal_types::swarm::PortConfig>,
+    /// The service's registry credentials (`--with-registry-auth`), for pulling its image.
+    pub registry_auth: Option<shoal_types::registry::RegistryAuth>,
 }
 
 /// The content of a config or secret. `Debug` never shows the data.

@@ -11,10 +11,11 @@ use crate::cluster::Manager;
 use crate::error::{ApiError, Result};
 use crate::keys::Kek;
 use crate::tokens;
-use shoal_store::{Command, RootRotation, RotationChange};
+use shoal_store::{AuthChange, Command, RootRotation, RotationChange};
 use shoal_types::ids::new_id;
 use shoal_types::names;
 use shoal_types::network::NetworkCreateRequest;
+use shoal_types::registry::RegistryAuth;
 use shoal_types::swarm::{
     Config, ConfigSpec, Driver, IPAMConfig, IPAMOptions, ManagerStatus, Network, NetworkSpec, Node,
     NodeRole, NodeSpec, Reachability, ReplicatedService, ResolutionMode, Secret, SecretSpec,
@@ -35,12 +36,30 @@ const MIN_MEMORY: i64 = 4 * 1024 * 1024;
 mod stack_rotation;
 mod stacks;
 
+/// The registry credentials a service update leaves the service with (Docker's
+/// `X-Registry-Auth` header, else its `registryAuthFrom`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum NewRegistryAuth {
+    /// The current spec's (`registryAuthFrom=spec`, the default).
+    FromSpec,
+    /// The previous spec's (`registryAuthFrom=previous-spec`).
+    FromPreviousSpec,
+    /// Those the request carries (`None`: a header without credentials, which clears them).
+    Given(Option<RegistryAuth>),
+}
+
 pub use stacks::validate_stack_name;
 
 impl Manager {
     // ----- services -----
 
-    pub async fn create_service(&self, mut spec: ServiceSpec) -> Result<(String, Vec<String>)> {
+    /// Creates a service; `registry_auth` are the credentials its nodes pull its image with
+    /// (`--with-registry-auth`), kept sealed beside it and never shown.
+    pub async fn create_service(
+        &self,
+        mut spec: ServiceSpec,
+        registry_auth: Option<RegistryAuth>,
+    ) -> Result<(String, Vec<String>)> {
         if spec.name.is_empty() {
             spec.name = random_name();
         }
@@ -53,6 +72,7 @@ impl Manager {
         };
         self.propose(Command::CreateService {
             service: Box::new(service),
+            registry_auth: self.seal_registry_auth(registry_auth.as_ref()),
         })
         .await?;
         Ok((id, warnings))
@@ -64,6 +84,7 @@ impl Manager {
         version: u64,
         mut spec: ServiceSpec,
         rollback: bool,
+        registry_auth: NewRegistryAuth,
     ) -> Result<Vec<String>> {
         let id = self.replica().read().services.resolve(key)?.id.clone();
         let warnings = if rollback {
@@ -77,9 +98,47 @@ impl Manager {
             spec: Box::new(spec),
             rollback,
             rollback_reason: None,
+            registry_auth: match registry_auth {
+                NewRegistryAuth::FromSpec => AuthChange::Keep,
+                NewRegistryAuth::FromPreviousSpec => AuthChange::FromPrevious,
+                NewRegistryAuth::Given(auth) => {
+                    AuthChange::Set(self.seal_registry_auth(auth.as_ref()))
+                }
+            },
         })
         .await?;
         Ok(warnings)
+    }
+
+    /// Credentials as the state keeps them: sealed with the data key; none: empty.
+    fn seal_registry_auth(&self, auth: Option<&RegistryAuth>) -> Vec<u8> {
+        auth.map(|a| {
+            self.keys
+                .data_key
+                .seal(&serde_json::to_vec(a).unwrap_or_default())
+        })
+        .unwrap_or_default()
+    }
+
+    /// The credentials a service's nodes pull its image with, opened.
+    pub(crate) fn registry_auth_of(
+        &self,
+        state: &shoal_store::State,
+        service_id: &str,
+    ) -> Option<RegistryAuth> {
+        let sealed = &state.registry_auth.get(service_id)?.spec;
+        if sealed.is_empty() {
+            return None;
+        }
+        match self.keys.data_key.open(sealed) {
+            Ok(json) => serde_json::from_slice(&json).ok(),
+            Err(e) => {
+                tracing::error!(
+                    "cannot open the registry credentials of service {service_id}: {e}"
+                );
+                None
+            }
+        }
     }
 
     pub async fn remove_service(&self, key: &str) -> Result<()> {

@@ -163,6 +163,9 @@ pub struct AssignmentMsg {
     /// The service's published ports (host-mode ones are bound on the node).
     #[serde(default)]
     pub ports: Vec<shoal_types::swarm::PortConfig>,
+    /// The service's registry credentials (`--with-registry-auth`), for the node's pulls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_auth: Option<shoal_types::registry::RegistryAuth>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]

@@ -93,6 +93,7 @@ impl Plan {
         for (id, version, reason) in self.rollback {
             if let Some(svc) = state.services.get(&id) {
                 cmds.push(Command::UpdateService {
+                    registry_auth: shoal_store::AuthChange::Keep,
                     id,
                     version,
                     spec: Box::new(svc.spec.clone()),

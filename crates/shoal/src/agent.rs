@@ -94,6 +94,7 @@ fn assignment(a: AssignmentMsg) -> Assignment {
         configs: a.configs.into_iter().map(file).collect(),
         secrets: a.secrets.into_iter().map(file).collect(),
         ports: a.ports,
+        registry_auth: a.registry_auth,
     }
 }
 

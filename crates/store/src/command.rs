@@ -9,6 +9,25 @@ use shoal_types::swarm::{
     TaskStatus, UpdateStatus,
 };
 
+/// Which registry credentials a service update leaves the service with: Docker's
+/// `registryAuthFrom` when the request carries none, else the new ones.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum AuthChange {
+    /// The current spec's (`registryAuthFrom=spec`, the default).
+    #[default]
+    Keep,
+    /// The previous spec's (`registryAuthFrom=previous-spec`).
+    FromPrevious,
+    /// New credentials, sealed with the data key.
+    Set(#[serde(with = "shoal_types::bytes_b64")] Vec<u8>),
+}
+
+impl AuthChange {
+    pub fn is_keep(&self) -> bool {
+        *self == AuthChange::Keep
+    }
+}
+
 /// The cluster object: Docker's `ClusterInfo` and the join tokens that admit new nodes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cluster {
@@ -141,11 +160,23 @@ pub enum Command {
     },
     CreateService {
         service: Box<Service>,
+        /// The service's registry credentials (`--with-registry-auth`), sealed with the data
+        /// key by the proposer; empty: none.
+        #[serde(
+            default,
+            with = "shoal_types::bytes_b64",
+            skip_serializing_if = "Vec::is_empty"
+        )]
+        registry_auth: Vec<u8>,
     },
     UpdateService {
         id: String,
         version: u64,
         spec: Box<ServiceSpec>,
+        /// The registry credentials the service has after this update (ignored by a
+        /// rollback, which brings back the previous spec's with the previous spec).
+        #[serde(default, skip_serializing_if = "AuthChange::is_keep")]
+        registry_auth: AuthChange,
         /// `rollback=previous`: the previous spec comes back and `spec` is ignored.
         rollback: bool,
         /// Why the orchestrator rolls back (failure action `rollback`); `None` when a user

@@ -26,11 +26,12 @@ mod tasks;
 
 pub use changes::Observer;
 pub use command::{
-    Applied, Attachment, Cluster, Command, Member, Request, Response, RootRotation, RotationChange,
-    SealedRootCa, TaskReport, TaskUpdate,
+    Applied, Attachment, AuthChange, Cluster, Command, Member, Request, Response, RootRotation,
+    RotationChange, SealedRootCa, TaskReport, TaskUpdate,
 };
 pub use error::{Kind, StoreError};
 pub use networks::{addr_of, network_targets, Cidr, Pool, VNI_OPTION};
 pub use recent::{RecentRequests, REMEMBER_AT_MOST, REMEMBER_FOR};
+pub use services::ServiceAuth;
 pub use state::{Event, EventAction, State};
 pub use table::{Object, Table};

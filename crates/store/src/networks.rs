@@ -628,6 +628,7 @@ mod tests {
 
     fn service(id: &str, nets: &[&str], mode: ResolutionMode) -> Command {
         Command::CreateService {
+            registry_auth: Vec::new(),
             service: Box::new(Service {
                 id: id.into(),
                 spec: ServiceSpec {
@@ -725,6 +726,7 @@ mod tests {
             &mut s,
             6,
             Command::UpdateService {
+                registry_auth: crate::AuthChange::Keep,
                 id: "web".into(),
                 version,
                 spec: Box::new(spec),

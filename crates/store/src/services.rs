@@ -1,5 +1,6 @@
 //! Services: creation and updates (names, references, published ports and virtual IPs checked against the state; a new task template starts a rolling update), removal (their tasks are told to go) and the progress of updates.
 
+use crate::command::AuthChange;
 use crate::error::{Kind, StoreError};
 use crate::state::*;
 use chrono::{DateTime, Utc};
@@ -8,12 +9,38 @@ use std::collections::BTreeMap;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+/// A service's registry credentials (Swarm's `PullOptions.RegistryAuth`), sealed with the
+/// cluster's data key: those of its spec and of its previous spec (a rollback brings them
+/// back with it; `registryAuthFrom=previous-spec` takes them). Empty: none.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceAuth {
+    #[serde(
+        default,
+        with = "shoal_types::bytes_b64",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub spec: Vec<u8>,
+    #[serde(
+        default,
+        with = "shoal_types::bytes_b64",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub previous: Vec<u8>,
+}
+
+impl std::fmt::Debug for ServiceAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServiceAuth(..)")
+    }
+}
+
 impl State {
     pub(crate) fn create_service(
         &mut self,
         index: u64,
         at: DateTime<Utc>,
         service: &Service,
+        registry_auth: &[u8],
     ) -> Result<Option<String>> {
         self.cluster()?;
         let mut svc = service.clone();
@@ -41,6 +68,15 @@ impl State {
         );
         let id = svc.id.clone();
         self.services.insert(svc);
+        if !registry_auth.is_empty() {
+            self.registry_auth.insert(
+                id.clone(),
+                ServiceAuth {
+                    spec: registry_auth.to_vec(),
+                    previous: Vec::new(),
+                },
+            );
+        }
         self.event(Kind::Service, EventAction::Create, &id, index);
         Ok(Some(id))
     }
@@ -54,8 +90,8 @@ impl State {
         id: &str,
         sent: u64,
         spec: &ServiceSpec,
-        rollback: bool,
-        rollback_reason: Option<&str>,
+        (rollback, rollback_reason): (bool, Option<&str>),
+        registry_auth: &AuthChange,
     ) -> Result<Option<String>> {
         let svc = self
             .services
@@ -109,6 +145,32 @@ impl State {
                 message: "update in progress".into(),
             });
         }
+        let auth = self.registry_auth.get(id).cloned().unwrap_or_default();
+        let new_auth = if rollback {
+            auth.previous.clone()
+        } else {
+            match registry_auth {
+                AuthChange::Keep => auth.spec.clone(),
+                AuthChange::FromPrevious => {
+                    if svc.previous_spec.is_none() {
+                        return Err(StoreError::Invalid(format!(
+                            "service {id} does not have a previous spec"
+                        )));
+                    }
+                    auth.previous.clone()
+                }
+                AuthChange::Set(sealed) => sealed.clone(),
+            }
+        };
+        let auth = ServiceAuth {
+            spec: new_auth,
+            previous: auth.spec,
+        };
+        if auth == ServiceAuth::default() {
+            self.registry_auth.remove(id);
+        } else {
+            self.registry_auth.insert(id.to_string(), auth);
+        }
         svc.previous_spec = Some(std::mem::replace(&mut svc.spec, new_spec));
         svc.endpoint = endpoint;
         stamp(&mut svc.version, &mut svc.updated_at, index, at);
@@ -126,6 +188,7 @@ impl State {
         self.services
             .remove(id)
             .ok_or_else(|| not_found(Kind::Service, id))?;
+        self.registry_auth.remove(id);
         self.event(Kind::Service, EventAction::Remove, id, index);
         // Its tasks are to be shut down and then forgotten (Swarm's desired state REMOVE).
         let orphans: Vec<String> = self

@@ -619,6 +619,7 @@ struct Checkpoint {
     configs: crate::table::Table<Config>,
     secrets: crate::table::Table<Secret>,
     ip_cursors: BTreeMap<String, u32>,
+    registry_auth: BTreeMap<String, crate::services::ServiceAuth>,
 }
 
 impl State {
@@ -630,6 +631,7 @@ impl State {
             configs: self.configs.clone(),
             secrets: self.secrets.clone(),
             ip_cursors: self.ip_cursors.clone(),
+            registry_auth: self.registry_auth.clone(),
         }
     }
 
@@ -640,6 +642,7 @@ impl State {
         self.configs = c.configs;
         self.secrets = c.secrets;
         self.ip_cursors = c.ip_cursors;
+        self.registry_auth = c.registry_auth;
     }
 
     /// Deploys a whole stack at `index`: every owned object as the stack says, or, when
@@ -831,6 +834,7 @@ impl State {
                     );
                     (
                         Command::UpdateService {
+                            registry_auth: crate::AuthChange::Keep,
                             id: cur.id.clone(),
                             version: cur.version.index,
                             spec: Box::new(spec),
@@ -842,6 +846,7 @@ impl State {
                 }
                 None => (
                     Command::CreateService {
+                        registry_auth: Vec::new(),
                         service: Box::new(Service { spec, ..s.clone() }),
                     },
                     Vec::new(),
@@ -1504,6 +1509,7 @@ mod tests {
             &mut s,
             3,
             Command::CreateService {
+                registry_auth: Vec::new(),
                 service: Box::new(svc),
             },
         )

@@ -86,6 +86,10 @@ pub struct State {
     /// Per network, the last address handed out (allocation goes round from there).
     #[serde(default)]
     pub ip_cursors: BTreeMap<String, u32>,
+    /// Services' registry credentials (`--with-registry-auth`), by service ID: never part of
+    /// a spec, so that no API answer shows them (see [`crate::services::ServiceAuth`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub registry_auth: BTreeMap<String, crate::services::ServiceAuth>,
     /// The requests applied recently and their answers, so that a retried one applies once.
     #[serde(default)]
     pub recent_requests: RecentRequests,
@@ -212,21 +216,25 @@ impl State {
             ),
             Command::ForceNewCluster { node_id } => self.force_new_cluster(index, at, node_id),
             Command::RemoveNode { id, force } => self.remove_node(index, id, *force),
-            Command::CreateService { service } => self.create_service(index, at, service),
+            Command::CreateService {
+                service,
+                registry_auth,
+            } => self.create_service(index, at, service, registry_auth),
             Command::UpdateService {
                 id,
                 version: sent,
                 spec,
                 rollback,
                 rollback_reason,
+                registry_auth,
             } => self.update_service(
                 index,
                 at,
                 id,
                 *sent,
                 spec,
-                *rollback,
-                rollback_reason.as_deref(),
+                (*rollback, rollback_reason.as_deref()),
+                registry_auth,
             ),
             Command::RemoveService { id } => self.remove_service(index, at, id),
             Command::CreateTasks { tasks } => self.create_tasks(index, at, tasks),
@@ -381,6 +389,7 @@ mod tests {
 
     fn service(id: &str, name: &str, ports: &[(u32, u32)]) -> Command {
         Command::CreateService {
+            registry_auth: Vec::new(),
             service: Box::new(Service {
                 id: id.into(),
                 spec: ServiceSpec {
@@ -635,12 +644,86 @@ mod tests {
     }
 
     #[test]
+    fn registry_credentials_follow_the_spec_through_updates_rollbacks_and_removal() {
+        let mut s = cluster();
+        let mut create = service("a", "web", &[]);
+        if let Command::CreateService { registry_auth, .. } = &mut create {
+            *registry_auth = b"one".to_vec();
+        }
+        run(&mut s, 2, create).unwrap();
+        let auth = |s: &State| s.registry_auth.get("a").cloned().unwrap_or_default();
+        assert_eq!(auth(&s).spec, b"one");
+        // Nothing of it in the service as the API shows it.
+        let shown = serde_json::to_string(s.services.get("a").unwrap()).unwrap();
+        assert!(!shown.contains("b25l"), "{shown}");
+        let spec = s.services.get("a").unwrap().spec.clone();
+        let update = |s: &State, registry_auth, rollback| Command::UpdateService {
+            registry_auth,
+            rollback_reason: None,
+            id: "a".into(),
+            version: s.services.get("a").unwrap().version.index,
+            spec: Box::new(spec.clone()),
+            rollback,
+        };
+        // No credentials sent: the spec's are kept (registryAuthFrom=spec).
+        let cmd = update(&s, crate::AuthChange::Keep, false);
+        run(&mut s, 3, cmd).unwrap();
+        assert_eq!(
+            (auth(&s).spec, auth(&s).previous),
+            (b"one".to_vec(), b"one".to_vec())
+        );
+        let cmd = update(&s, crate::AuthChange::Set(b"two".to_vec()), false);
+        run(&mut s, 4, cmd).unwrap();
+        assert_eq!(
+            (auth(&s).spec, auth(&s).previous),
+            (b"two".to_vec(), b"one".to_vec())
+        );
+        // registryAuthFrom=previous-spec.
+        let cmd = update(&s, crate::AuthChange::FromPrevious, false);
+        run(&mut s, 5, cmd).unwrap();
+        assert_eq!(
+            (auth(&s).spec, auth(&s).previous),
+            (b"one".to_vec(), b"two".to_vec())
+        );
+        // A rollback brings the previous spec's back with it.
+        let cmd = update(&s, crate::AuthChange::Keep, true);
+        run(&mut s, 6, cmd).unwrap();
+        assert_eq!(
+            (auth(&s).spec, auth(&s).previous),
+            (b"two".to_vec(), b"one".to_vec())
+        );
+        run(&mut s, 7, Command::RemoveService { id: "a".into() }).unwrap();
+        assert!(s.registry_auth.is_empty());
+        // previous-spec without a previous spec is refused, as Docker does.
+        run(&mut s, 8, service("b", "api", &[])).unwrap();
+        let spec = s.services.get("b").unwrap().spec.clone();
+        let err = run(
+            &mut s,
+            9,
+            Command::UpdateService {
+                registry_auth: crate::AuthChange::FromPrevious,
+                rollback_reason: None,
+                id: "b".into(),
+                version: 8,
+                spec: Box::new(spec),
+                rollback: false,
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("does not have a previous spec"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn versions_are_log_indexes_and_stale_updates_are_out_of_sequence() {
         let mut s = cluster();
         run(&mut s, 7, service("a", "web", &[])).unwrap();
         assert_eq!(s.services.get("a").unwrap().version.index, 7);
         let spec = s.services.get("a").unwrap().spec.clone();
         let update = |version| Command::UpdateService {
+            registry_auth: crate::AuthChange::Keep,
             rollback_reason: None,
             id: "a".into(),
             version,
@@ -673,7 +756,7 @@ mod tests {
         };
         run(&mut s, 2, secret).unwrap();
         let mut cmd = service("a", "api", &[]);
-        if let Command::CreateService { service } = &mut cmd {
+        if let Command::CreateService { service, .. } = &mut cmd {
             if let Some(cs) = service.spec.task_template.container_spec.as_mut() {
                 cs.secrets.push(SecretReference {
                     secret_id: "s1".into(),

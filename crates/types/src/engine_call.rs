@@ -42,4 +42,6 @@ pub enum EngineCall {
     },
     /// `GET /system/df`: `SystemDataUsageResponse`.
     SystemDf,
+    /// `GET /images/{name}/json`: `ImageInspect` (`GET /distribution` resolves names with it).
+    ImageInspect { name: String },
 }

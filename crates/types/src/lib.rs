@@ -19,6 +19,7 @@ pub mod mesh;
 pub mod names;
 pub mod netview;
 pub mod network;
+pub mod registry;
 pub mod stack;
 pub mod swarm;
 pub mod system;

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -318,5 +320,6 @@ pub fn assignment(node_id: &str, service: &str, slot: i64, args: &[&str]) -> Ass
         configs: vec![],
         secrets: vec![],
         ports: vec![],
+        registry_auth: None,
     }
 }

@@ -253,13 +253,3 @@ fn until_cutoff(v: &str) -> HttpResult<chrono::DateTime<chrono::Utc>> {
         "invalid until filter {v:?}: give a Unix timestamp, an RFC 3339 date or a duration such as 24h"
     )))
 }
-
-/// The CLI asks for an image's digest before it creates a service; no registry is
-/// reachable from a shoal manager, so it is told so and goes on without a digest.
-pub(super) async fn distribution(Path(name): Path<String>) -> HttpError {
-    let image = name.strip_suffix("/json").unwrap_or(&name);
-    HttpError(
-        StatusCode::NOT_FOUND,
-        format!("no registry is reachable from this manager to resolve {image}"),
-    )
-}

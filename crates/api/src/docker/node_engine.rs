@@ -78,7 +78,25 @@ fn request(call: &EngineCall) -> (Method, String, Option<Value>) {
             None,
         ),
         EngineCall::SystemDf => (Method::GET, "/system/df".into(), None),
+        EngineCall::ImageInspect { name } => (
+            Method::GET,
+            format!("/images/{}/json", image_segment(name)),
+            None,
+        ),
     }
+}
+
+/// An image reference in the engine's path: its `/`, `:` and `@` stay (the engine's route
+/// takes the rest of the path as the name); anything else outside a reference's characters is
+/// escaped, so that no name can reach another engine path.
+fn image_segment(name: &str) -> String {
+    name.split('/')
+        .map(|part| match part {
+            "." | ".." => part.replace('.', "%2E"),
+            _ => segment(part).replace("%3A", ":").replace("%40", "@"),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 use axum::http::Method;
@@ -185,5 +203,16 @@ mod tests {
             force: true,
         });
         assert_eq!((m, p.as_str()), (Method::DELETE, "/volumes/v?force=1"));
+        let (m, p, _) = request(&EngineCall::ImageInspect {
+            name: "127.0.0.1:5000/a/b:1@sha256:ab".into(),
+        });
+        assert_eq!(
+            (m, p.as_str()),
+            (Method::GET, "/images/127.0.0.1:5000/a/b:1@sha256:ab/json")
+        );
+        let (_, p, _) = request(&EngineCall::ImageInspect {
+            name: "../../containers/x?a=b".into(),
+        });
+        assert_eq!(p, "/images/%2E%2E/%2E%2E/containers/x%3Fa%3Db/json");
     }
 }

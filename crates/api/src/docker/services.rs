@@ -2,6 +2,8 @@
 //! (logs are in `logs`).
 
 use super::*;
+use shoal_manager::controlapi::NewRegistryAuth;
+use shoal_types::registry::RegistryAuth;
 
 /// Task counts of every service, in one pass over the tasks.
 pub(super) fn task_counts(state: &ClusterState) -> HashMap<&str, (u64, u64, u64)> {
@@ -112,12 +114,49 @@ pub(super) async fn service_inspect(
     Ok(Json(s))
 }
 
+/// The credentials of `X-Registry-Auth` (`--with-registry-auth`): `None` without the header,
+/// `Some(None)` for a header that carries none.
+fn registry_auth(headers: &HeaderMap) -> HttpResult<Option<Option<RegistryAuth>>> {
+    let Some(value) = headers.get("X-Registry-Auth") else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| HttpError::bad_request("invalid X-Registry-Auth header: not ASCII"))?;
+    if value.is_empty() {
+        return Ok(None);
+    }
+    RegistryAuth::from_header(value)
+        .map(Some)
+        .map_err(|e| HttpError::bad_request(e.to_string()))
+}
+
+/// The credentials an update leaves the service with: those sent, else as `registryAuthFrom`
+/// says (Docker's rule).
+fn new_registry_auth(
+    sent: Option<Option<RegistryAuth>>,
+    from: Option<&str>,
+) -> HttpResult<NewRegistryAuth> {
+    Ok(match (sent, from) {
+        (Some(given), _) => NewRegistryAuth::Given(given),
+        (None, None | Some("") | Some("spec")) => NewRegistryAuth::FromSpec,
+        (None, Some("previous-spec")) => NewRegistryAuth::FromPreviousSpec,
+        (None, Some(other)) => {
+            return Err(HttpError::bad_request(format!(
+                "unsupported registryAuthFrom value {other:?}: use spec or previous-spec"
+            )))
+        }
+    })
+}
+
 pub(super) async fn service_create(
     State(d): S,
+    headers: HeaderMap,
     body: Bytes,
 ) -> HttpResult<(StatusCode, Json<swarm::ServiceCreateResponse>)> {
     let spec: ServiceSpec = json(&body)?;
-    let (id, warnings) = d.manager()?.create_service(spec).await?;
+    let auth = registry_auth(&headers)?.flatten();
+    let (id, warnings) = d.manager()?.create_service(spec, auth).await?;
     Ok((
         StatusCode::CREATED,
         Json(swarm::ServiceCreateResponse { id, warnings }),
@@ -128,9 +167,11 @@ pub(super) async fn service_update(
     State(d): S,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> HttpResult<Json<swarm::ServiceUpdateResponse>> {
     let q = Query::parse(q.as_deref())?;
+    let auth = new_registry_auth(registry_auth(&headers)?, q.get("registryAuthFrom"))?;
     let version = q.version("service")?;
     let rollback = match q.get("rollback") {
         None | Some("") => false,
@@ -148,7 +189,7 @@ pub(super) async fn service_update(
     };
     let warnings = d
         .manager()?
-        .update_service(&id, version, spec, rollback)
+        .update_service(&id, version, spec, rollback, auth)
         .await?;
     Ok(Json(swarm::ServiceUpdateResponse { warnings }))
 }
@@ -156,4 +197,50 @@ pub(super) async fn service_update(
 pub(super) async fn service_remove(State(d): S, Path(id): Path<String>) -> HttpResult<StatusCode> {
     d.manager()?.remove_service(&id).await?;
     Ok(StatusCode::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sent_credentials_win_else_registry_auth_from_decides() {
+        let headers = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("X-Registry-Auth", HeaderValue::from_str(v).unwrap());
+            h
+        };
+        let sent = registry_auth(&headers("eyJ1c2VybmFtZSI6InUifQ==")).unwrap();
+        let NewRegistryAuth::Given(Some(a)) =
+            new_registry_auth(sent, Some("previous-spec")).unwrap()
+        else {
+            panic!("the sent credentials");
+        };
+        assert_eq!(a.username, "u");
+        // `{}`: a header without credentials clears them.
+        let sent = registry_auth(&headers("e30=")).unwrap();
+        assert_eq!(
+            new_registry_auth(sent, None).unwrap(),
+            NewRegistryAuth::Given(None)
+        );
+        assert_eq!(registry_auth(&HeaderMap::new()).unwrap(), None);
+        assert_eq!(
+            new_registry_auth(None, None).unwrap(),
+            NewRegistryAuth::FromSpec
+        );
+        assert_eq!(
+            new_registry_auth(None, Some("spec")).unwrap(),
+            NewRegistryAuth::FromSpec
+        );
+        assert_eq!(
+            new_registry_auth(None, Some("previous-spec")).unwrap(),
+            NewRegistryAuth::FromPreviousSpec
+        );
+        let e = new_registry_auth(None, Some("elsewhere")).unwrap_err();
+        assert_eq!(e.0, StatusCode::BAD_REQUEST);
+        assert!(e.1.contains("registryAuthFrom"), "{}", e.1);
+        let e = registry_auth(&headers("not base64!")).unwrap_err();
+        assert_eq!(e.0, StatusCode::BAD_REQUEST);
+        assert!(e.1.starts_with("invalid X-Registry-Auth header"), "{}", e.1);
+    }
 }

@@ -173,12 +173,23 @@ impl Manager {
             if task.spec.log_driver.is_none() {
                 task.spec.log_driver = default_log_driver.clone();
             }
+            // The service's registry credentials travel, like secrets, only for tasks that
+            // are to run.
+            let registry_auth = if runs {
+                self.registry_auth_of(&state, &t.service_id)
+            } else {
+                None
+            };
+            if let Some(auth) = state.registry_auth.get(&t.service_id) {
+                hasher.update(&auth.spec);
+            }
             assignments.push(AssignmentMsg {
                 task,
                 service_name,
                 configs,
                 secrets,
                 ports,
+                registry_auth,
             });
         }
         AssignmentsResp {

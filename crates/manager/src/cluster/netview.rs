@@ -426,6 +426,7 @@ mod tests {
             &mut s,
             4,
             Command::CreateService {
+                registry_auth: Vec::new(),
                 service: Box::new(Service {
                     id: "web".into(),
                     spec: ServiceSpec {

@@ -112,7 +112,8 @@ pub struct DeployArgs {
     /// Query the registry to resolve image digest and supported platforms ("always", "changed", "never")
     #[arg(long)]
     pub resolve_image: Option<String>,
-    /// Send registry authentication details to Swarm agents
+    /// Send registry authentication details to Swarm agents (refused: not sent by shoal's
+    /// stack deploy yet; `docker stack deploy --with-registry-auth` is honoured)
     #[arg(long)]
     pub with_registry_auth: bool,
     /// Wait until every service converged, even with --detach (fails on a paused or
@@ -420,6 +421,9 @@ fn load_stack(
 /// still deploys request by request, in waves, as `docker stack deploy` would.
 async fn deploy(client: &Client, mut args: DeployArgs) -> Result<()> {
     let started = Instant::now();
+    if args.with_registry_auth {
+        bail!("--with-registry-auth: shoal stack deploy does not send registry credentials yet; deploy with `docker stack deploy --with-registry-auth`, which shoal honours, or without the flag");
+    }
     let (stack, order, project) = load_stack(&mut args)?;
     let info = client.get("/info").await?;
     if info.pointer("/Swarm/ControlAvailable") != Some(&Value::Bool(true)) {

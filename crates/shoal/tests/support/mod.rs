@@ -5,6 +5,7 @@
 
 pub mod lab;
 pub mod leftovers;
+pub mod registry;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
