@@ -277,7 +277,7 @@ fn registry_credentials_reach_the_pulling_node_are_kept_and_show_nowhere() {
 }
 
 #[test]
-fn stack_deploy_with_registry_auth_is_honoured_for_docker_and_refused_by_shoal() {
+fn stack_deploy_with_registry_auth_is_honoured_for_docker_and_for_shoal() {
     test_image();
     let registry = FakeRegistry::start();
     let host = format!("127.0.0.1:{}", registry.port);
@@ -317,9 +317,59 @@ fn stack_deploy_with_registry_auth_is_honoured_for_docker_and_refused_by_shoal()
             .then_some(())
     });
 
+    // shoal's own deploy: the credentials of its user's docker config, in the deploy's one
+    // entry, sealed beside the service; nowhere in the stack's stored version.
+    let config = config_dir(&host, "shoaluser", "shoal-pw+/");
+    let dir_env = config.path().to_str().unwrap();
+    let out = m.shoal_with_env(
+        &[("DOCKER_CONFIG", dir_env)],
+        &[
+            "stack",
+            "deploy",
+            "--detach",
+            "--with-registry-auth",
+            "-c",
+            file,
+            "other",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Nobody has that image: Docker's warning, and the image stays unpinned.
+    assert!(stderr.contains(NO_REGISTRY_WARNING), "{stderr}");
+    assert_eq!(spec_image(&m, "other_app"), format!("{host}/nosuch:1"));
+    eventually(
+        WAIT,
+        "the registry to see shoal's stack credentials",
+        || {
+            registry
+                .authorizations()
+                .contains(&basic("shoaluser", "shoal-pw+/"))
+                .then_some(())
+        },
+    );
+    let inspect = m.docker_ok(&["service", "inspect", "other_app"]);
+    assert!(!inspect.contains("shoaluser"), "{inspect}");
+    let (status, stored) = m.http("GET", "/shoal/v1/stacks/other", None).unwrap();
+    assert_eq!(status, 200, "{stored}");
+    assert!(
+        !stored.contains("shoaluser") && !stored.contains("shoal-pw"),
+        "{stored}"
+    );
+    for f in support::files_under(&m.data_dir()) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("shoal-pw+/"),
+            "{} holds the password",
+            f.display()
+        );
+    }
+    // With --order (request by request) it is refused, saying why.
     let out = m.shoal(&[
         "stack",
         "deploy",
+        "--order",
         "--with-registry-auth",
         "-c",
         file,
@@ -327,9 +377,5 @@ fn stack_deploy_with_registry_auth_is_honoured_for_docker_and_refused_by_shoal()
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--with-registry-auth"), "{err}");
-    assert!(
-        err.contains("docker stack deploy --with-registry-auth"),
-        "{err}"
-    );
+    assert!(err.contains("cannot be combined with --order"), "{err}");
 }

@@ -179,6 +179,18 @@ impl State {
         Ok(Some(id.to_string()))
     }
 
+    /// Gives a service whose spec does not change new credentials (a stack deploy with
+    /// `--with-registry-auth`): those of its previous spec stay for a rollback.
+    pub(crate) fn set_service_auth(&mut self, id: &str, sealed: &[u8]) {
+        let mut auth = self.registry_auth.get(id).cloned().unwrap_or_default();
+        auth.spec = sealed.to_vec();
+        if auth == ServiceAuth::default() {
+            self.registry_auth.remove(id);
+        } else {
+            self.registry_auth.insert(id.to_string(), auth);
+        }
+    }
+
     pub(crate) fn remove_service(
         &mut self,
         index: u64,

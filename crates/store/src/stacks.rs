@@ -70,6 +70,20 @@ pub struct StackDeploy {
     #[serde(default)]
     pub unchanged_secrets: BTreeSet<String>,
     pub note: String,
+    /// `--with-registry-auth`: the credentials of each service (by name), sealed with the data
+    /// key (empty: none, which clears what the service had). Services not named keep theirs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub registry_auth: BTreeMap<String, SealedAuth>,
+}
+
+/// Sealed registry credentials (`Debug` shows no bytes).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SealedAuth(#[serde(with = "shoal_types::bytes_b64")] pub Vec<u8>);
+
+impl std::fmt::Debug for SealedAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedAuth(..)")
+    }
 }
 
 /// Is this object (by its labels) part of stack `stack`?
@@ -819,12 +833,18 @@ impl State {
                     continue;
                 }
             };
+            let auth = d.registry_auth.get(name);
             let (cmd, paths) = match self.services.by_name(name) {
                 Some(cur) => {
                     if restarts_with(&spec, &updated) {
                         spec.task_template.force_update += 1;
                     }
                     if cur.spec == spec {
+                        // New credentials alone replace no task (Swarm's rule too).
+                        if let Some(sealed) = auth {
+                            let id = cur.id.clone();
+                            self.set_service_auth(&id, &sealed.0);
+                        }
                         changes.push(change("unchanged", ObjectKind::Service, name));
                         continue;
                     }
@@ -834,7 +854,9 @@ impl State {
                     );
                     (
                         Command::UpdateService {
-                            registry_auth: crate::AuthChange::Keep,
+                            registry_auth: auth.map_or(crate::AuthChange::Keep, |a| {
+                                crate::AuthChange::Set(a.0.clone())
+                            }),
                             id: cur.id.clone(),
                             version: cur.version.index,
                             spec: Box::new(spec),
@@ -846,7 +868,7 @@ impl State {
                 }
                 None => (
                     Command::CreateService {
-                        registry_auth: Vec::new(),
+                        registry_auth: auth.map(|a| a.0.clone()).unwrap_or_default(),
                         service: Box::new(Service { spec, ..s.clone() }),
                     },
                     Vec::new(),
@@ -1387,6 +1409,39 @@ mod tests {
         // Removing the stack removes what it kept.
         run(&mut s, 5, Command::RemoveStack { name: "s".into() }).unwrap();
         assert_eq!(s.configs.iter().count(), 0);
+    }
+
+    #[test]
+    fn credentials_sent_with_a_deploy_go_beside_the_services_even_when_nothing_else_changes() {
+        let mut s = cluster();
+        let mut d = rotated("db:1", "s_app", "x=1", "");
+        d.registry_auth
+            .insert("s_db".into(), SealedAuth(b"sealed-1".to_vec()));
+        deploy(&mut s, 2, d.clone());
+        let db = s.services.by_name("s_db").unwrap().id.clone();
+        assert_eq!(s.registry_auth[&db].spec, b"sealed-1");
+        assert!(!s
+            .registry_auth
+            .contains_key(&s.services.by_name("s_web").unwrap().id));
+        // The same stack with new credentials: no service changes, the credentials do.
+        let db_version = s.services.by_name("s_db").unwrap().version.index;
+        d.registry_auth
+            .insert("s_db".into(), SealedAuth(b"sealed-2".to_vec()));
+        let changes = deploy(&mut s, 3, d.clone());
+        assert!(
+            changes.iter().all(|c| c.action == "unchanged"),
+            "{changes:?}"
+        );
+        assert_eq!(s.registry_auth[&db].spec, b"sealed-2");
+        assert_eq!(
+            s.services.by_name("s_db").unwrap().version.index,
+            db_version
+        );
+        // Empty credentials clear them; a deploy without any keeps them.
+        d.registry_auth
+            .insert("s_db".into(), SealedAuth(Vec::new()));
+        deploy(&mut s, 4, d.clone());
+        assert!(!s.registry_auth.contains_key(&db));
     }
 
     #[test]

@@ -176,7 +176,33 @@ impl std::fmt::Debug for RegistryAuth {
 #[error("invalid X-Registry-Auth header: {0}")]
 pub struct InvalidAuthHeader(String);
 
+/// The registry an image reference is pulled from, as the docker CLI keys its credentials in
+/// `config.json`: the first path component when it names a host (has a `.` or a `:`, or is
+/// `localhost`), else Docker Hub's index server.
+pub fn registry_of(reference: &str) -> String {
+    let name = reference.split('@').next().unwrap_or(reference);
+    match name.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            if first == "docker.io" || first == "index.docker.io" {
+                DOCKER_HUB_INDEX.to_string()
+            } else {
+                first.to_string()
+            }
+        }
+        _ => DOCKER_HUB_INDEX.to_string(),
+    }
+}
+
+/// The key Docker Hub's credentials have in the docker CLI's `config.json`.
+pub const DOCKER_HUB_INDEX: &str = "https://index.docker.io/v1/";
+
 impl RegistryAuth {
+    /// The `X-Registry-Auth` header for these credentials: URL-safe base64 of the JSON, as the
+    /// docker CLI sends it (and as the engine decodes it).
+    pub fn to_header(&self) -> String {
+        URL_SAFE.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
     /// Decodes an `X-Registry-Auth` header: base64 (URL-safe, as the CLI writes it, or
     /// standard; padded or not) of an `AuthConfig` JSON object. Keys match ignoring case, as
     /// Go's decoder does. `None` for a header that carries no credential (`{}`, what the CLI
@@ -210,6 +236,27 @@ mod tests {
     use super::*;
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn the_registry_of_a_reference_is_its_host_or_docker_hub() {
+        assert_eq!(registry_of("busybox"), DOCKER_HUB_INDEX);
+        assert_eq!(registry_of("diamol/postgres:11.5"), DOCKER_HUB_INDEX);
+        assert_eq!(registry_of("docker.io/library/x"), DOCKER_HUB_INDEX);
+        assert_eq!(registry_of("127.0.0.1:5000/a/b:1"), "127.0.0.1:5000");
+        assert_eq!(registry_of(&format!("ghcr.io/o/x@{D}")), "ghcr.io");
+        assert_eq!(registry_of("localhost/x"), "localhost");
+    }
+
+    #[test]
+    fn credentials_round_trip_through_the_header() {
+        let a = RegistryAuth {
+            username: "u".into(),
+            password: "p+/?".into(),
+            serveraddress: "127.0.0.1:5000".into(),
+            ..Default::default()
+        };
+        assert_eq!(RegistryAuth::from_header(&a.to_header()).unwrap(), Some(a));
+    }
 
     #[test]
     fn references_split_into_repository_tag_and_digest() {

@@ -30,6 +30,11 @@ pub struct StackSpec {
     pub services: Vec<StackItem<ServiceSpec>>,
     /// Objects the stack uses but does not own (`external: true`): they must exist.
     pub external: Vec<ExternalObject>,
+    /// `--with-registry-auth`: the credentials each service's nodes pull its image with, by
+    /// full service name (empty credentials: none). Sealed beside the services by the
+    /// managers, never part of a stored version.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub registry_auth: BTreeMap<String, crate::registry::RegistryAuth>,
 }
 
 /// The Compose files a stack was rendered from, and the variables they used.

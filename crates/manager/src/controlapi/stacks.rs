@@ -8,7 +8,7 @@ use super::stack_rotation as rotation;
 use super::{network_from_request, normalize_spec, MAX_CONFIG_SIZE, MAX_SECRET_SIZE};
 use crate::cluster::Manager;
 use crate::error::{ApiError, Result};
-use shoal_store::stacks::{StackDeploy, StackVersion};
+use shoal_store::stacks::{SealedAuth, StackDeploy, StackVersion};
 use shoal_store::{Command, StoreError};
 use shoal_types::ids::new_id;
 use shoal_types::names;
@@ -159,7 +159,9 @@ impl Manager {
                 .unwrap_or_default();
             (changes, after != before, before)
         };
-        if dry_run || !recorded {
+        // Credentials are stored even when nothing else changes (docker's deploy sends them
+        // with every service update).
+        if dry_run || (!recorded && deploy.registry_auth.is_empty()) {
             return Ok(StackDeployResponse {
                 version: before,
                 changes,
@@ -186,6 +188,8 @@ impl Manager {
     fn prepare_stack(&self, mut spec: StackSpec, note: String) -> Result<StackDeploy> {
         let stack = spec.name.clone();
         validate_stack_name(&stack).map_err(ApiError::Invalid)?;
+        // Credentials go beside the services, sealed; never into the stored version.
+        let registry_auth = std::mem::take(&mut spec.registry_auth);
         let mut problems = Vec::new();
         let label = |labels: &mut std::collections::BTreeMap<String, String>| {
             labels.insert(NAMESPACE_LABEL.to_string(), stack.clone());
@@ -320,6 +324,20 @@ impl Manager {
             rotation::rename_references(&mut service.spec, &config_renames, &secret_renames);
             deploy.services.push(service);
         }
+        for name in registry_auth.keys() {
+            if !spec.services.iter().any(|s| &s.spec.name == name) {
+                problems.push(format!(
+                    "registry credentials for service {name}, which is not part of stack {stack}"
+                ));
+            }
+        }
+        deploy.registry_auth = registry_auth
+            .iter()
+            .map(|(name, auth)| {
+                let given = (auth != &Default::default()).then_some(auth);
+                (name.clone(), SealedAuth(self.seal_registry_auth(given)))
+            })
+            .collect();
         if !problems.is_empty() {
             return Err(StoreError::StackRefused { stack, problems }.into());
         }

@@ -143,6 +143,19 @@ impl Client {
         .into())
     }
 
+    /// `GET path` with one more header (`X-Registry-Auth`), decoded as JSON.
+    pub async fn get_with_header(&self, path: &str, name: &str, value: &str) -> Result<Value> {
+        let versioned = format!("/v{}{}", self.api_version().await?, path);
+        let answer = self
+            .open_with(Method::GET, &versioned, None, &[(name, value)])
+            .await?;
+        let status = answer.status;
+        let bytes = answer.collect().await?;
+        check_status(status, &bytes)?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("decoding the daemon's answer to GET {path}"))
+    }
+
     /// `POST path` with a JSON body, decoded as JSON.
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
         self.json(Method::POST, path, Some(body)).await
@@ -221,6 +234,17 @@ impl Client {
 
     /// Sends one request on a connection of its own; the answer's body is still to be read.
     async fn open(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Streaming> {
+        self.open_with(method, path, body, &[]).await
+    }
+
+    /// [`Client::open`] with more headers.
+    async fn open_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<Streaming> {
         let mut builder = Request::builder()
             .method(method)
             .uri(path)
@@ -231,6 +255,9 @@ impl Client {
             );
         if body.is_some() {
             builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
         }
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))

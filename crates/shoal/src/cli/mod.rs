@@ -27,6 +27,7 @@ mod logs;
 mod network;
 mod node;
 mod opts;
+mod registry;
 
 pub use opts::parse_duration;
 mod secret;

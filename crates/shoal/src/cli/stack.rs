@@ -7,6 +7,7 @@
 //! Compose's `depends_on` (`--order`).
 
 mod api;
+mod images;
 mod order;
 mod plan;
 mod rotate;
@@ -109,11 +110,12 @@ pub struct DeployArgs {
     /// Suppress progress output
     #[arg(short, long)]
     pub quiet: bool,
-    /// Query the registry to resolve image digest and supported platforms ("always", "changed", "never")
+    /// Pin each service's image to the digest the nodes' engines agree on, and its platforms
+    /// ("always", "changed", "never"; default "always")
     #[arg(long)]
     pub resolve_image: Option<String>,
-    /// Send registry authentication details to Swarm agents (refused: not sent by shoal's
-    /// stack deploy yet; `docker stack deploy --with-registry-auth` is honoured)
+    /// Send the registry credentials of `docker login` (the docker CLI's configuration) to
+    /// the nodes that pull the services' images
     #[arg(long)]
     pub with_registry_auth: bool,
     /// Wait until every service converged, even with --detach (fails on a paused or
@@ -416,18 +418,44 @@ fn load_stack(
     Ok((stack, order, project))
 }
 
+/// `--with-registry-auth`: what `docker login` keeps for each service's image registry, by
+/// full service name (empty credentials where it has none, as the docker CLI sends `{}`).
+fn registry_auths(
+    stack: &shoal_compose::convert::Stack,
+) -> Result<std::collections::BTreeMap<String, shoal_types::registry::RegistryAuth>> {
+    let config = super::registry::load_config()?;
+    let mut out = std::collections::BTreeMap::new();
+    for spec in stack.services.values() {
+        let Some(image) = spec.task_template.container_spec.as_ref().map(|c| &c.image) else {
+            continue;
+        };
+        let auth = super::registry::credentials_for(&config, image)?.unwrap_or_default();
+        out.insert(spec.name.clone(), auth);
+    }
+    Ok(out)
+}
+
 /// `stack deploy`: the whole stack in one request; the managers deploy all of it or none
 /// (`--dry-run`: they say what would change), rotating changed configs and secrets. `--order`
 /// still deploys request by request, in waves, as `docker stack deploy` would.
 async fn deploy(client: &Client, mut args: DeployArgs) -> Result<()> {
     let started = Instant::now();
-    if args.with_registry_auth {
-        bail!("--with-registry-auth: shoal stack deploy does not send registry credentials yet; deploy with `docker stack deploy --with-registry-auth`, which shoal honours, or without the flag");
+    let resolve_mode = images::Resolve::parse(args.resolve_image.as_deref())?;
+    if args.with_registry_auth && args.order {
+        bail!("--with-registry-auth cannot be combined with --order (which deploys request by request from the client): deploy without --order, the managers hold dependents back anyway");
     }
-    let (stack, order, project) = load_stack(&mut args)?;
+    let (mut stack, order, project) = load_stack(&mut args)?;
     let info = client.get("/info").await?;
     if info.pointer("/Swarm/ControlAvailable") != Some(&Value::Bool(true)) {
         bail!("this node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again");
+    }
+    let auths = if args.with_registry_auth {
+        registry_auths(&stack)?
+    } else {
+        Default::default()
+    };
+    for warning in images::resolve(client, &args.name, &mut stack, resolve_mode, &auths).await? {
+        eprint!("{warning}");
     }
     if args.order {
         // Request by request, as the docker CLI does; changed configs and secrets rotate
@@ -435,7 +463,8 @@ async fn deploy(client: &Client, mut args: DeployArgs) -> Result<()> {
         args.rotate = true;
         return deploy_by_requests(client, args, stack, order, started).await;
     }
-    let spec = api::stack_spec(&args.name, &stack, &project);
+    let mut spec = api::stack_spec(&args.name, &stack, &project);
+    spec.registry_auth = auths;
     if args.dry_run {
         let answer = api::deploy(client, &spec, true).await?;
         let (lines, changes) = api::plan_lines(&args.name, &answer);
@@ -448,9 +477,6 @@ async fn deploy(client: &Client, mut args: DeployArgs) -> Result<()> {
         return Ok(());
     }
     let timeout = parse_timeout(&args.timeout)?;
-    if args.resolve_image.as_deref().is_some_and(|r| r != "never") {
-        eprintln!("note: --resolve-image is accepted, but shoal does not query registries");
-    }
     let answer = api::deploy(client, &spec, false).await?;
     let lines = api::change_lines(&answer.changes);
     for line in &lines {
@@ -496,9 +522,6 @@ async fn deploy_by_requests(
         return Ok(());
     }
     let timeout = parse_timeout(&args.timeout)?;
-    if args.resolve_image.as_deref().is_some_and(|r| r != "never") {
-        eprintln!("note: --resolve-image is accepted, but shoal does not query registries");
-    }
 
     if args.prune {
         let wanted: std::collections::BTreeSet<String> = stack

@@ -329,6 +329,18 @@ impl Daemon {
             .expect("cannot run shoal")
     }
 
+    /// `shoal` with more environment (`DOCKER_CONFIG`).
+    pub fn shoal_with_env(&self, env: &[(&str, &str)], args: &[&str]) -> Output {
+        Command::new(SHOAL)
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run shoal")
+    }
+
     pub fn shoal_ok(&self, args: &[&str]) -> String {
         let out = self.shoal(args);
         assert!(

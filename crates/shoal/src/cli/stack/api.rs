@@ -52,6 +52,7 @@ pub fn stack_spec(
     }
     StackSpec {
         name: name.to_string(),
+        registry_auth: Default::default(),
         source: StackSource {
             files: project
                 .sources
