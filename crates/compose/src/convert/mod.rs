@@ -23,6 +23,13 @@ use shoal_types::swarm::{
 use crate::yaml::{Node, Pos, Value};
 use crate::{shell, units, Error, Project};
 
+mod read;
+
+use read::{
+    entries, external, field, fields, float, integer, opt_bool, opt_duration, opt_text,
+    opt_unsigned, size, string_map, strings, text, text_or_empty, unsigned, Entries,
+};
+
 /// The label that ties an object to its stack.
 pub const LABEL_NAMESPACE: &str = "com.docker.stack.namespace";
 /// The image as written in the Compose file, on the service.
@@ -206,198 +213,6 @@ pub fn unsupported_warnings(root: &Node) -> Vec<String> {
     out
 }
 
-// ----- reading nodes -----
-
-type Entries<'a> = &'a [(Node, Node)];
-
-fn entries<'a>(node: &'a Node, what: &str) -> Result<Entries<'a>, Error> {
-    match &node.value {
-        Value::Map(e) => Ok(e),
-        Value::Null => Ok(&[]),
-        _ => Err(Error::at(
-            &node.pos,
-            format!("{what} must be a mapping, not {}", node.kind()),
-        )),
-    }
-}
-
-/// The entries of a mapping whose keys must all be in `known` (or start with `x-`).
-fn fields<'a>(node: &'a Node, what: &str, known: &[&str]) -> Result<Entries<'a>, Error> {
-    let e = entries(node, what)?;
-    for (key, _) in e {
-        let k = key.as_str().unwrap_or_default();
-        if !known.contains(&k) && !k.starts_with("x-") {
-            return Err(Error::at(
-                &key.pos,
-                format!(
-                    "unknown key {k:?} in {what} (expected one of: {})",
-                    known.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(e)
-}
-
-fn field<'a>(e: Entries<'a>, key: &str) -> Option<&'a Node> {
-    e.iter()
-        .find(|(k, _)| k.as_str() == Some(key))
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_null())
-}
-
-fn text(node: &Node, what: &str) -> Result<String, Error> {
-    match &node.value {
-        Value::Scalar { text, .. } => Ok(text.clone()),
-        _ => Err(Error::at(
-            &node.pos,
-            format!("{what} must be a string, not {}", node.kind()),
-        )),
-    }
-}
-
-fn opt_text(e: Entries<'_>, key: &str, what: &str) -> Result<Option<String>, Error> {
-    field(e, key)
-        .map(|n| text(n, &format!("{what}.{key}")))
-        .transpose()
-}
-
-fn text_or_empty(e: Entries<'_>, key: &str, what: &str) -> Result<String, Error> {
-    Ok(opt_text(e, key, what)?.unwrap_or_default())
-}
-
-fn boolean(node: &Node, what: &str) -> Result<bool, Error> {
-    match node.as_str() {
-        Some("true" | "True" | "TRUE") => Ok(true),
-        Some("false" | "False" | "FALSE") => Ok(false),
-        _ => Err(Error::at(
-            &node.pos,
-            format!(
-                "{what} must be a boolean (true or false), not {}",
-                shown(node)
-            ),
-        )),
-    }
-}
-
-fn opt_bool(e: Entries<'_>, key: &str, what: &str) -> Result<Option<bool>, Error> {
-    field(e, key)
-        .map(|n| boolean(n, &format!("{what}.{key}")))
-        .transpose()
-}
-
-fn shown(node: &Node) -> String {
-    match node.as_str() {
-        Some(t) => format!("{t:?}"),
-        None => node.kind().to_string(),
-    }
-}
-
-/// An integer as Go's YAML reads it (`0x1f`, `0o17`, and `017` octal).
-fn integer(node: &Node, what: &str) -> Result<i64, Error> {
-    let bad = || {
-        Error::at(
-            &node.pos,
-            format!("{what} must be an integer, not {}", shown(node)),
-        )
-    };
-    let t = node.as_str().ok_or_else(bad)?.replace('_', "");
-    let (neg, digits) = match t.strip_prefix('-') {
-        Some(d) => (true, d.to_string()),
-        None => (false, t.strip_prefix('+').unwrap_or(&t).to_string()),
-    };
-    let parsed = if let Some(h) = digits.strip_prefix("0x") {
-        i64::from_str_radix(h, 16)
-    } else if let Some(o) = digits.strip_prefix("0o") {
-        i64::from_str_radix(o, 8)
-    } else if digits.len() > 1 && digits.starts_with('0') {
-        i64::from_str_radix(&digits[1..], 8)
-    } else {
-        digits.parse()
-    };
-    let v = parsed.map_err(|_| bad())?;
-    Ok(if neg { -v } else { v })
-}
-
-fn unsigned(node: &Node, what: &str) -> Result<u64, Error> {
-    let v = integer(node, what)?;
-    u64::try_from(v)
-        .map_err(|_| Error::at(&node.pos, format!("{what} must not be negative, not {v}")))
-}
-
-fn opt_unsigned(e: Entries<'_>, key: &str, what: &str) -> Result<Option<u64>, Error> {
-    field(e, key)
-        .map(|n| unsigned(n, &format!("{what}.{key}")))
-        .transpose()
-}
-
-fn float(node: &Node, what: &str) -> Result<f64, Error> {
-    node.as_str()
-        .and_then(|t| t.parse::<f64>().ok())
-        .ok_or_else(|| {
-            Error::at(
-                &node.pos,
-                format!("{what} must be a number, not {}", shown(node)),
-            )
-        })
-}
-
-fn duration(node: &Node, what: &str) -> Result<i64, Error> {
-    let t = text(node, what)?;
-    units::parse_duration(&t).map_err(|e| Error::at(&node.pos, format!("{what}: {e}")))
-}
-
-fn opt_duration(e: Entries<'_>, key: &str, what: &str) -> Result<Option<i64>, Error> {
-    field(e, key)
-        .map(|n| duration(n, &format!("{what}.{key}")))
-        .transpose()
-}
-
-fn size(node: &Node, what: &str) -> Result<i64, Error> {
-    let t = text(node, what)?;
-    units::parse_size(&t).map_err(|e| Error::at(&node.pos, format!("{what}: {e}")))
-}
-
-/// A list of strings; `single` also accepts one string.
-fn strings(node: &Node, what: &str, single: bool) -> Result<Vec<String>, Error> {
-    match &node.value {
-        Value::Null => Ok(Vec::new()),
-        Value::Scalar { text, .. } if single => Ok(vec![text.clone()]),
-        Value::Seq(items) => items
-            .iter()
-            .map(|i| text(i, &format!("{what} entries")))
-            .collect(),
-        _ => Err(Error::at(
-            &node.pos,
-            format!(
-                "{what} must be a list{}, not {}",
-                if single { " or a string" } else { "" },
-                node.kind()
-            ),
-        )),
-    }
-}
-
-/// A mapping of strings (after the merge's normalisation of lists).
-fn string_map(node: &Node, what: &str) -> Result<BTreeMap<String, String>, Error> {
-    let mut out = BTreeMap::new();
-    for (k, v) in entries(node, what)? {
-        let key = k.as_str().unwrap_or_default().to_string();
-        let value = match &v.value {
-            Value::Null => String::new(),
-            Value::Scalar { text, .. } => text.clone(),
-            _ => {
-                return Err(Error::at(
-                    &v.pos,
-                    format!("{what}.{key} must be a string, not {}", v.kind()),
-                ))
-            }
-        };
-        out.insert(key, value);
-    }
-    Ok(out)
-}
-
 fn scoped(ns: &str, name: &str) -> String {
     format!("{ns}_{name}")
 }
@@ -445,18 +260,6 @@ struct FileObjectDef {
     driver: String,
     driver_opts: BTreeMap<String, String>,
     template_driver: String,
-}
-
-/// `external: true`, or the deprecated `external: {name: x}`; returns (external, name).
-fn external(node: Option<&Node>, what: &str) -> Result<(bool, Option<String>), Error> {
-    let Some(node) = node else {
-        return Ok((false, None));
-    };
-    if node.as_map().is_some() {
-        let e = fields(node, &format!("{what}.external"), &["name"])?;
-        return Ok((true, opt_text(e, "name", &format!("{what}.external"))?));
-    }
-    Ok((boolean(node, &format!("{what}.external"))?, None))
 }
 
 fn load_networks(root: &Node) -> Result<BTreeMap<String, NetworkDef>, Error> {
@@ -2234,4 +2037,26 @@ fn platform(node: &Node, what: &str) -> Result<Platform, Error> {
         architecture: arch.to_string(),
         os: os.to_string(),
     })
+}
+
+/// Builders shared by the unit tests of the section modules.
+#[cfg(test)]
+pub(super) mod testing {
+    use crate::yaml::{parse, Node};
+    use crate::Error;
+
+    /// The value of `v` in the one-line document `v: TEXT`, from file `t.yml`: its position is
+    /// `t.yml:1:4`.
+    pub fn node(text: &str) -> Node {
+        parse("t.yml", &format!("v: {text}"))
+            .expect("yaml")
+            .get("v")
+            .cloned()
+            .expect("v")
+    }
+
+    /// The message of an error that must be there.
+    pub fn message<T: std::fmt::Debug>(result: Result<T, Error>) -> String {
+        result.expect_err("an error").to_string()
+    }
 }
