@@ -12,22 +12,29 @@ use shoal_types::network::{IPAMConfig, NetworkCreateRequest, IPAM};
 use shoal_types::swarm::{
     BindOptions, ConfigReference, ConfigReferenceFileTarget, ConfigSpec, ContainerSpec,
     CredentialSpec, DNSConfig, DiscreteGenericResource, Driver, EndpointSpec, FailureAction,
-    GenericResource, GlobalJob, GlobalService, HealthConfig, Limit, Mount, MountType,
-    NetworkAttachmentConfig, Placement, PlacementPreference, Platform, PortConfig, Privileges,
-    PublishMode, ReplicatedJob, ReplicatedService, ResolutionMode, ResourceRequirements, Resources,
-    RestartPolicy, RestartPolicyCondition, SecretReference, SecretReferenceFileTarget, SecretSpec,
-    ServiceMode, ServiceSpec, SpreadOver, TaskSpec, TmpfsOptions, Ulimit, UpdateConfig,
-    UpdateOrder, VolumeOptions,
+    GenericResource, GlobalJob, GlobalService, Limit, Mount, MountType, NetworkAttachmentConfig,
+    Placement, PlacementPreference, Platform, Privileges, ReplicatedJob, ReplicatedService,
+    ResolutionMode, ResourceRequirements, Resources, RestartPolicy, RestartPolicyCondition,
+    SecretReference, SecretReferenceFileTarget, SecretSpec, ServiceMode, ServiceSpec, SpreadOver,
+    TaskSpec, TmpfsOptions, Ulimit, UpdateConfig, UpdateOrder, VolumeOptions,
 };
 
 use crate::yaml::{Node, Pos, Value};
 use crate::{shell, units, Error, Project};
 
+mod healthcheck;
+mod image;
+mod keys;
+mod logging;
+mod ports;
 mod read;
+
+pub use image::tagged_image;
+pub use keys::unsupported_warnings;
 
 use read::{
     entries, external, field, fields, float, integer, opt_bool, opt_duration, opt_text,
-    opt_unsigned, size, string_map, strings, text, text_or_empty, unsigned, Entries,
+    opt_unsigned, size, string_map, strings, text, text_or_empty, Entries,
 };
 
 /// The label that ties an object to its stack.
@@ -73,144 +80,6 @@ impl Stack {
             .cloned()
             .unwrap_or_default()
     }
-}
-
-/// Keys docker warns about and ignores ("Ignoring unsupported options: ...").
-const UNSUPPORTED: &[&str] = &[
-    "build",
-    "cgroupns_mode",
-    "cgroup_parent",
-    "devices",
-    "domainname",
-    "external_links",
-    "ipc",
-    "links",
-    "mac_address",
-    "network_mode",
-    "pid",
-    "privileged",
-    "restart",
-    "security_opt",
-    "shm_size",
-    "userns_mode",
-];
-/// Compose-spec keys that mean nothing to Swarm; also ignored with the same warning.
-const ALSO_IGNORED: &[&str] = &[
-    "depends_on",
-    "profiles",
-    "pull_policy",
-    "scale",
-    "tmpfs",
-    "group_add",
-    "runtime",
-    "storage_opt",
-    "cpus",
-    "cpu_count",
-    "cpu_percent",
-    "cpu_period",
-    "cpu_rt_runtime",
-    "cpu_rt_period",
-    "mem_reservation",
-    "mem_swappiness",
-    "oom_kill_disable",
-    "pids_limit",
-    "blkio_config",
-    "device_cgroup_rules",
-    "annotations",
-    "attach",
-    "develop",
-    "gpus",
-    "uts",
-];
-const DEPRECATED: &[(&str, &str)] = &[
-    ("container_name", "Setting the container name is not supported."),
-    (
-        "expose",
-        "Exposing ports is unnecessary - services on the same network can access each other's containers on any port.",
-    ),
-];
-const FORBIDDEN: &[(&str, &str)] = &[
-    ("extends", "Support for `extends` is not implemented yet."),
-    ("volume_driver", "Instead of setting the volume driver on the service, define a volume using the top-level `volumes` option and specify the driver there."),
-    ("volumes_from", "To share a volume between services, define it using the top-level `volumes` option and reference it from each service that shares it using the service-level `volumes` option."),
-    ("cpu_quota", "Set resource limits using deploy.resources"),
-    ("cpu_shares", "Set resource limits using deploy.resources"),
-    ("cpuset", "Set resource limits using deploy.resources"),
-    ("mem_limit", "Set resource limits using deploy.resources"),
-    ("memswap_limit", "Set resource limits using deploy.resources"),
-];
-
-const SERVICE_KEYS: &[&str] = &[
-    "image",
-    "command",
-    "entrypoint",
-    "environment",
-    "env_file",
-    "working_dir",
-    "user",
-    "hostname",
-    "healthcheck",
-    "stop_grace_period",
-    "stop_signal",
-    "tty",
-    "stdin_open",
-    "read_only",
-    "init",
-    "sysctls",
-    "ulimits",
-    "cap_add",
-    "cap_drop",
-    "extra_hosts",
-    "dns",
-    "dns_search",
-    "dns_opt",
-    "volumes",
-    "configs",
-    "secrets",
-    "networks",
-    "ports",
-    "deploy",
-    "labels",
-    "logging",
-    "isolation",
-    "oom_score_adj",
-    "credential_spec",
-    "platform",
-];
-
-/// The warnings docker prints for keys it ignores, for the merged document.
-pub fn unsupported_warnings(root: &Node) -> Vec<String> {
-    let mut ignored = BTreeSet::new();
-    let mut deprecated = BTreeSet::new();
-    for (_, service) in root
-        .get("services")
-        .and_then(Node::as_map)
-        .unwrap_or_default()
-    {
-        for (key, _) in service.as_map().unwrap_or_default() {
-            let key = key.as_str().unwrap_or_default();
-            if UNSUPPORTED.contains(&key) || ALSO_IGNORED.contains(&key) {
-                ignored.insert(key.to_string());
-            }
-            if let Some((k, why)) = DEPRECATED.iter().find(|(k, _)| *k == key) {
-                deprecated.insert(format!("{k}: {why}"));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    if !ignored.is_empty() {
-        out.push(format!(
-            "Ignoring unsupported options: {}",
-            ignored.into_iter().collect::<Vec<_>>().join(", ")
-        ));
-    }
-    if !deprecated.is_empty() {
-        out.push(format!(
-            "Ignoring deprecated options:\n\n{}",
-            deprecated.into_iter().collect::<Vec<_>>().join("\n\n")
-        ));
-    }
-    out
 }
 
 fn scoped(ns: &str, name: &str) -> String {
@@ -648,50 +517,8 @@ impl Ctx<'_> {
     ) -> Result<(ServiceSpec, Vec<String>), Error> {
         let what = format!("services.{name}");
         let e = entries(node, &what)?;
-        for (k, _) in e {
-            let k_text = k.as_str().unwrap_or_default();
-            if let Some((_, why)) = FORBIDDEN.iter().find(|(f, _)| *f == k_text) {
-                return Err(Error::at(
-                    &k.pos,
-                    format!("Compose file contains unsupported option {k_text:?} in service {name}: {why}"),
-                ));
-            }
-            let known = SERVICE_KEYS.contains(&k_text)
-                || UNSUPPORTED.contains(&k_text)
-                || ALSO_IGNORED.contains(&k_text)
-                || DEPRECATED.iter().any(|(d, _)| *d == k_text)
-                || k_text.starts_with("x-");
-            if !known {
-                return Err(Error::at(
-                    &k.pos,
-                    format!("unknown key {k_text:?} in service {name}"),
-                ));
-            }
-        }
-        let image = opt_text(e, "image", &what)?.unwrap_or_default();
-        if image.is_empty() {
-            if let Some(build) = field(e, "build") {
-                return Err(Error::at(
-                    &build.pos,
-                    format!(
-                        "service {name} has only `build:`, and a cluster does not build images: build it (`docker build -t NAME ...`), make it available to every node (a registry, or `docker load` on each), and give the service `image: NAME`"
-                    ),
-                ));
-            }
-            return Err(Error::at(
-                &key.pos,
-                format!("invalid image reference for service {name}: no image specified"),
-            ));
-        }
-        if image.chars().any(char::is_whitespace) {
-            let pos = field(e, "image")
-                .map(|n| n.pos.clone())
-                .unwrap_or(key.pos.clone());
-            return Err(Error::at(
-                &pos,
-                format!("invalid image reference for service {name}: {image:?}"),
-            ));
-        }
+        keys::check_service_keys(name, e)?;
+        let image = image::service_image(name, key, e, &what)?;
 
         let deploy_node = field(e, "deploy");
         let deploy: Entries<'_> = match deploy_node {
@@ -794,20 +621,7 @@ impl Ctx<'_> {
             }
         }
 
-        let log_driver = match field(e, "logging") {
-            None => None,
-            Some(n) => {
-                let lw = format!("{what}.logging");
-                let le = fields(n, &lw, &["driver", "options"])?;
-                Some(Driver {
-                    name: text_or_empty(le, "driver", &lw)?,
-                    options: match field(le, "options") {
-                        Some(o) => string_map(o, &format!("{lw}.options"))?,
-                        None => BTreeMap::new(),
-                    },
-                })
-            }
-        };
+        let log_driver = logging::log_driver(field(e, "logging"), &what)?;
 
         let networks = self.service_networks(name, e, &what)?;
         let used: Vec<String> = match field(e, "networks") {
@@ -835,7 +649,7 @@ impl Ctx<'_> {
             read_only: opt_bool(e, "read_only", &what)?.unwrap_or(false),
             mounts: self.mounts(e, &what)?,
             stop_grace_period: opt_duration(e, "stop_grace_period", &what)?,
-            healthcheck: healthcheck(field(e, "healthcheck"), &what)?,
+            healthcheck: healthcheck::healthcheck(field(e, "healthcheck"), &what)?,
             hosts: extra_hosts(field(e, "extra_hosts"), &what)?,
             dns_config,
             secrets: self.secret_refs(e, &what)?,
@@ -917,7 +731,8 @@ impl Ctx<'_> {
                 }
             },
         };
-        let ports = self.ports(field(e, "ports"), &what)?;
+        let (ports, port_warnings) = ports::ports(field(e, "ports"), &what)?;
+        self.warnings.extend(port_warnings);
 
         let spec = ServiceSpec {
             name: scoped(self.ns, name),
@@ -1483,99 +1298,6 @@ impl Ctx<'_> {
             })
             .collect())
     }
-
-    fn ports(&mut self, node: Option<&Node>, what: &str) -> Result<Vec<PortConfig>, Error> {
-        let Some(list) = node else {
-            return Ok(Vec::new());
-        };
-        let pw = format!("{what}.ports");
-        let items = list.as_seq().ok_or_else(|| {
-            Error::at(
-                &list.pos,
-                format!("{pw} must be a list, not {}", list.kind()),
-            )
-        })?;
-        let mut ports = Vec::new();
-        for item in items {
-            match &item.value {
-                Value::Scalar { text, .. } => {
-                    let (expanded, ip) = units::parse_port_spec_with_ip(text)
-                        .map_err(|e| Error::at(&item.pos, format!("{pw}: {e}")))?;
-                    if let Some(ip) = ip {
-                        self.warnings.push(format!(
-                            "{}: ignoring IP-address ({ip}) in {text:?}: service will listen on '0.0.0.0'",
-                            item.pos
-                        ));
-                    }
-                    ports.extend(expanded);
-                }
-                Value::Map(_) => {
-                    let pe = fields(
-                        item,
-                        &pw,
-                        &[
-                            "target",
-                            "published",
-                            "protocol",
-                            "mode",
-                            "host_ip",
-                            "name",
-                            "app_protocol",
-                        ],
-                    )?;
-                    let target = field(pe, "target").ok_or_else(|| {
-                        Error::at(
-                            &item.pos,
-                            format!("{pw}: a long-syntax port needs a target"),
-                        )
-                    })?;
-                    let port = |n: &Node, w: &str| -> Result<u32, Error> {
-                        let v = unsigned(n, w)?;
-                        u32::try_from(v)
-                            .ok()
-                            .filter(|p| *p <= 65535)
-                            .ok_or_else(|| Error::at(&n.pos, format!("{w}: invalid port {v}")))
-                    };
-                    let protocol = match opt_text(pe, "protocol", &pw)? {
-                        Some(p) => units::parse_protocol(&p)
-                            .map_err(|e| Error::at(&item.pos, format!("{pw}: {e}")))?,
-                        None => Default::default(),
-                    };
-                    let mode = match opt_text(pe, "mode", &pw)?.as_deref() {
-                        None | Some("ingress") => PublishMode::Ingress,
-                        Some("host") => PublishMode::Host,
-                        Some(other) => {
-                            return Err(Error::at(
-                                &item.pos,
-                                format!("{pw}: port mode must be ingress or host, not {other:?}"),
-                            ))
-                        }
-                    };
-                    ports.push(PortConfig {
-                        name: String::new(),
-                        protocol,
-                        target_port: port(target, &format!("{pw}.target"))?,
-                        published_port: field(pe, "published")
-                            .map(|n| port(n, &format!("{pw}.published")))
-                            .transpose()?
-                            .unwrap_or(0),
-                        publish_mode: mode,
-                    });
-                }
-                _ => {
-                    return Err(Error::at(
-                        &item.pos,
-                        format!(
-                            "{pw} entries must be strings or mappings, not {}",
-                            item.kind()
-                        ),
-                    ))
-                }
-            }
-        }
-        ports.sort_by_key(|p| p.published_port);
-        Ok(ports)
-    }
 }
 
 fn files_list(node: &Node, what: &str) -> Result<Vec<(String, Pos)>, Error> {
@@ -1645,56 +1367,6 @@ fn extra_hosts(node: Option<&Node>, what: &str) -> Result<Vec<String>, Error> {
         }
     }
     Ok(hosts)
-}
-
-fn healthcheck(node: Option<&Node>, what: &str) -> Result<Option<HealthConfig>, Error> {
-    let Some(node) = node else {
-        return Ok(None);
-    };
-    let hw = format!("{what}.healthcheck");
-    let e = fields(
-        node,
-        &hw,
-        &[
-            "test",
-            "interval",
-            "timeout",
-            "retries",
-            "start_period",
-            "start_interval",
-            "disable",
-        ],
-    )?;
-    let test = match field(e, "test") {
-        None => Vec::new(),
-        Some(t) => match &t.value {
-            Value::Scalar { text, .. } => vec!["CMD-SHELL".to_string(), text.clone()],
-            _ => strings(t, &format!("{hw}.test"), false)?,
-        },
-    };
-    if opt_bool(e, "disable", &hw)?.unwrap_or(false) {
-        if !test.is_empty() {
-            return Err(Error::at(
-                &node.pos,
-                format!("{hw}: test and disable can't be set at the same time"),
-            ));
-        }
-        return Ok(Some(HealthConfig {
-            test: vec!["NONE".into()],
-            ..Default::default()
-        }));
-    }
-    Ok(Some(HealthConfig {
-        test,
-        interval: opt_duration(e, "interval", &hw)?.unwrap_or(0),
-        timeout: opt_duration(e, "timeout", &hw)?.unwrap_or(0),
-        start_period: opt_duration(e, "start_period", &hw)?.unwrap_or(0),
-        start_interval: opt_duration(e, "start_interval", &hw)?.unwrap_or(0),
-        retries: field(e, "retries")
-            .map(|n| integer(n, &format!("{hw}.retries")))
-            .transpose()?
-            .unwrap_or(0),
-    }))
 }
 
 fn ulimits(node: Option<&Node>, what: &str) -> Result<Vec<Ulimit>, Error> {
@@ -1960,63 +1632,6 @@ fn resources(node: Option<&Node>, dw: &str) -> Result<ResourceRequirements, Erro
         });
     }
     Ok(out)
-}
-
-/// The image as the docker client sends it: in its familiar form, with `:latest` added when
-/// it names neither a tag nor a digest (`nginx` → `nginx:latest`, `docker.io/library/redis`
-/// → `redis:latest`). A reference that does not parse is returned unchanged.
-pub fn tagged_image(image: &str) -> String {
-    let (name, digest) = match image.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (image, None),
-    };
-    let (name, tag) = match name.rsplit_once(':') {
-        Some((n, t)) if !t.contains('/') => (n, Some(t)),
-        _ => (name, None),
-    };
-    let valid_path = |p: &str| {
-        !p.is_empty()
-            && p.split('/').all(|c| {
-                !c.is_empty()
-                    && c.chars().all(|ch| {
-                        ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch)
-                    })
-            })
-    };
-    let (domain, path) = match name.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
-            (first, rest.to_string())
-        }
-        _ => ("docker.io", name.to_string()),
-    };
-    if !valid_path(&path) || tag.is_some_and(str::is_empty) {
-        return image.to_string();
-    }
-    let docker_hub = domain == "docker.io" || domain == "index.docker.io";
-    let familiar = if docker_hub {
-        match path.strip_prefix("library/") {
-            Some(short) if !short.contains('/') => short.to_string(),
-            _ => path.clone(),
-        }
-    } else {
-        format!("{domain}/{path}")
-    };
-    let mut out = familiar;
-    match (tag, digest) {
-        (Some(t), _) => {
-            out.push(':');
-            out.push_str(t);
-        }
-        (None, None) => out.push_str(":latest"),
-        (None, Some(_)) => {}
-    }
-    if let Some(d) = digest {
-        out.push('@');
-        out.push_str(d);
-    }
-    out
 }
 
 /// Compose's `platform` (`linux/amd64`, `linux/arm64/v8`, `linux`) as a placement platform.
