@@ -11,30 +11,29 @@ use std::path::Path;
 use shoal_types::network::{IPAMConfig, NetworkCreateRequest, IPAM};
 use shoal_types::swarm::{
     BindOptions, ConfigReference, ConfigReferenceFileTarget, ConfigSpec, ContainerSpec,
-    CredentialSpec, DNSConfig, DiscreteGenericResource, Driver, EndpointSpec, FailureAction,
-    GenericResource, GlobalJob, GlobalService, Limit, Mount, MountType, NetworkAttachmentConfig,
-    Placement, PlacementPreference, Platform, Privileges, ReplicatedJob, ReplicatedService,
-    ResolutionMode, ResourceRequirements, Resources, RestartPolicy, RestartPolicyCondition,
-    SecretReference, SecretReferenceFileTarget, SecretSpec, ServiceMode, ServiceSpec, SpreadOver,
-    TaskSpec, TmpfsOptions, Ulimit, UpdateConfig, UpdateOrder, VolumeOptions,
+    CredentialSpec, DNSConfig, Driver, EndpointSpec, Mount, MountType, NetworkAttachmentConfig,
+    Privileges, SecretReference, SecretReferenceFileTarget, SecretSpec, ServiceSpec, TaskSpec,
+    TmpfsOptions, Ulimit, VolumeOptions,
 };
 
 use crate::yaml::{Node, Pos, Value};
 use crate::{shell, units, Error, Project};
 
+mod deploy;
 mod healthcheck;
 mod image;
 mod keys;
 mod logging;
 mod ports;
 mod read;
+mod resources;
 
 pub use image::tagged_image;
 pub use keys::unsupported_warnings;
 
 use read::{
-    entries, external, field, fields, float, integer, opt_bool, opt_duration, opt_text,
-    opt_unsigned, size, string_map, strings, text, text_or_empty, Entries,
+    entries, external, field, fields, integer, opt_bool, opt_duration, opt_text, opt_unsigned,
+    size, string_map, strings, text, text_or_empty, Entries,
 };
 
 /// The label that ties an object to its stack.
@@ -520,33 +519,10 @@ impl Ctx<'_> {
         keys::check_service_keys(name, e)?;
         let image = image::service_image(name, key, e, &what)?;
 
-        let deploy_node = field(e, "deploy");
-        let deploy: Entries<'_> = match deploy_node {
-            Some(d) => fields(
-                d,
-                &format!("{what}.deploy"),
-                &[
-                    "mode",
-                    "replicas",
-                    "labels",
-                    "update_config",
-                    "rollback_config",
-                    "resources",
-                    "restart_policy",
-                    "placement",
-                    "endpoint_mode",
-                ],
-            )?,
-            None => &[],
-        };
         let dw = format!("{what}.deploy");
+        let deploy = deploy::entries(field(e, "deploy"), &dw)?;
 
-        let mut labels = match field(deploy, "labels") {
-            Some(n) => string_map(n, &format!("{dw}.labels"))?,
-            None => BTreeMap::new(),
-        };
-        labels.insert(LABEL_NAMESPACE.into(), self.ns.into());
-        labels.insert(LABEL_IMAGE.into(), image.clone());
+        let labels = deploy::service_labels(deploy, &dw, self.ns, &image)?;
 
         let container_labels = match field(e, "labels") {
             Some(n) => string_map(n, &format!("{what}.labels"))?,
@@ -669,68 +645,13 @@ impl Ctx<'_> {
             groups: Vec::new(),
         };
 
-        let mut placement = match field(deploy, "placement") {
-            None => Placement::default(),
-            Some(p) => {
-                let pw = format!("{dw}.placement");
-                let pe = fields(
-                    p,
-                    &pw,
-                    &["constraints", "preferences", "max_replicas_per_node"],
-                )?;
-                let mut preferences = Vec::new();
-                if let Some(prefs) = field(pe, "preferences") {
-                    for pref in prefs.as_seq().ok_or_else(|| {
-                        Error::at(&prefs.pos, format!("{pw}.preferences must be a list"))
-                    })? {
-                        let pre = fields(pref, &format!("{pw}.preferences"), &["spread"])?;
-                        preferences.push(PlacementPreference {
-                            spread: Some(SpreadOver {
-                                spread_descriptor: text_or_empty(pre, "spread", &pw)?,
-                            }),
-                        });
-                    }
-                }
-                Placement {
-                    constraints: field(pe, "constraints")
-                        .map(|n| strings(n, &format!("{pw}.constraints"), false))
-                        .transpose()?
-                        .unwrap_or_default(),
-                    preferences,
-                    max_replicas: opt_unsigned(pe, "max_replicas_per_node", &pw)?.unwrap_or(0),
-                    platforms: Vec::new(),
-                }
-            }
-        };
-
-        // `platform: os/arch[/variant]` (which docker ignores) places the tasks on nodes of
-        // that platform, as the image platforms docker sends in `Placement.Platforms` do.
-        if let Some(p) = field(e, "platform") {
-            placement
-                .platforms
-                .push(platform(p, &format!("{what}.platform"))?);
-        }
+        let placement =
+            deploy::placement(field(deploy, "placement"), field(e, "platform"), &dw, &what)?;
         let restart_policy =
-            restart_policy(field(e, "restart"), field(deploy, "restart_policy"), &dw)?;
+            deploy::restart_policy(field(e, "restart"), field(deploy, "restart_policy"), &dw)?;
         let replicas = opt_unsigned(deploy, "replicas", &dw)?;
-        let mode = deploy_mode(field(deploy, "mode"), replicas, &dw)?;
-
-        let endpoint_mode = match field(deploy, "endpoint_mode") {
-            None => ResolutionMode::Vip,
-            Some(n) => match text(n, &format!("{dw}.endpoint_mode"))?
-                .to_ascii_lowercase()
-                .as_str()
-            {
-                "vip" | "" => ResolutionMode::Vip,
-                "dnsrr" => ResolutionMode::Dnsrr,
-                other => {
-                    return Err(Error::at(
-                        &n.pos,
-                        format!("{dw}.endpoint_mode must be vip or dnsrr, not {other:?}"),
-                    ))
-                }
-            },
-        };
+        let mode = deploy::mode(field(deploy, "mode"), replicas, &dw)?;
+        let endpoint_mode = deploy::endpoint_mode(field(deploy, "endpoint_mode"), &dw)?;
         let (ports, port_warnings) = ports::ports(field(e, "ports"), &what)?;
         self.warnings.extend(port_warnings);
 
@@ -739,7 +660,7 @@ impl Ctx<'_> {
             labels,
             task_template: TaskSpec {
                 container_spec: Some(container),
-                resources: Some(resources(field(deploy, "resources"), &dw)?),
+                resources: Some(resources::resources(field(deploy, "resources"), &dw)?),
                 restart_policy,
                 placement: Some(placement),
                 networks,
@@ -747,11 +668,11 @@ impl Ctx<'_> {
                 ..Default::default()
             },
             mode,
-            update_config: update_config(
+            update_config: deploy::update_config(
                 field(deploy, "update_config"),
                 &format!("{dw}.update_config"),
             )?,
-            rollback_config: update_config(
+            rollback_config: deploy::update_config(
                 field(deploy, "rollback_config"),
                 &format!("{dw}.rollback_config"),
             )?,
@@ -1394,264 +1315,6 @@ fn ulimits(node: Option<&Node>, what: &str) -> Result<Vec<Ulimit>, Error> {
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
-}
-
-fn restart_policy(
-    restart: Option<&Node>,
-    policy: Option<&Node>,
-    dw: &str,
-) -> Result<Option<RestartPolicy>, Error> {
-    if let Some(p) = policy {
-        let rw = format!("{dw}.restart_policy");
-        let e = fields(p, &rw, &["condition", "delay", "max_attempts", "window"])?;
-        let condition = match field(e, "condition") {
-            None => RestartPolicyCondition::Any,
-            Some(c) => match text(c, &format!("{rw}.condition"))?.as_str() {
-                "none" => RestartPolicyCondition::None,
-                "on-failure" => RestartPolicyCondition::OnFailure,
-                "any" => RestartPolicyCondition::Any,
-                other => {
-                    return Err(Error::at(
-                        &c.pos,
-                        format!("{rw}.condition must be none, on-failure or any, not {other:?}"),
-                    ))
-                }
-            },
-        };
-        return Ok(Some(RestartPolicy {
-            condition,
-            delay: opt_duration(e, "delay", &rw)?,
-            max_attempts: opt_unsigned(e, "max_attempts", &rw)?,
-            window: opt_duration(e, "window", &rw)?,
-        }));
-    }
-    // No deploy.restart_policy: docker falls back to the `restart` key.
-    let Some(r) = restart else {
-        return Ok(None);
-    };
-    let value = text(r, "restart")?;
-    let (name, count) = match value.split_once(':') {
-        Some((n, c)) => (n, Some(c)),
-        None => (value.as_str(), None),
-    };
-    match name {
-        "" | "no" => Ok(None),
-        "always" | "unless-stopped" => Ok(Some(RestartPolicy {
-            condition: RestartPolicyCondition::Any,
-            ..Default::default()
-        })),
-        "on-failure" => {
-            let attempts = match count {
-                Some(c) => c.parse::<u64>().map_err(|_| {
-                    Error::at(&r.pos, format!("invalid restart policy {value:?}: maximum retry count must be an integer"))
-                })?,
-                None => 0,
-            };
-            Ok(Some(RestartPolicy {
-                condition: RestartPolicyCondition::OnFailure,
-                max_attempts: Some(attempts),
-                ..Default::default()
-            }))
-        }
-        _ => Err(Error::at(
-            &r.pos,
-            format!("unknown restart policy: {value}"),
-        )),
-    }
-}
-
-fn deploy_mode(mode: Option<&Node>, replicas: Option<u64>, dw: &str) -> Result<ServiceMode, Error> {
-    let (name, pos) = match mode {
-        Some(m) => (text(m, &format!("{dw}.mode"))?, Some(&m.pos)),
-        None => (String::new(), None),
-    };
-    let no_replicas = |kind: &str| -> Result<(), Error> {
-        match (replicas, pos) {
-            (Some(_), Some(p)) => Err(Error::at(
-                p,
-                format!(
-                    "replicas can only be used with replicated or replicated-job mode, not {kind}"
-                ),
-            )),
-            _ => Ok(()),
-        }
-    };
-    let mut out = ServiceMode::default();
-    match name.as_str() {
-        "" | "replicated" => out.replicated = Some(ReplicatedService { replicas }),
-        "global" => {
-            no_replicas("global")?;
-            out.global = Some(GlobalService {});
-        }
-        "replicated-job" => {
-            out.replicated_job = Some(ReplicatedJob {
-                max_concurrent: replicas,
-                total_completions: replicas,
-            })
-        }
-        "global-job" => {
-            no_replicas("global-job")?;
-            out.global_job = Some(GlobalJob {});
-        }
-        other => {
-            return Err(Error::at(
-                pos.unwrap_or(&Pos::new(&"".into(), 0, 0)),
-                format!(
-                "{dw}.mode must be replicated, global, replicated-job or global-job, not {other:?}"
-            ),
-            ))
-        }
-    }
-    Ok(out)
-}
-
-fn update_config(node: Option<&Node>, uw: &str) -> Result<Option<UpdateConfig>, Error> {
-    let Some(node) = node else {
-        return Ok(None);
-    };
-    let e = fields(
-        node,
-        uw,
-        &[
-            "parallelism",
-            "delay",
-            "failure_action",
-            "monitor",
-            "max_failure_ratio",
-            "order",
-        ],
-    )?;
-    let failure_action = match field(e, "failure_action") {
-        None => FailureAction::default(),
-        Some(n) => match text(n, &format!("{uw}.failure_action"))?.as_str() {
-            "pause" | "" => FailureAction::Pause,
-            "continue" => FailureAction::Continue,
-            "rollback" => FailureAction::Rollback,
-            other => {
-                return Err(Error::at(
-                    &n.pos,
-                    format!(
-                        "{uw}.failure_action must be pause, continue or rollback, not {other:?}"
-                    ),
-                ))
-            }
-        },
-    };
-    let order = match field(e, "order") {
-        None => UpdateOrder::default(),
-        Some(n) => match text(n, &format!("{uw}.order"))?.as_str() {
-            "stop-first" | "" => UpdateOrder::StopFirst,
-            "start-first" => UpdateOrder::StartFirst,
-            other => {
-                return Err(Error::at(
-                    &n.pos,
-                    format!("{uw}.order must be stop-first or start-first, not {other:?}"),
-                ))
-            }
-        },
-    };
-    Ok(Some(UpdateConfig {
-        parallelism: opt_unsigned(e, "parallelism", uw)?.unwrap_or(1),
-        delay: opt_duration(e, "delay", uw)?.unwrap_or(0),
-        failure_action,
-        monitor: opt_duration(e, "monitor", uw)?.unwrap_or(0),
-        max_failure_ratio: field(e, "max_failure_ratio")
-            .map(|n| float(n, &format!("{uw}.max_failure_ratio")))
-            .transpose()?
-            .unwrap_or(0.0) as f32,
-        order,
-    }))
-}
-
-fn resources(node: Option<&Node>, dw: &str) -> Result<ResourceRequirements, Error> {
-    let mut out = ResourceRequirements::default();
-    let Some(node) = node else {
-        return Ok(out);
-    };
-    let rw = format!("{dw}.resources");
-    let e = fields(node, &rw, &["limits", "reservations"])?;
-    let cpus = |e: Entries<'_>, w: &str| -> Result<i64, Error> {
-        match field(e, "cpus") {
-            None => Ok(0),
-            Some(n) => {
-                let t = text(n, &format!("{w}.cpus"))?;
-                units::parse_cpus(&t).map_err(|m| Error::at(&n.pos, format!("{w}.cpus: {m}")))
-            }
-        }
-    };
-    let memory = |e: Entries<'_>, w: &str| -> Result<i64, Error> {
-        field(e, "memory")
-            .map(|n| size(n, &format!("{w}.memory")))
-            .transpose()
-            .map(Option::unwrap_or_default)
-    };
-    if let Some(l) = field(e, "limits") {
-        let lw = format!("{rw}.limits");
-        let le = fields(l, &lw, &["cpus", "memory", "pids"])?;
-        out.limits = Some(Limit {
-            nano_cpus: cpus(le, &lw)?,
-            memory_bytes: memory(le, &lw)?,
-            pids: field(le, "pids")
-                .map(|n| integer(n, &format!("{lw}.pids")))
-                .transpose()?
-                .unwrap_or(0),
-        });
-    }
-    if let Some(r) = field(e, "reservations") {
-        let lw = format!("{rw}.reservations");
-        let le = fields(r, &lw, &["cpus", "memory", "generic_resources", "devices"])?;
-        let mut generic = Vec::new();
-        if let Some(g) = field(le, "generic_resources") {
-            for item in g.as_seq().ok_or_else(|| {
-                Error::at(&g.pos, format!("{lw}.generic_resources must be a list"))
-            })? {
-                let ge = fields(
-                    item,
-                    &format!("{lw}.generic_resources"),
-                    &["discrete_resource_spec"],
-                )?;
-                let mut resource = GenericResource::default();
-                if let Some(d) = field(ge, "discrete_resource_spec") {
-                    let dw2 = format!("{lw}.generic_resources.discrete_resource_spec");
-                    let de = fields(d, &dw2, &["kind", "value"])?;
-                    resource.discrete_resource_spec = Some(DiscreteGenericResource {
-                        kind: text_or_empty(de, "kind", &dw2)?,
-                        value: field(de, "value")
-                            .map(|n| integer(n, &format!("{dw2}.value")))
-                            .transpose()?
-                            .unwrap_or(0),
-                    });
-                }
-                generic.push(resource);
-            }
-        }
-        out.reservations = Some(Resources {
-            nano_cpus: cpus(le, &lw)?,
-            memory_bytes: memory(le, &lw)?,
-            generic_resources: generic,
-        });
-    }
-    Ok(out)
-}
-
-/// Compose's `platform` (`linux/amd64`, `linux/arm64/v8`, `linux`) as a placement platform.
-fn platform(node: &Node, what: &str) -> Result<Platform, Error> {
-    let value = text(node, what)?;
-    let mut parts = value.split('/');
-    let os = parts.next().unwrap_or_default();
-    let arch = parts.next().unwrap_or_default();
-    if !["linux", "windows"].contains(&os) || parts.count() > 1 || value.ends_with('/') {
-        return Err(Error::at(
-            &node.pos,
-            format!(
-                "{what}: invalid platform {value:?}: expected OS[/ARCH[/VARIANT]], e.g. linux/amd64"
-            ),
-        ));
-    }
-    Ok(Platform {
-        architecture: arch.to_string(),
-        os: os.to_string(),
-    })
 }
 
 /// Builders shared by the unit tests of the section modules.
