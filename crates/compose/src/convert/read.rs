@@ -209,6 +209,27 @@ pub(super) fn external(node: Option<&Node>, what: &str) -> Result<(bool, Option<
     Ok((boolean(node, &format!("{what}.external"))?, None))
 }
 
+/// The cluster name of the external object declared at `key` (a network, config or secret
+/// — a `kind`): the deprecated `external.name`, else its `name:`, else its key. Both names
+/// set is refused, as docker does.
+pub(super) fn external_name(
+    kind: &str,
+    key: &Node,
+    external_name: Option<String>,
+    name: Option<String>,
+) -> Result<String, Error> {
+    let key_name = key.as_str().unwrap_or_default();
+    if external_name.is_some() && name.is_some() {
+        return Err(Error::at(
+            &key.pos,
+            format!("{kind} {key_name}: {kind}.external.name and {kind}.name conflict; only use {kind}.name"),
+        ));
+    }
+    Ok(external_name
+        .or(name)
+        .unwrap_or_else(|| key_name.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +333,24 @@ mod tests {
         assert_eq!(
             message(external(Some(&node("{id: x}")), "n")),
             "t.yml:1:5: unknown key \"id\" in n.external (expected one of: name)"
+        );
+    }
+
+    #[test]
+    fn an_external_object_is_named_by_external_name_then_name_then_its_key() {
+        let key = node("web");
+        assert_eq!(
+            external_name("network", &key, Some("a".into()), None).unwrap(),
+            "a"
+        );
+        assert_eq!(
+            external_name("network", &key, None, Some("b".into())).unwrap(),
+            "b"
+        );
+        assert_eq!(external_name("network", &key, None, None).unwrap(), "web");
+        assert_eq!(
+            message(external_name("secret", &key, Some("a".into()), Some("b".into()))),
+            "t.yml:1:4: secret web: secret.external.name and secret.name conflict; only use secret.name"
         );
     }
 }
