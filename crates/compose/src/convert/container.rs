@@ -1,0 +1,172 @@
+//! The container a service's tasks run, key by key where docker's conversion is more than a
+//! copy: `command`/`entrypoint` (a string is split as a shell would), capabilities (names
+//! normalised, `ALL` and `RESET`), DNS, credential spec, `extra_hosts` and `ulimits`.
+
+use std::collections::BTreeSet;
+
+use shoal_types::swarm::{CredentialSpec, DNSConfig, Privileges, Ulimit};
+
+use super::read::{entries, field, fields, integer, strings, text_or_empty, Entries};
+use crate::yaml::{Node, Value};
+use crate::{shell, Error};
+
+/// `entrypoint` or `command` (`key`): a list as it is, a string split like a shell does.
+pub(super) fn command(e: Entries<'_>, key: &str, what: &str) -> Result<Vec<String>, Error> {
+    match field(e, key) {
+        None => Ok(Vec::new()),
+        Some(n) => match &n.value {
+            Value::Scalar { text, .. } => {
+                shell::split(text).map_err(|m| Error::at(&n.pos, format!("{what}.{key}: {m}")))
+            }
+            _ => strings(n, &format!("{what}.{key}"), false),
+        },
+    }
+}
+
+/// `cap_add` and `cap_drop` as the engine takes them (see [`effective_caps`]).
+pub(super) fn capabilities(
+    e: Entries<'_>,
+    what: &str,
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    Ok(effective_caps(
+        field(e, "cap_add")
+            .map(|n| strings(n, &format!("{what}.cap_add"), false))
+            .transpose()?
+            .unwrap_or_default(),
+        field(e, "cap_drop")
+            .map(|n| strings(n, &format!("{what}.cap_drop"), false))
+            .transpose()?
+            .unwrap_or_default(),
+    ))
+}
+
+/// `dns`, `dns_search` and `dns_opt`, when any is set.
+pub(super) fn dns_config(e: Entries<'_>, what: &str) -> Result<Option<DNSConfig>, Error> {
+    let dns = field(e, "dns")
+        .map(|n| strings(n, &format!("{what}.dns"), true))
+        .transpose()?;
+    let dns_search = field(e, "dns_search")
+        .map(|n| strings(n, &format!("{what}.dns_search"), true))
+        .transpose()?;
+    let dns_opt = field(e, "dns_opt")
+        .map(|n| strings(n, &format!("{what}.dns_opt"), false))
+        .transpose()?;
+    Ok(
+        (dns.is_some() || dns_search.is_some() || dns_opt.is_some()).then(|| DNSConfig {
+            nameservers: dns.unwrap_or_default(),
+            search: dns_search.unwrap_or_default(),
+            options: dns_opt.unwrap_or_default(),
+        }),
+    )
+}
+
+/// The privileges: a `credential_spec` (file or registry; one of them only).
+pub(super) fn privileges(e: Entries<'_>, what: &str) -> Result<Privileges, Error> {
+    let mut privileges = Privileges::default();
+    if let Some(cs) = field(e, "credential_spec") {
+        let cw = format!("{what}.credential_spec");
+        let ce = fields(cs, &cw, &["config", "file", "registry"])?;
+        let spec = CredentialSpec {
+            config: text_or_empty(ce, "config", &cw)?,
+            file: text_or_empty(ce, "file", &cw)?,
+            registry: text_or_empty(ce, "registry", &cw)?,
+        };
+        let set = [&spec.config, &spec.file, &spec.registry]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .count();
+        if set > 1 {
+            return Err(Error::at(
+                &cs.pos,
+                "invalid credential spec: set only one of config, file and registry",
+            ));
+        }
+        if !spec.config.is_empty() {
+            return Err(Error::at(
+                &cs.pos,
+                "credential_spec.config is not supported by shoal yet: use file or registry",
+            ));
+        }
+        if set == 1 {
+            privileges.credential_spec = Some(spec);
+        }
+    }
+    Ok(privileges)
+}
+
+/// Capabilities as docker's CLI hands them to the engine: upper case with `CAP_`, `ALL`
+/// alone when given, a drop that is also added left out, `RESET` removed.
+pub(super) fn effective_caps(add: Vec<String>, drop: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let normalize = |c: &String| {
+        let c = c.trim().to_ascii_uppercase();
+        if c == "ALL" || c == "RESET" || c.starts_with("CAP_") {
+            c
+        } else {
+            format!("CAP_{c}")
+        }
+    };
+    let mut add: BTreeSet<String> = add.iter().map(normalize).collect();
+    let mut drop: BTreeSet<String> = drop.iter().map(normalize).collect();
+    if add.contains("ALL") {
+        add = ["ALL".to_string()].into();
+    }
+    if drop.contains("ALL") {
+        drop = ["ALL".to_string()].into();
+    }
+    let cap_drop = drop
+        .iter()
+        .filter(|c| !add.contains(*c) && *c != "RESET")
+        .cloned()
+        .collect();
+    let cap_add = add.into_iter().filter(|c| c != "RESET").collect();
+    (cap_add, cap_drop)
+}
+
+/// `extra_hosts` (`host:ip` or `host=ip`, IPv6 in brackets or not) as the engine's
+/// `ip host` lines; an entry without an address is left out.
+pub(super) fn extra_hosts(node: Option<&Node>, what: &str) -> Result<Vec<String>, Error> {
+    let Some(node) = node else {
+        return Ok(Vec::new());
+    };
+    let mut hosts = Vec::new();
+    for entry in strings(node, &format!("{what}.extra_hosts"), false)? {
+        // `host:ip` or `host=ip`; the engine wants "ip host".
+        let split = entry.split_once('=').or_else(|| entry.split_once(':'));
+        if let Some((host, ip)) = split {
+            let ip = ip
+                .strip_prefix('[')
+                .and_then(|i| i.strip_suffix(']'))
+                .unwrap_or(ip);
+            hosts.push(format!("{ip} {host}"));
+        }
+    }
+    Ok(hosts)
+}
+
+/// `ulimits`: a number for both limits or `{soft, hard}`, sorted by name.
+pub(super) fn ulimits(node: Option<&Node>, what: &str) -> Result<Vec<Ulimit>, Error> {
+    let Some(node) = node else {
+        return Ok(Vec::new());
+    };
+    let uw = format!("{what}.ulimits");
+    let mut out = Vec::new();
+    for (k, v) in entries(node, &uw)? {
+        let name = k.as_str().unwrap_or_default().to_string();
+        let (soft, hard) = if v.as_map().is_some() {
+            let e = fields(v, &format!("{uw}.{name}"), &["soft", "hard"])?;
+            let get = |key: &str| -> Result<i64, Error> {
+                field(e, key)
+                    .map(|n| integer(n, &format!("{uw}.{name}.{key}")))
+                    .transpose()?
+                    .ok_or_else(|| Error::at(&v.pos, format!("{uw}.{name} needs soft and hard")))
+            };
+            (get("soft")?, get("hard")?)
+        } else {
+            let single = integer(v, &format!("{uw}.{name}"))?;
+            (single, single)
+        };
+        out.push(Ulimit { name, soft, hard });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
