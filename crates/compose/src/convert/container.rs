@@ -170,3 +170,121 @@ pub(super) fn ulimits(node: Option<&Node>, what: &str) -> Result<Vec<Ulimit>, Er
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::testing::{message, node};
+
+    const WHAT: &str = "services.web";
+
+    #[test]
+    fn a_string_command_is_split_like_a_shell_and_a_list_kept() {
+        let n = node("{command: echo \"a b\" 'c', entrypoint: [sh, -c]}");
+        let e = entries(&n, WHAT).unwrap();
+        assert_eq!(command(e, "command", WHAT).unwrap(), ["echo", "a b", "c"]);
+        assert_eq!(command(e, "entrypoint", WHAT).unwrap(), ["sh", "-c"]);
+        assert!(command(e, "absent", WHAT).unwrap().is_empty());
+        let n = node("{command: \"echo 'open\"}");
+        assert!(
+            message(command(entries(&n, WHAT).unwrap(), "command", WHAT))
+                .starts_with("t.yml:1:14: services.web.command: ")
+        );
+    }
+
+    #[test]
+    fn capabilities_are_normalised_all_wins_and_reset_goes() {
+        assert_eq!(
+            effective_caps(
+                vec!["net_admin".into(), "CAP_SYS_TIME".into()],
+                vec!["mknod".into(), "NET_ADMIN".into(), "RESET".into()],
+            ),
+            (
+                vec!["CAP_NET_ADMIN".to_string(), "CAP_SYS_TIME".to_string()],
+                vec!["CAP_MKNOD".to_string()]
+            )
+        );
+        assert_eq!(
+            effective_caps(vec!["all".into(), "chown".into()], vec!["ALL".into()]),
+            (vec!["ALL".to_string()], vec![])
+        );
+        let n = node("{cap_add: chown}");
+        assert_eq!(
+            message(capabilities(entries(&n, WHAT).unwrap(), WHAT)),
+            "t.yml:1:14: services.web.cap_add must be a list, not a scalar"
+        );
+    }
+
+    #[test]
+    fn dns_is_set_only_when_a_key_is_there() {
+        let n = node("{dns: 1.1.1.1, dns_opt: [ndots:2]}");
+        let dns = dns_config(entries(&n, WHAT).unwrap(), WHAT)
+            .unwrap()
+            .unwrap();
+        assert_eq!(dns.nameservers, ["1.1.1.1"]);
+        assert!(dns.search.is_empty());
+        assert_eq!(dns.options, ["ndots:2"]);
+        let n = node("{image: x}");
+        assert_eq!(dns_config(entries(&n, WHAT).unwrap(), WHAT).unwrap(), None);
+    }
+
+    #[test]
+    fn a_credential_spec_takes_one_source_and_config_is_refused_saying_so() {
+        let n = node("{credential_spec: {file: spec.json}}");
+        let p = privileges(entries(&n, WHAT).unwrap(), WHAT).unwrap();
+        assert_eq!(p.credential_spec.unwrap().file, "spec.json");
+        let n = node("{credential_spec: {file: a, registry: b}}");
+        assert_eq!(
+            message(privileges(entries(&n, WHAT).unwrap(), WHAT)),
+            "t.yml:1:22: invalid credential spec: set only one of config, file and registry"
+        );
+        let n = node("{credential_spec: {config: c}}");
+        assert_eq!(
+            message(privileges(entries(&n, WHAT).unwrap(), WHAT)),
+            "t.yml:1:22: credential_spec.config is not supported by shoal yet: use file or registry"
+        );
+    }
+
+    #[test]
+    fn extra_hosts_become_ip_then_host_lines() {
+        assert_eq!(
+            extra_hosts(
+                Some(&node(
+                    "[\"db:10.0.0.2\", \"v6=[::1]\", \"v6b:::2\", nohost]"
+                )),
+                WHAT
+            )
+            .unwrap(),
+            ["10.0.0.2 db", "::1 v6", "::2 v6b"]
+        );
+        assert!(extra_hosts(None, WHAT).unwrap().is_empty());
+    }
+
+    #[test]
+    fn ulimits_take_one_number_or_soft_and_hard() {
+        let u = ulimits(
+            Some(&node("{nofile: {soft: 10, hard: 20}, core: 0x10}")),
+            WHAT,
+        )
+        .unwrap();
+        assert_eq!(
+            u,
+            [
+                Ulimit {
+                    name: "core".into(),
+                    soft: 16,
+                    hard: 16
+                },
+                Ulimit {
+                    name: "nofile".into(),
+                    soft: 10,
+                    hard: 20
+                }
+            ]
+        );
+        assert_eq!(
+            message(ulimits(Some(&node("{nofile: {soft: 1}}")), WHAT)),
+            "t.yml:1:13: services.web.ulimits.nofile needs soft and hard"
+        );
+    }
+}

@@ -113,3 +113,62 @@ fn files_list(node: &Node, what: &str) -> Result<Vec<(String, Pos)>, Error> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::read::entries;
+    use crate::convert::testing::{message, node, project};
+
+    fn env(
+        service: &str,
+        dir: &std::path::Path,
+        vars: &[(&str, &str)],
+    ) -> Result<Vec<String>, Error> {
+        let p = project("services: {}\n", dir, vars);
+        let n = node(service);
+        environment(entries(&n, "services.web")?, "services.web", &p)
+    }
+
+    #[test]
+    fn env_files_come_first_environment_wins_and_bare_names_take_the_project_value() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.env"),
+            "A=1\n# comment\nB=2\nFROM_ENV\nUNSET\nC=\n",
+        )
+        .unwrap();
+        let got = env(
+            "{env_file: [a.env], environment: {B: \"3\", BARE: ~, C: ~}}",
+            dir.path(),
+            &[("FROM_ENV", "e"), ("C", "c")],
+        )
+        .unwrap();
+        assert_eq!(got, ["A=1", "B=3", "BARE", "C=c", "FROM_ENV=e"]);
+        let got = env("{env_file: [{path: a.env}]}", dir.path(), &[]).unwrap();
+        assert_eq!(got.len(), 3, "{got:?}");
+    }
+
+    #[test]
+    fn a_missing_or_malformed_env_file_is_refused_at_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.env"), "B = 2\n").unwrap();
+        assert_eq!(
+            message(env("{env_file: bad.env}", dir.path(), &[])),
+            format!(
+                "t.yml:1:15: {}: variable \"B \" contains whitespaces",
+                dir.path().join("bad.env").display()
+            )
+        );
+        assert!(
+            message(env("{env_file: [gone.env]}", dir.path(), &[])).starts_with(&format!(
+                "t.yml:1:16: cannot read {}",
+                dir.path().join("gone.env").display()
+            ))
+        );
+        assert_eq!(
+            message(env("{env_file: [{required: true}]}", dir.path(), &[])),
+            "t.yml:1:16: services.web.env_file: an env file needs a path"
+        );
+    }
+}
