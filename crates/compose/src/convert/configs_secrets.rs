@@ -360,3 +360,133 @@ fn templating(def: &FileObjectDef) -> Option<Driver> {
         ..Default::default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convert::read::entries;
+    use crate::convert::testing::{message, node, project};
+
+    const FILE: &str = "configs:
+  app: {file: ./app.conf, labels: {c: \"1\"}, template_driver: golang}
+  inline: {content: hello}
+  extconf: {external: true}
+secrets:
+  pw: {file: pw.txt}
+  fromenv: {environment: SECRET_VAR}
+  extsec: {external: true, name: real-secret}
+  unusedext: {external: true}
+  drv: {driver: vault, driver_opts: {a: b}}
+";
+
+    fn files() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.conf"), "conf").unwrap();
+        std::fs::write(dir.path().join("pw.txt"), "s3cret").unwrap();
+        dir
+    }
+
+    #[test]
+    fn data_comes_from_a_file_content_or_a_variable() {
+        let dir = files();
+        let p = project(FILE, dir.path(), &[("SECRET_VAR", "sv")]);
+        let configs = load_file_objects(&p.root, Kind::Config, &p).unwrap();
+        assert_eq!(configs["app"].data, b"conf");
+        assert_eq!(configs["inline"].data, b"hello");
+        assert_eq!(configs["extconf"].name.as_deref(), Some("extconf"));
+        let secrets = load_file_objects(&p.root, Kind::Secret, &p).unwrap();
+        assert_eq!(secrets["pw"].data, b"s3cret");
+        assert_eq!(secrets["fromenv"].data, b"sv");
+        assert!(secrets["drv"].data.is_empty());
+    }
+
+    #[test]
+    fn a_config_or_secret_without_data_or_with_conflicting_keys_is_refused() {
+        let dir = files();
+        let refuse = |text: &str, kind: Kind| {
+            let p = project(text, dir.path(), &[]);
+            message(load_file_objects(&p.root, kind, &p))
+        };
+        assert_eq!(
+            refuse("secrets:\n  s: {labels: {a: b}}\n", Kind::Secret),
+            "t.yml:2:3: secret \"s\" needs `file:` (or `external: true`)"
+        );
+        assert_eq!(
+            refuse("secrets:\n  s: {environment: NOPE}\n", Kind::Secret),
+            "t.yml:2:20: secret s: variable \"NOPE\" is not set"
+        );
+        assert_eq!(
+            refuse("configs:\n  c: {driver: x, file: a}\n", Kind::Config),
+            "t.yml:2:24: config c: config.driver and config.file conflict; only use config.driver"
+        );
+        assert!(
+            refuse("configs:\n  c: {file: gone.conf}\n", Kind::Config).starts_with(&format!(
+                "t.yml:2:13: cannot read {}",
+                dir.path().join("gone.conf").display()
+            ))
+        );
+    }
+
+    #[test]
+    fn references_default_to_the_source_name_root_and_mode_0444() {
+        let dir = files();
+        let p = project(FILE, dir.path(), &[("SECRET_VAR", "sv")]);
+        let ctx = Ctx::new(&p, "app").unwrap();
+        let n = node("{configs: [app, {source: inline, target: /etc/i, uid: \"1\", gid: \"2\", mode: 0440}], secrets: [extsec]}");
+        let e = entries(&n, "s").unwrap();
+        let configs = ctx.config_refs(e, "services.web").unwrap();
+        let seen: Vec<_> = configs
+            .iter()
+            .map(|r| {
+                let f = r.file.as_ref().unwrap();
+                (
+                    r.config_name.as_str(),
+                    f.name.as_str(),
+                    f.uid.as_str(),
+                    f.gid.as_str(),
+                    f.mode,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("app_app", "app", "0", "0", 0o444),
+                ("app_inline", "/etc/i", "1", "2", 0o440)
+            ]
+        );
+        let secrets = ctx.secret_refs(e, "services.web").unwrap();
+        assert_eq!(secrets[0].secret_name, "real-secret");
+        let n = node("{secrets: [nope]}");
+        assert_eq!(
+            message(ctx.secret_refs(entries(&n, "s").unwrap(), "services.web")),
+            "t.yml:1:15: undefined secret \"nope\" (declare it under the top-level secrets)"
+        );
+    }
+
+    #[test]
+    fn the_stack_creates_its_own_objects_and_lists_the_external_ones_in_use() {
+        let dir = files();
+        let p = project(
+            &format!("{FILE}services:\n  web: {{image: x, secrets: [extsec], configs: [app]}}\n"),
+            dir.path(),
+            &[("SECRET_VAR", "sv")],
+        );
+        let stack = crate::convert(&p, "app").unwrap();
+        let ctx = Ctx::new(&p, "app").unwrap();
+        let mut positions = Positions::new();
+        let (secrets, external) = ctx.stack_secrets(&stack.services, &mut positions);
+        let names: Vec<_> = secrets.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["app_drv", "app_fromenv", "app_pw"]);
+        assert_eq!(external, ["real-secret"]);
+        assert_eq!(secrets[0].driver.as_ref().unwrap().name, "vault");
+        assert_eq!(
+            positions[&("secret".to_string(), "unusedext".to_string())],
+            "t.yml:9:3"
+        );
+        let (configs, external) = ctx.stack_configs(&stack.services, &mut positions);
+        assert_eq!(configs[0].name, "app_app");
+        assert_eq!(configs[0].templating.as_ref().unwrap().name, "golang");
+        assert!(external.is_empty(), "extconf is not used");
+    }
+}

@@ -224,3 +224,101 @@ impl Ctx<'_> {
         (networks, external_networks)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::convert::read::entries;
+    use crate::convert::testing::{message, node, project};
+
+    const FILE: &str = "networks:
+  front: {driver_opts: {encrypted: \"\"}, attachable: true, labels: {n: \"1\"}, ipam: {driver: default, config: [{subnet: 10.9.0.0/24}]}}
+  back: {name: named-back}
+  outside: {external: true, name: host-net}
+  old: {external: {name: old-net}}
+";
+
+    #[test]
+    fn top_level_networks_resolve_external_names_and_refuse_two_names() {
+        let p = project(FILE, Path::new("/"), &[]);
+        let defs = load_networks(&p.root).unwrap();
+        assert_eq!(defs["outside"].name.as_deref(), Some("host-net"));
+        assert_eq!(defs["old"].name.as_deref(), Some("old-net"));
+        assert_eq!(defs["back"].name.as_deref(), Some("named-back"));
+        assert!(defs["front"].attachable && !defs["front"].external);
+        assert_eq!(defs["front"].subnets, ["10.9.0.0/24"]);
+        let p = project(
+            "networks:\n  n: {name: a, external: {name: b}}\n",
+            Path::new("/"),
+            &[],
+        );
+        assert_eq!(
+            message(load_networks(&p.root)),
+            "t.yml:2:3: network n: network.external.name and network.name conflict; only use network.name"
+        );
+        let p = project("networks:\n  n: {driverr: x}\n", Path::new("/"), &[]);
+        assert!(message(load_networks(&p.root))
+            .starts_with("t.yml:2:7: unknown key \"driverr\" in networks.n (expected one of:"));
+    }
+
+    #[test]
+    fn a_service_joins_the_default_network_or_the_ones_it_names_with_its_name_as_alias() {
+        let p = project(FILE, Path::new("/"), &[]);
+        let ctx = Ctx::new(&p, "app").unwrap();
+        let n = node("{image: x}");
+        let (attachments, used) = ctx
+            .service_networks("web", entries(&n, "s").unwrap(), "services.web")
+            .unwrap();
+        assert_eq!(used, ["default"]);
+        assert_eq!(attachments[0].target, "app_default");
+        assert_eq!(attachments[0].aliases, ["web"]);
+        let n = node("{networks: {front: {aliases: [www], driver_opts: {a: b}}, outside: ~}}");
+        let (attachments, used) = ctx
+            .service_networks("web", entries(&n, "s").unwrap(), "services.web")
+            .unwrap();
+        assert_eq!(used, ["front", "outside"]);
+        let seen: Vec<_> = attachments
+            .iter()
+            .map(|a| (a.target.as_str(), a.aliases.clone()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("app_front", vec!["www".to_string(), "web".to_string()]),
+                ("host-net", vec!["web".to_string()])
+            ]
+        );
+        let n = node("{networks: {nowhere: ~}}");
+        assert_eq!(
+            message(ctx.service_networks("web", entries(&n, "s").unwrap(), "services.web")),
+            "t.yml:1:16: service web: undefined network \"nowhere\" (declare it under the top-level networks)"
+        );
+    }
+
+    #[test]
+    fn the_stack_creates_only_the_networks_its_services_use() {
+        let p = project(FILE, Path::new("/"), &[]);
+        let ctx = Ctx::new(&p, "app").unwrap();
+        let used: BTreeSet<String> = ["default", "front", "back", "outside"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut positions = Positions::new();
+        let (created, external) = ctx.stack_networks(&used, &mut positions);
+        let names: Vec<_> = created.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["app_default", "app_front", "named-back"]);
+        assert_eq!(external, ["host-net"]);
+        let front = &created[1].request;
+        assert_eq!(front.driver, "overlay");
+        assert_eq!(front.labels["n"], "1");
+        assert_eq!(front.labels[super::super::LABEL_NAMESPACE], "app");
+        assert_eq!(front.ipam.as_ref().unwrap().config[0].subnet, "10.9.0.0/24");
+        assert_eq!(
+            positions[&("network".to_string(), "app_front".to_string())],
+            "t.yml:2:3"
+        );
+        assert!(!positions.contains_key(&("network".to_string(), "app_default".to_string())));
+    }
+}

@@ -348,3 +348,109 @@ impl Ctx<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::convert::testing::{message, node, project};
+
+    const FILE: &str = "volumes:
+  data: {driver: local, driver_opts: {type: none}, labels: {v: \"1\"}}
+  ext: {external: {name: real-ext}}
+  plain:
+";
+
+    fn mount(item: &str) -> Result<Mount, Error> {
+        let p = project(FILE, Path::new("/srv/app"), &[("HOME", "/home/u")]);
+        let ctx = Ctx::new(&p, "app").unwrap();
+        ctx.mount(&node(item), "services.web.volumes")
+    }
+
+    #[test]
+    fn top_level_volumes_refuse_settings_on_external_ones() {
+        let p = project(FILE, Path::new("/"), &[]);
+        let defs = load_volumes(&p.root).unwrap();
+        assert_eq!(defs["ext"].name.as_deref(), Some("real-ext"));
+        assert!(defs["plain"].driver_opts.is_none());
+        let p = project(
+            "volumes:\n  v: {external: true, driver: x}\n",
+            Path::new("/"),
+            &[],
+        );
+        assert_eq!(
+            message(load_volumes(&p.root)),
+            "t.yml:2:3: conflicting parameters \"external\" and \"driver\" specified for volume \"v\""
+        );
+    }
+
+    #[test]
+    fn named_volumes_are_scoped_to_the_stack_with_their_driver_and_external_ones_are_not() {
+        let m = mount("data:/v:nocopy").unwrap();
+        assert_eq!(
+            (m.r#type.clone(), m.source.as_str()),
+            (MountType::Volume, "app_data")
+        );
+        let options = m.volume_options.unwrap();
+        assert!(options.no_copy);
+        assert_eq!(options.labels["v"], "1");
+        assert_eq!(options.driver_config.unwrap().options["type"], "none");
+        let m = mount("ext:/e").unwrap();
+        assert_eq!(m.source, "real-ext");
+        assert!(m.volume_options.unwrap().labels.is_empty());
+        assert_eq!(mount("/anon").unwrap().source, "");
+        assert_eq!(
+            message(mount("nope:/n")),
+            "t.yml:1:4: undefined volume \"nope\" (declare it under the top-level volumes)"
+        );
+    }
+
+    #[test]
+    fn binds_resolve_against_the_compose_folder_and_home() {
+        assert_eq!(mount("./data:/d").unwrap().source, "/srv/app/data");
+        assert_eq!(mount("../up/../x:/u").unwrap().source, "/srv/x");
+        assert_eq!(mount("~/x:/h").unwrap().source, "/home/u/x");
+        let m = mount("/abs:/abs:ro,rshared").unwrap();
+        assert!(m.read_only);
+        assert_eq!(m.bind_options.unwrap().propagation, "rshared");
+    }
+
+    #[test]
+    fn long_syntax_checks_the_type_against_its_options() {
+        let m = mount("{type: tmpfs, target: /t, tmpfs: {size: 1k}}").unwrap();
+        assert_eq!(m.tmpfs_options.unwrap().size_bytes, 1024);
+        let m = mount("{type: volume, source: data, target: /v, volume: {subpath: sub}}").unwrap();
+        assert_eq!(m.volume_options.unwrap().subpath, "sub");
+        assert_eq!(
+            message(mount("{type: tmpfs, source: x, target: /t}")),
+            "t.yml:1:4: services.web.volumes: invalid tmpfs source, source must be empty"
+        );
+        assert_eq!(
+            message(mount(
+                "{type: bind, source: /x, target: /t, volume: {nocopy: true}}"
+            )),
+            "t.yml:1:4: services.web.volumes: volume options are incompatible with type bind"
+        );
+        assert_eq!(
+            message(mount("{type: volume, target: /t, tmpfs: {size: 1}}")),
+            "t.yml:1:4: services.web.volumes: tmpfs options are incompatible with type volume"
+        );
+        assert_eq!(
+            message(mount("{source: x, target: /t}")),
+            "t.yml:1:4: services.web.volumes: a long-syntax volume needs a type (volume, bind or tmpfs)"
+        );
+        assert_eq!(
+            message(mount("{type: cluster, target: /t}")),
+            "t.yml:1:4: services.web.volumes: volume type must be volume, bind, tmpfs or npipe, not \"cluster\""
+        );
+        assert_eq!(
+            message(mount("{type: bind, target: /t}")),
+            "t.yml:1:4: services.web.volumes: invalid bind source, source cannot be empty"
+        );
+        assert_eq!(
+            message(mount("{type: volume}")),
+            "t.yml:1:4: services.web.volumes: a mount needs a target"
+        );
+    }
+}
