@@ -123,7 +123,7 @@ mod tests {
         assert!(warnings.is_empty());
         let seen: Vec<_> = ports
             .iter()
-            .map(|p| (p.published_port, p.target_port, p.publish_mode.clone()))
+            .map(|p| (p.published_port, p.target_port, p.publish_mode))
             .collect();
         assert_eq!(
             seen,

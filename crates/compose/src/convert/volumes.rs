@@ -389,7 +389,7 @@ mod tests {
     fn named_volumes_are_scoped_to_the_stack_with_their_driver_and_external_ones_are_not() {
         let m = mount("data:/v:nocopy").unwrap();
         assert_eq!(
-            (m.r#type.clone(), m.source.as_str()),
+            (m.r#type, m.source.as_str()),
             (MountType::Volume, "app_data")
         );
         let options = m.volume_options.unwrap();
