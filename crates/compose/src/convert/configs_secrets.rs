@@ -11,7 +11,7 @@ use shoal_types::swarm::{
 };
 
 use super::read::{
-    entries, external, external_name, field, fields, integer, opt_text, string_map, text,
+    entries, external, external_name, field, fields, opt_integer, opt_string_map, opt_text, text,
     text_or_empty, Entries,
 };
 use super::{place, scoped, with_namespace, Ctx, Positions};
@@ -97,12 +97,8 @@ pub(super) fn load_file_objects(
             template_driver: text_or_empty(e, "template_driver", &what)?,
             ..Default::default()
         };
-        if let Some(n) = field(e, "labels") {
-            def.labels = string_map(n, &format!("{what}.labels"))?;
-        }
-        if let Some(n) = field(e, "driver_opts") {
-            def.driver_opts = string_map(n, &format!("{what}.driver_opts"))?;
-        }
+        def.labels = opt_string_map(e, "labels", &what)?.unwrap_or_default();
+        def.driver_opts = opt_string_map(e, "driver_opts", &what)?.unwrap_or_default();
         let file = field(e, "file");
         if ext {
             def.name = Some(external_name(kind, key, ext_name, def.name)?);
@@ -190,9 +186,7 @@ impl Ctx<'_> {
                             format!("{kw}: a {kind} reference needs a source"),
                         )
                     })?;
-                    let mode = field(ie, "mode")
-                        .map(|n| integer(n, &format!("{kw}.mode")))
-                        .transpose()?;
+                    let mode = opt_integer(ie, "mode", &kw)?;
                     (
                         source,
                         text_or_empty(ie, "target", &kw)?,

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use shoal_types::swarm::{CredentialSpec, DNSConfig, Privileges, Ulimit};
 
-use super::read::{entries, field, fields, integer, strings, text_or_empty, Entries};
+use super::read::{entries, field, fields, integer, opt_strings, strings, text_or_empty, Entries};
 use crate::yaml::{Node, Value};
 use crate::{shell, Error};
 
@@ -29,28 +29,16 @@ pub(super) fn capabilities(
     what: &str,
 ) -> Result<(Vec<String>, Vec<String>), Error> {
     Ok(effective_caps(
-        field(e, "cap_add")
-            .map(|n| strings(n, &format!("{what}.cap_add"), false))
-            .transpose()?
-            .unwrap_or_default(),
-        field(e, "cap_drop")
-            .map(|n| strings(n, &format!("{what}.cap_drop"), false))
-            .transpose()?
-            .unwrap_or_default(),
+        opt_strings(e, "cap_add", what, false)?.unwrap_or_default(),
+        opt_strings(e, "cap_drop", what, false)?.unwrap_or_default(),
     ))
 }
 
 /// `dns`, `dns_search` and `dns_opt`, when any is set.
 pub(super) fn dns_config(e: Entries<'_>, what: &str) -> Result<Option<DNSConfig>, Error> {
-    let dns = field(e, "dns")
-        .map(|n| strings(n, &format!("{what}.dns"), true))
-        .transpose()?;
-    let dns_search = field(e, "dns_search")
-        .map(|n| strings(n, &format!("{what}.dns_search"), true))
-        .transpose()?;
-    let dns_opt = field(e, "dns_opt")
-        .map(|n| strings(n, &format!("{what}.dns_opt"), false))
-        .transpose()?;
+    let dns = opt_strings(e, "dns", what, true)?;
+    let dns_search = opt_strings(e, "dns_search", what, true)?;
+    let dns_opt = opt_strings(e, "dns_opt", what, false)?;
     Ok(
         (dns.is_some() || dns_search.is_some() || dns_opt.is_some()).then(|| DNSConfig {
             nameservers: dns.unwrap_or_default(),

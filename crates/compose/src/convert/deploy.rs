@@ -11,8 +11,8 @@ use shoal_types::swarm::{
 };
 
 use super::read::{
-    field, fields, float, opt_duration, opt_unsigned, string_map, strings, text, text_or_empty,
-    Entries,
+    field, fields, float, opt_duration, opt_string_map, opt_strings, opt_unsigned, text,
+    text_or_empty, Entries,
 };
 use super::{LABEL_IMAGE, LABEL_NAMESPACE};
 use crate::yaml::{Node, Pos};
@@ -46,10 +46,7 @@ pub(super) fn service_labels(
     ns: &str,
     image: &str,
 ) -> Result<BTreeMap<String, String>, Error> {
-    let mut labels = match field(deploy, "labels") {
-        Some(n) => string_map(n, &format!("{dw}.labels"))?,
-        None => BTreeMap::new(),
-    };
+    let mut labels = opt_string_map(deploy, "labels", dw)?.unwrap_or_default();
     labels.insert(LABEL_NAMESPACE.into(), ns.into());
     labels.insert(LABEL_IMAGE.into(), image.to_string());
     Ok(labels)
@@ -87,10 +84,7 @@ pub(super) fn placement(
                 }
             }
             Placement {
-                constraints: field(pe, "constraints")
-                    .map(|n| strings(n, &format!("{pw}.constraints"), false))
-                    .transpose()?
-                    .unwrap_or_default(),
+                constraints: opt_strings(pe, "constraints", &pw, false)?.unwrap_or_default(),
                 preferences,
                 max_replicas: opt_unsigned(pe, "max_replicas_per_node", &pw)?.unwrap_or(0),
                 platforms: Vec::new(),

@@ -3,7 +3,7 @@
 
 use shoal_types::swarm::HealthConfig;
 
-use super::read::{field, fields, integer, opt_bool, opt_duration, strings};
+use super::read::{field, fields, opt_bool, opt_duration, opt_integer, strings};
 use crate::yaml::{Node, Value};
 use crate::Error;
 
@@ -50,10 +50,7 @@ pub(super) fn healthcheck(node: Option<&Node>, what: &str) -> Result<Option<Heal
         timeout: opt_duration(e, "timeout", &hw)?.unwrap_or(0),
         start_period: opt_duration(e, "start_period", &hw)?.unwrap_or(0),
         start_interval: opt_duration(e, "start_interval", &hw)?.unwrap_or(0),
-        retries: field(e, "retries")
-            .map(|n| integer(n, &format!("{hw}.retries")))
-            .transpose()?
-            .unwrap_or(0),
+        retries: opt_integer(e, "retries", &hw)?.unwrap_or(0),
     }))
 }
 

@@ -1,11 +1,9 @@
 //! A service's `logging:` → the tasks' log driver (`TaskSpec.LogDriver`): a driver name and
 //! its options, passed to the engine as they are.
 
-use std::collections::BTreeMap;
-
 use shoal_types::swarm::Driver;
 
-use super::read::{field, fields, string_map, text_or_empty};
+use super::read::{fields, opt_string_map, text_or_empty};
 use crate::yaml::Node;
 use crate::Error;
 
@@ -18,10 +16,7 @@ pub(super) fn log_driver(node: Option<&Node>, what: &str) -> Result<Option<Drive
     let le = fields(n, &lw, &["driver", "options"])?;
     Ok(Some(Driver {
         name: text_or_empty(le, "driver", &lw)?,
-        options: match field(le, "options") {
-            Some(o) => string_map(o, &format!("{lw}.options"))?,
-            None => BTreeMap::new(),
-        },
+        options: opt_string_map(le, "options", &lw)?.unwrap_or_default(),
     }))
 }
 

@@ -8,8 +8,8 @@ use shoal_types::network::{IPAMConfig, NetworkCreateRequest, IPAM};
 use shoal_types::swarm::NetworkAttachmentConfig;
 
 use super::read::{
-    entries, external, external_name, field, fields, opt_bool, opt_text, string_map, strings,
-    text_or_empty, Entries,
+    entries, external, external_name, field, fields, opt_bool, opt_string_map, opt_text,
+    string_map, strings, text_or_empty, Entries,
 };
 use super::{place, scoped, with_namespace, Ctx, NetworkCreate, Positions};
 use crate::yaml::{Node, Pos, Value};
@@ -64,12 +64,8 @@ pub(super) fn load_networks(root: &Node) -> Result<BTreeMap<String, NetworkDef>,
             attachable: opt_bool(e, "attachable", &what)?.unwrap_or(false),
             ..Default::default()
         };
-        if let Some(n) = field(e, "driver_opts") {
-            def.driver_opts = string_map(n, &format!("{what}.driver_opts"))?;
-        }
-        if let Some(n) = field(e, "labels") {
-            def.labels = string_map(n, &format!("{what}.labels"))?;
-        }
+        def.driver_opts = opt_string_map(e, "driver_opts", &what)?.unwrap_or_default();
+        def.labels = opt_string_map(e, "labels", &what)?.unwrap_or_default();
         if let Some(ipam) = field(e, "ipam") {
             let iw = format!("{what}.ipam");
             let ie = fields(ipam, &iw, &["driver", "config", "options"])?;

@@ -130,6 +130,13 @@ pub(super) fn opt_unsigned(e: Entries<'_>, key: &str, what: &str) -> Result<Opti
         .transpose()
 }
 
+/// `key` of `e` as an integer, when set.
+pub(super) fn opt_integer(e: Entries<'_>, key: &str, what: &str) -> Result<Option<i64>, Error> {
+    field(e, key)
+        .map(|n| integer(n, &format!("{what}.{key}")))
+        .transpose()
+}
+
 pub(super) fn float(node: &Node, what: &str) -> Result<f64, Error> {
     node.as_str()
         .and_then(|t| t.parse::<f64>().ok())
@@ -177,6 +184,18 @@ pub(super) fn strings(node: &Node, what: &str, single: bool) -> Result<Vec<Strin
     }
 }
 
+/// `key` of `e` as a list of strings (see [`strings`]), when set.
+pub(super) fn opt_strings(
+    e: Entries<'_>,
+    key: &str,
+    what: &str,
+    single: bool,
+) -> Result<Option<Vec<String>>, Error> {
+    field(e, key)
+        .map(|n| strings(n, &format!("{what}.{key}"), single))
+        .transpose()
+}
+
 /// A mapping of strings (after the merge's normalisation of lists).
 pub(super) fn string_map(node: &Node, what: &str) -> Result<BTreeMap<String, String>, Error> {
     let mut out = BTreeMap::new();
@@ -195,6 +214,17 @@ pub(super) fn string_map(node: &Node, what: &str) -> Result<BTreeMap<String, Str
         out.insert(key, value);
     }
     Ok(out)
+}
+
+/// `key` of `e` as a mapping of strings (see [`string_map`]), when set.
+pub(super) fn opt_string_map(
+    e: Entries<'_>,
+    key: &str,
+    what: &str,
+) -> Result<Option<BTreeMap<String, String>>, Error> {
+    field(e, key)
+        .map(|n| string_map(n, &format!("{what}.{key}")))
+        .transpose()
 }
 
 /// `external: true`, or the deprecated `external: {name: x}`; returns (external, name).

@@ -5,7 +5,7 @@ use shoal_types::swarm::{
     DiscreteGenericResource, GenericResource, Limit, ResourceRequirements, Resources,
 };
 
-use super::read::{field, fields, integer, size, text, text_or_empty, Entries};
+use super::read::{field, fields, opt_integer, size, text, text_or_empty, Entries};
 use crate::yaml::Node;
 use crate::{units, Error};
 
@@ -37,10 +37,7 @@ pub(super) fn resources(node: Option<&Node>, dw: &str) -> Result<ResourceRequire
         out.limits = Some(Limit {
             nano_cpus: cpus(le, &lw)?,
             memory_bytes: memory(le, &lw)?,
-            pids: field(le, "pids")
-                .map(|n| integer(n, &format!("{lw}.pids")))
-                .transpose()?
-                .unwrap_or(0),
+            pids: opt_integer(le, "pids", &lw)?.unwrap_or(0),
         });
     }
     if let Some(r) = field(e, "reservations") {
@@ -62,10 +59,7 @@ pub(super) fn resources(node: Option<&Node>, dw: &str) -> Result<ResourceRequire
                     let de = fields(d, &dw2, &["kind", "value"])?;
                     resource.discrete_resource_spec = Some(DiscreteGenericResource {
                         kind: text_or_empty(de, "kind", &dw2)?,
-                        value: field(de, "value")
-                            .map(|n| integer(n, &format!("{dw2}.value")))
-                            .transpose()?
-                            .unwrap_or(0),
+                        value: opt_integer(de, "value", &dw2)?.unwrap_or(0),
                     });
                 }
                 generic.push(resource);

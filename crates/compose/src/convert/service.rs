@@ -3,12 +3,11 @@
 //! are read is the order in which errors are found: it stays as it is, so that a file with
 //! several mistakes reports the same first one.
 
-use std::collections::BTreeMap;
-
 use shoal_types::swarm::{ContainerSpec, EndpointSpec, ServiceSpec, TaskSpec};
 
 use super::read::{
-    entries, field, integer, opt_bool, opt_duration, opt_unsigned, string_map, text_or_empty,
+    entries, field, opt_bool, opt_duration, opt_integer, opt_string_map, opt_unsigned,
+    text_or_empty,
 };
 use super::{
     container, deploy, environment, healthcheck, image, keys, logging, ports, resources, scoped,
@@ -35,10 +34,7 @@ impl Ctx<'_> {
 
         let labels = deploy::service_labels(deploy, &dw, self.ns, &image)?;
 
-        let container_labels = match field(e, "labels") {
-            Some(n) => string_map(n, &format!("{what}.labels"))?,
-            None => BTreeMap::new(),
-        };
+        let container_labels = opt_string_map(e, "labels", &what)?.unwrap_or_default();
 
         let (cap_add, cap_drop) = container::capabilities(e, &what)?;
         let dns_config = container::dns_config(e, &what)?;
@@ -71,17 +67,11 @@ impl Ctx<'_> {
             secrets: self.secret_refs(e, &what)?,
             configs: self.config_refs(e, &what)?,
             isolation: text_or_empty(e, "isolation", &what)?,
-            sysctls: match field(e, "sysctls") {
-                Some(n) => string_map(n, &format!("{what}.sysctls"))?,
-                None => BTreeMap::new(),
-            },
+            sysctls: opt_string_map(e, "sysctls", &what)?.unwrap_or_default(),
             capability_add: cap_add,
             capability_drop: cap_drop,
             ulimits: container::ulimits(field(e, "ulimits"), &what)?,
-            oom_score_adj: field(e, "oom_score_adj")
-                .map(|n| integer(n, &format!("{what}.oom_score_adj")))
-                .transpose()?
-                .unwrap_or(0),
+            oom_score_adj: opt_integer(e, "oom_score_adj", &what)?.unwrap_or(0),
             groups: Vec::new(),
         };
 

@@ -9,7 +9,8 @@ use std::path::Path;
 use shoal_types::swarm::{BindOptions, Driver, Mount, MountType, TmpfsOptions, VolumeOptions};
 
 use super::read::{
-    entries, external, field, fields, opt_bool, opt_text, size, string_map, text_or_empty, Entries,
+    entries, external, field, fields, opt_bool, opt_string_map, opt_text, size, text_or_empty,
+    Entries,
 };
 use super::{scoped, with_namespace, Ctx};
 use crate::yaml::{Node, Value};
@@ -44,12 +45,8 @@ pub(super) fn load_volumes(root: &Node) -> Result<BTreeMap<String, VolumeDef>, E
             driver: text_or_empty(e, "driver", &what)?,
             ..Default::default()
         };
-        if let Some(n) = field(e, "driver_opts") {
-            def.driver_opts = Some(string_map(n, &format!("{what}.driver_opts"))?);
-        }
-        if let Some(n) = field(e, "labels") {
-            def.labels = string_map(n, &format!("{what}.labels"))?;
-        }
+        def.driver_opts = opt_string_map(e, "driver_opts", &what)?;
+        def.labels = opt_string_map(e, "labels", &what)?.unwrap_or_default();
         if ext {
             for (k, set) in [
                 ("driver", !def.driver.is_empty()),
