@@ -78,10 +78,12 @@ impl Stack {
     }
 }
 
+/// An object's name in the cluster: `NAMESPACE_NAME`.
 pub(super) fn scoped(ns: &str, name: &str) -> String {
     format!("{ns}_{name}")
 }
 
+/// `labels` with the label that ties an object to stack `ns`.
 pub(super) fn with_namespace(
     ns: &str,
     mut labels: BTreeMap<String, String>,

@@ -66,17 +66,15 @@ pub(super) fn text_or_empty(e: Entries<'_>, key: &str, what: &str) -> Result<Str
 }
 
 pub(super) fn boolean(node: &Node, what: &str) -> Result<bool, Error> {
-    match node.as_str() {
-        Some("true" | "True" | "TRUE") => Ok(true),
-        Some("false" | "False" | "FALSE") => Ok(false),
-        _ => Err(Error::at(
+    node.as_bool().ok_or_else(|| {
+        Error::at(
             &node.pos,
             format!(
                 "{what} must be a boolean (true or false), not {}",
                 shown(node)
             ),
-        )),
-    }
+        )
+    })
 }
 
 pub(super) fn opt_bool(e: Entries<'_>, key: &str, what: &str) -> Result<Option<bool>, Error> {
