@@ -4,6 +4,13 @@
 //! `NAME_svc`. Every key is checked here, with its position; keys Swarm ignores are only
 //! warned about. References to configs and secrets are left without IDs: the deploy looks
 //! them up by name in the cluster, as the docker CLI does.
+//!
+//! This module holds the stack and what converting a service needs (`Ctx`); each Compose
+//! section has its own module, which `service` puts together into one ServiceSpec: `keys`
+//! (which service keys exist), `image`, `container`, `environment`, `healthcheck`, `logging`,
+//! `ports`, `networks`, `volumes`, `configs_secrets`, `deploy` and `resources`; `read` reads
+//! YAML nodes as typed values. The order in which keys are read decides which of several
+//! mistakes is reported: keep it when moving code.
 
 use std::collections::{BTreeMap, BTreeSet};
 

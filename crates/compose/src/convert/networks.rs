@@ -15,6 +15,7 @@ use super::{place, scoped, with_namespace, Ctx, NetworkCreate, Positions};
 use crate::yaml::{Node, Pos, Value};
 use crate::Error;
 
+/// One entry of the top-level `networks:`.
 #[derive(Debug, Clone, Default)]
 pub(super) struct NetworkDef {
     /// Where it is declared (its key under `networks:`).
@@ -31,6 +32,7 @@ pub(super) struct NetworkDef {
     pub(super) labels: BTreeMap<String, String>,
 }
 
+/// The top-level networks by their key in the file.
 pub(super) fn load_networks(root: &Node) -> Result<BTreeMap<String, NetworkDef>, Error> {
     let mut out = BTreeMap::new();
     let Some(section) = root.get("networks") else {

@@ -16,6 +16,7 @@ use super::{scoped, with_namespace, Ctx};
 use crate::yaml::{Node, Value};
 use crate::{units, Error};
 
+/// One entry of the top-level `volumes:`.
 #[derive(Debug, Clone, Default)]
 pub(super) struct VolumeDef {
     pub(super) external: bool,
@@ -25,6 +26,8 @@ pub(super) struct VolumeDef {
     pub(super) labels: BTreeMap<String, String>,
 }
 
+/// The top-level volumes by their key in the file; an external one takes no driver,
+/// driver options or labels.
 pub(super) fn load_volumes(root: &Node) -> Result<BTreeMap<String, VolumeDef>, Error> {
     let mut out = BTreeMap::new();
     let Some(section) = root.get("volumes") else {
@@ -68,6 +71,7 @@ pub(super) fn load_volumes(root: &Node) -> Result<BTreeMap<String, VolumeDef>, E
 }
 
 impl Ctx<'_> {
+    /// A service's `volumes:` as the container's mounts, in the order written.
     pub(super) fn mounts(&self, e: Entries<'_>, what: &str) -> Result<Vec<Mount>, Error> {
         let Some(list) = field(e, "volumes") else {
             return Ok(Vec::new());
@@ -86,7 +90,8 @@ impl Ctx<'_> {
         Ok(mounts)
     }
 
-    pub(super) fn mount(&self, item: &Node, vw: &str) -> Result<Mount, Error> {
+    /// One entry of a service's `volumes:` (at `vw`, `services.NAME.volumes`).
+    fn mount(&self, item: &Node, vw: &str) -> Result<Mount, Error> {
         struct Spec {
             kind: String,
             source: String,
@@ -312,7 +317,7 @@ impl Ctx<'_> {
 
     /// A bind source as the docker CLI resolves it: `~` is the home folder, relative paths
     /// are relative to the Compose file's folder.
-    pub(super) fn bind_path(&self, source: &str) -> String {
+    fn bind_path(&self, source: &str) -> String {
         let mut s = source.to_string();
         if let Some(rest) = s.strip_prefix('~') {
             if let Some(home) = self.project.env.get("HOME") {
