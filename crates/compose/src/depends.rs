@@ -199,14 +199,8 @@ fn read(name: &str, value: &Node) -> Result<Vec<Dependency>, Error> {
 }
 
 fn boolean(node: &Node, what: &str) -> Result<bool, Error> {
-    match node.as_str() {
-        Some("true" | "True" | "TRUE") => Ok(true),
-        Some("false" | "False" | "FALSE") => Ok(false),
-        _ => Err(Error::at(
-            &node.pos,
-            format!("{what} must be true or false"),
-        )),
-    }
+    node.as_bool()
+        .ok_or_else(|| Error::at(&node.pos, format!("{what} must be true or false")))
 }
 
 /// The first cycle found, as an error at the entry that closes it: `a -> b -> a`.
@@ -306,7 +300,7 @@ pub fn label_services(order: &Order, stack: &mut crate::convert::Stack) {
         let deps: Vec<shoal_types::depends::Dependency> = deps
             .iter()
             .map(|d| shoal_types::depends::Dependency {
-                service: format!("{}_{}", stack.namespace, d.service),
+                service: crate::convert::scoped(&stack.namespace, &d.service),
                 condition: d.condition,
                 required: d.required,
                 restart: d.restart,

@@ -80,6 +80,16 @@ impl Node {
         }
     }
 
+    /// A scalar written as a boolean in YAML 1.2's core schema (`true`, `True`, `TRUE` and the
+    /// same for false); Compose's `yes`/`no` are strings.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.as_str()? {
+            "true" | "True" | "TRUE" => Some(true),
+            "false" | "False" | "FALSE" => Some(false),
+            _ => None,
+        }
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self.value, Value::Null)
     }
