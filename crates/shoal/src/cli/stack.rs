@@ -7,11 +7,11 @@
 //! Compose's `depends_on` (`--order`).
 
 mod api;
-mod images;
+pub(super) mod images;
 mod order;
 mod plan;
 mod rotate;
-mod wait;
+pub(super) mod wait;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

@@ -15,6 +15,7 @@ use super::spec::{
 };
 use crate::cli::client::Client;
 use crate::cli::opts::{self, Kind};
+use crate::cli::stack::{images, wait};
 use crate::cli::table::str_at;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -118,10 +119,22 @@ pub(super) async fn create(client: &Client, args: CreateArgs) -> Result<()> {
         secrets: resolve_references(client, Kind::Secret, &parse_refs(&args.secrets)?).await?,
         configs: resolve_references(client, Kind::Config, &parse_refs(&args.configs)?).await?,
     };
-    let spec = build_spec(&args, &resolved)?;
+    let mut spec = build_spec(&args, &resolved)?;
+    let warning = if args.container.no_resolve_image {
+        None
+    } else {
+        images::resolve_spec_image(client, &mut spec).await
+    };
     let response = client.post("/services/create", &spec).await?;
+    if let Some(w) = warning {
+        eprint!("{w}");
+    }
     print_warnings(&response);
-    outln!("{}", str_at(&response, &["ID"]));
+    let id = str_at(&response, &["ID"]).to_string();
+    outln!("{id}");
+    if !args.container.detach {
+        wait::wait_for_services(client, &[id], args.container.quiet).await?;
+    }
     Ok(())
 }
 

@@ -112,13 +112,13 @@ pub struct ContainerFlags {
     /// Maximum number of tasks per node (0 = unlimited)
     #[arg(long, value_name = "uint")]
     pub replicas_max_per_node: Option<u64>,
-    /// Exit immediately instead of waiting for the service to converge (shoal never waits)
+    /// Exit immediately instead of waiting for the service to converge
     #[arg(short = 'd', long)]
     pub detach: bool,
     /// Suppress progress output
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Do not query the registry to resolve image digest (shoal never does)
+    /// Do not pin the image to the digest the nodes' engines agree on
     #[arg(long)]
     pub no_resolve_image: bool,
 }

@@ -7,7 +7,7 @@ use crate::cli::client::Client;
 
 #[derive(clap::Args, Debug)]
 pub struct RollbackArgs {
-    /// Exit immediately instead of waiting for the service to converge (shoal never waits)
+    /// Exit immediately instead of waiting for the service to converge
     #[arg(short = 'd', long)]
     pub detach: bool,
     /// Suppress progress output
@@ -17,10 +17,12 @@ pub struct RollbackArgs {
 }
 
 pub(super) async fn rollback(client: &Client, args: RollbackArgs) -> Result<()> {
-    let update_args = UpdateArgs {
+    let mut update_args = UpdateArgs {
         rollback: true,
         service: args.service,
         ..UpdateArgs::default()
     };
+    update_args.container.detach = args.detach;
+    update_args.container.quiet = args.quiet;
     update(client, update_args).await
 }

@@ -6,12 +6,13 @@ use serde_json::{json, Value};
 
 use super::print_warnings;
 use crate::cli::client::{encode, Client, Query};
+use crate::cli::stack::wait;
 use crate::cli::table::str_at;
 use crate::cli::{join_errors, object_at, version_index};
 
 #[derive(clap::Args, Debug)]
 pub struct ScaleArgs {
-    /// Exit immediately instead of waiting for the service to converge (shoal never waits)
+    /// Exit immediately instead of waiting for the service to converge
     #[arg(short = 'd', long)]
     pub detach: bool,
     #[arg(required = true, value_name = "SERVICE=REPLICAS")]
@@ -50,10 +51,20 @@ pub(super) async fn scale(client: &Client, args: ScaleArgs) -> Result<()> {
         .map(|arg| parse_scale(arg))
         .collect::<Result<Vec<_>>>()?;
     let mut errors = Vec::new();
+    let mut scaled = Vec::new();
     for (name, replicas) in requests {
         match scale_one(client, &name, replicas).await {
-            Ok(()) => outln!("{name} scaled to {replicas}"),
+            Ok(()) => {
+                outln!("{name} scaled to {replicas}");
+                scaled.push(name);
+            }
             Err(err) => errors.push(format!("{name}: {err}")),
+        }
+    }
+    // As docker: then wait for them to converge, unless --detach.
+    if !args.detach && !scaled.is_empty() {
+        if let Err(err) = wait::wait_for_services(client, &scaled, false).await {
+            errors.push(err.to_string());
         }
     }
     join_errors(errors)

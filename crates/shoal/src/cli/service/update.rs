@@ -16,6 +16,7 @@ use super::spec::{
 use super::{non_empty, print_warnings};
 use crate::cli::client::{encode, Client, Query};
 use crate::cli::opts::{self, Kind};
+use crate::cli::stack::{images, wait};
 use crate::cli::table::str_at;
 use crate::cli::{object_at, version_index};
 
@@ -142,6 +143,12 @@ pub(super) async fn update(client: &Client, args: UpdateArgs) -> Result<()> {
     };
     let mut spec = current.clone();
     apply_update(&mut spec, &args, &resolved)?;
+    // As docker: a new image is pinned unless --no-resolve-image.
+    let warning = if args.image.is_some() && !args.container.no_resolve_image {
+        images::resolve_spec_image(client, &mut spec).await
+    } else {
+        None
+    };
 
     let mut query = Query::new().push("version", version.to_string());
     if args.rollback {
@@ -157,8 +164,14 @@ pub(super) async fn update(client: &Client, args: UpdateArgs) -> Result<()> {
             &spec,
         )
         .await?;
+    if let Some(w) = warning {
+        eprint!("{w}");
+    }
     print_warnings(&response);
     outln!("{}", args.service);
+    if !args.container.detach {
+        wait::wait_for_services(client, &[id], args.container.quiet).await?;
+    }
     Ok(())
 }
 

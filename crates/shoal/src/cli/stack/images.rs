@@ -37,12 +37,12 @@ impl Resolve {
 }
 
 /// Docker's warning for an image it could not pin.
-pub fn digest_warning(image: &str) -> String {
+pub(in crate::cli) fn digest_warning(image: &str) -> String {
     format!("image {image} could not be accessed on a registry to record\nits digest. Each node will access {image} independently,\npossibly leading to different nodes running different versions of the image.\n")
 }
 
 /// `image` pinned to `digest` (`name:tag@digest`); an image already pinned stays as it is.
-pub fn pinned(image: &str, digest: &str) -> String {
+pub(in crate::cli) fn pinned(image: &str, digest: &str) -> String {
     match ImageRef::parse(image) {
         Ok(r) if r.digest.is_none() => {
             let tag = r.tag.as_deref().unwrap_or("latest");
@@ -54,7 +54,7 @@ pub fn pinned(image: &str, digest: &str) -> String {
 
 /// The platforms of a distribution answer, as the docker CLI turns them into placement
 /// platforms (an `arm` architecture is dropped, as Docker does: nodes report `armv7l`).
-pub fn platforms(answer: &Value) -> Vec<Platform> {
+pub(in crate::cli) fn platforms(answer: &Value) -> Vec<Platform> {
     answer["Platforms"]
         .as_array()
         .into_iter()
@@ -71,6 +71,37 @@ pub fn platforms(answer: &Value) -> Vec<Platform> {
             }
         })
         .collect()
+}
+
+/// `docker service create/update` without `--no-resolve-image`: pins the spec's image (JSON)
+/// to the digest the managers answer, with its platforms; a warning when it cannot.
+pub(in crate::cli) async fn resolve_spec_image(
+    client: &Client,
+    spec: &mut Value,
+) -> Option<String> {
+    let image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+        .as_str()
+        .filter(|i| !i.is_empty())?
+        .to_string();
+    let path = format!("/distribution/{}/json", encode(&image));
+    let answer = client.get(&path).await.ok();
+    let digest = answer
+        .as_ref()
+        .and_then(|a| a["Descriptor"]["digest"].as_str())
+        .filter(|d| !d.is_empty());
+    let (Some(answer), Some(digest)) = (&answer, digest) else {
+        return Some(digest_warning(&image));
+    };
+    spec["TaskTemplate"]["ContainerSpec"]["Image"] = Value::String(pinned(&image, digest));
+    let platforms = platforms(answer);
+    if !platforms.is_empty() {
+        if !spec["TaskTemplate"]["Placement"].is_object() {
+            spec["TaskTemplate"]["Placement"] = serde_json::json!({});
+        }
+        spec["TaskTemplate"]["Placement"]["Platforms"] =
+            serde_json::to_value(platforms).unwrap_or_default();
+    }
+    None
 }
 
 fn image_of(spec: &ServiceSpec) -> Option<&str> {

@@ -59,6 +59,41 @@ impl Progress {
     }
 }
 
+/// What a wait follows.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// Every service of a stack.
+    Stack(&'a str),
+    /// Services by ID or name (`service create/update/rollback/scale`).
+    Services(&'a [String]),
+}
+
+impl Target<'_> {
+    async fn services(&self, client: &Client) -> Result<Vec<Value>> {
+        match self {
+            Target::Stack(stack) => {
+                let filters = Filters::new().with("label", namespace_filter(stack));
+                let path = Query::new()
+                    .push("status", "true")
+                    .filters(&filters)
+                    .to_path("/services");
+                services(client, &path).await
+            }
+            Target::Services(keys) => {
+                let path = Query::new().push("status", "true").to_path("/services");
+                Ok(services(client, &path)
+                    .await?
+                    .into_iter()
+                    .filter(|s| {
+                        keys.iter()
+                            .any(|k| k == str_at(s, &["ID"]) || k == str_at(s, &["Spec", "Name"]))
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
 /// Waits until every service of `stack` converged; an error names the service and why.
 pub(super) async fn wait_for_stack(
     client: &Client,
@@ -67,7 +102,7 @@ pub(super) async fn wait_for_stack(
     quiet: bool,
 ) -> Result<()> {
     tokio::select! {
-        result = follow(client, stack, timeout, quiet) => result,
+        result = follow(client, Target::Stack(stack), timeout, quiet) => result,
         _ = tokio::signal::ctrl_c() => {
             eprintln!(
                 "\nStopped waiting; the deployment goes on (see `shoal stack ps {stack}`)."
@@ -77,23 +112,40 @@ pub(super) async fn wait_for_stack(
     }
 }
 
-async fn follow(client: &Client, stack: &str, timeout: Duration, quiet: bool) -> Result<()> {
+/// Waits, as docker's `service create/update` do without `--detach`, until the services
+/// (IDs or names) converged; an error names the service and why. No time limit, as docker's.
+pub(in crate::cli) async fn wait_for_services(
+    client: &Client,
+    keys: &[String],
+    quiet: bool,
+) -> Result<()> {
+    tokio::select! {
+        result = follow(client, Target::Services(keys), Duration::MAX, quiet) => result,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!(
+                "\nStopped waiting; the service goes on converging (see `shoal service ps {}`).",
+                keys.join(" ")
+            );
+            std::process::exit(130);
+        }
+    }
+}
+
+async fn follow(client: &Client, target: Target<'_>, timeout: Duration, quiet: bool) -> Result<()> {
     let started = Instant::now();
-    let filters = Filters::new().with("label", namespace_filter(stack));
-    let services_path = Query::new()
-        .push("status", "true")
-        .filters(&filters)
-        .to_path("/services");
-    let initial = services(client, &services_path).await?;
+    let initial = target.services(client).await?;
     if initial.is_empty() {
-        bail!("nothing found in stack: {stack}");
+        match target {
+            Target::Stack(stack) => bail!("nothing found in stack: {stack}"),
+            Target::Services(keys) => bail!("no such service: {}", keys.join(", ")),
+        }
     }
     // Failures from before the wait started say nothing about this deployment.
     let seen_failures = failures_of(client, &initial).await?;
     let mut display = Display::new(quiet);
     loop {
         let mut all = Vec::new();
-        for service in services(client, &services_path).await? {
+        for service in target.services(client).await? {
             let current = tasks(client, str_at(&service, &["ID"]), true).await?;
             all.push(progress(&service, &current, &seen_failures));
         }
@@ -110,13 +162,22 @@ async fn follow(client: &Client, stack: &str, timeout: Duration, quiet: bool) ->
         if all.iter().all(|p| p.converged) {
             display.finish();
             if !quiet {
-                let n = all.len();
-                let s = if n == 1 { "" } else { "s" };
-                outln!("Stack {stack}: {n} service{s} converged");
+                match target {
+                    Target::Stack(stack) => {
+                        let n = all.len();
+                        let s = if n == 1 { "" } else { "s" };
+                        outln!("Stack {stack}: {n} service{s} converged");
+                    }
+                    Target::Services(_) => outln!("verify: Service converged"),
+                }
             }
             return Ok(());
         }
         if started.elapsed() >= timeout {
+            let what = match target {
+                Target::Stack(stack) => format!("stack {stack}"),
+                Target::Services(keys) => format!("service {}", keys.join(", ")),
+            };
             display.finish();
             let pending: Vec<String> = all
                 .iter()
@@ -130,7 +191,7 @@ async fn follow(client: &Client, stack: &str, timeout: Duration, quiet: bool) ->
                 })
                 .collect();
             bail!(
-                "timed out after {} waiting for stack {stack} to converge:\n  {}",
+                "timed out after {} waiting for {what} to converge:\n  {}",
                 super::super::table::go_duration(timeout.as_nanos() as i64),
                 pending.join("\n  ")
             );
