@@ -7,7 +7,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::{free_port, Daemon};
+use support::{free_port, test_image, Daemon, ENGINE_SOCKET};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -228,13 +228,21 @@ fn service_ls_ps_inspect_update_scale_rollback_and_rm_act_as_docker_does() {
     // update changes only what its flags name.
     let before = stored_spec(&d, "web");
     assert_eq!(
-        d.shoal_ok(&["service", "update", "--env-add", "B=2", "web"]),
+        d.shoal_ok(&["service", "update", "-d", "--env-add", "B=2", "web"]),
         "web\n"
     );
     let mut expected = before.clone();
     expected["TaskTemplate"]["ContainerSpec"]["Env"] = json!(["A=1", "B=2"]);
     assert_eq!(stored_spec(&d, "web"), expected);
-    let combined = d.shoal(&["service", "update", "--rollback", "--replicas", "3", "web"]);
+    let combined = d.shoal(&[
+        "service",
+        "update",
+        "-d",
+        "--rollback",
+        "--replicas",
+        "3",
+        "web",
+    ]);
     assert!(
         text(&combined.stderr).contains("other flags may not be combined with --rollback"),
         "{}",
@@ -243,20 +251,20 @@ fn service_ls_ps_inspect_update_scale_rollback_and_rm_act_as_docker_does() {
 
     // scale, then rollback to the spec before it.
     assert_eq!(
-        d.shoal_ok(&["service", "scale", "web=3"]),
+        d.shoal_ok(&["service", "scale", "-d", "web=3"]),
         "web scaled to 3\n"
     );
     assert_eq!(
         stored_spec(&d, "web")["Mode"],
         json!({"Replicated": {"Replicas": 3}})
     );
-    let bad = d.shoal(&["service", "scale", "web=three"]);
+    let bad = d.shoal(&["service", "scale", "-d", "web=three"]);
     assert!(
         text(&bad.stderr).contains("invalid replicas value three: must be a positive integer"),
         "{}",
         text(&bad.stderr)
     );
-    assert_eq!(d.shoal_ok(&["service", "rollback", "web"]), "web\n");
+    assert_eq!(d.shoal_ok(&["service", "rollback", "-d", "web"]), "web\n");
     assert_eq!(stored_spec(&d, "web"), expected);
 
     // rm names what it removed and reports what it could not.
@@ -265,4 +273,85 @@ fn service_ls_ps_inspect_update_scale_rollback_and_rm_act_as_docker_does() {
     assert_eq!(text(&rm.stdout), "web\n");
     assert!(text(&rm.stderr).contains("nosuch"), "{}", text(&rm.stderr));
     assert_eq!(d.docker_ok(&["service", "ls", "-q"]), "");
+}
+
+#[test]
+fn without_detach_create_update_and_scale_wait_for_convergence_and_pin_the_image() {
+    let image = test_image();
+    let d = Daemon::start_with_engine("svc-cli-wait", ENGINE_SOCKET);
+    d.init();
+    let name = format!("waited{}", std::process::id());
+    // As docker's: the ID, then the wait until the task runs; the image pinned.
+    let out = d.shoal(&[
+        "service",
+        "create",
+        "--name",
+        &name,
+        "--stop-grace-period",
+        "1s",
+        image,
+        "sleep",
+        "100000",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("could not be accessed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(stdout.contains("verify: Service converged"), "{stdout}");
+    let running = d.docker_ok(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.Replicas}}",
+    ]);
+    assert_eq!(running.trim(), "1/1", "converged when create returned");
+    let pinned = stored_spec(&d, &name)["TaskTemplate"]["ContainerSpec"]["Image"].clone();
+    assert!(pinned.as_str().unwrap().contains("@sha256:"), "{pinned}");
+
+    let out = d.shoal_ok(&["service", "scale", &format!("{name}=2")]);
+    assert!(out.contains("verify: Service converged"), "{out}");
+    let running = d.docker_ok(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.Replicas}}",
+    ]);
+    assert_eq!(running.trim(), "2/2");
+
+    // --quiet waits without progress; --no-resolve-image leaves a new image as typed.
+    let out = d.shoal_ok(&[
+        "service",
+        "update",
+        "--quiet",
+        "--no-resolve-image",
+        "--image",
+        image,
+        &name,
+    ]);
+    assert_eq!(out, format!("{name}\n"));
+    let spec = stored_spec(&d, &name);
+    assert_eq!(spec["TaskTemplate"]["ContainerSpec"]["Image"], image);
+    // An image nobody has: Docker's warning, left unpinned, and the wait fails naming it.
+    let out = d.shoal(&[
+        "service",
+        "update",
+        "--image",
+        "shoal-test/no-such-image:4.2",
+        &name,
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("could not be accessed on a registry"), "{err}");
+    assert!(
+        err.contains(&format!("service {name} did not converge")),
+        "{err}"
+    );
+    d.docker_ok(&["service", "rm", &name]);
 }
