@@ -58,12 +58,36 @@ fn image_of(m: &Daemon, service: &str) -> String {
         .to_string()
 }
 
-/// The one running container of the database, once it runs `image`.
-fn db_running(node: &str, image: &str) -> String {
+/// The running container of the database's task that runs `image` (the spec's image: its
+/// container shows the image ID it was pinned to, and 11.5 and 11.6 are the same stand-in).
+fn db_running(m: &Daemon, image: &str) -> String {
     eventually(WAIT, &format!("todo_todo-db running {image}"), || {
-        running(node, "todo_todo-db")
-            .into_iter()
-            .find(|c| engine_ok(&["inspect", "--format", "{{.Config.Image}}", c]).trim() == image)
+        let tasks = m.docker_ok(&[
+            "service",
+            "ps",
+            "--no-trunc",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.ID}} {{.Image}}",
+            "todo_todo-db",
+        ]);
+        tasks.lines().find_map(|l| {
+            let (id, task_image) = l.split_once(' ')?;
+            if !task_image.starts_with(image) {
+                return None;
+            }
+            engine_ok(&[
+                "ps",
+                "--filter",
+                &format!("label=com.docker.swarm.task.id={id}"),
+                "--format",
+                "{{.Names}}",
+            ])
+            .lines()
+            .next()
+            .map(str::to_string)
+        })
     })
 }
 
@@ -130,7 +154,7 @@ fn the_book_walkthrough_deploys_updates_and_rolls_back_with_the_data_kept() {
     assert!(out.contains("Stack todo: version 4"), "{out}");
 
     // Data written by the v5 database, in its volume.
-    let db = db_running(&node, "diamol/postgres:11.5");
+    let db = db_running(&m, "diamol/postgres:11.5");
     engine_ok(&[
         "exec",
         &db,
@@ -143,7 +167,7 @@ fn the_book_walkthrough_deploys_updates_and_rolls_back_with_the_data_kept() {
     let out = m.shoal_ok(&["stack", "deploy", "-c", &fixture("v6.yml"), "todo"]);
     assert!(out.contains("Updating service todo_todo-db"), "{out}");
     assert!(!out.contains("Updating service todo_todo-web"), "{out}");
-    let db6 = db_running(&node, "diamol/postgres:11.6");
+    let db6 = db_running(&m, "diamol/postgres:11.6");
     let items = engine_ok(&["exec", &db6, "sh", "-c", "cat \"$PGDATA/items\""]);
     assert!(items.contains("written by v5"), "{items}");
 
@@ -168,10 +192,12 @@ fn the_book_walkthrough_deploys_updates_and_rolls_back_with_the_data_kept() {
     let out = m.shoal_ok(&["stack", "rollback", "--to", "4", "todo"]);
     assert!(out.contains("Updating service todo_todo-db"), "{out}");
     assert!(out.contains("Stack todo: version 6"), "{out}");
-    assert_eq!(image_of(&m, "todo_todo-db"), "diamol/postgres:11.5");
+    // The stored version's image, pinned when it was deployed.
+    let image = image_of(&m, "todo_todo-db");
+    assert!(image.starts_with("diamol/postgres:11.5@sha256:"), "{image}");
     assert_eq!(m.inspect("service", "todo_todo-web")["ID"], web_id);
     m.shoal_ok(&["stack", "wait", "todo"]);
-    let db5 = db_running(&node, "diamol/postgres:11.5");
+    let db5 = db_running(&m, "diamol/postgres:11.5");
     let items = engine_ok(&["exec", &db5, "sh", "-c", "cat \"$PGDATA/items\""]);
     assert!(items.contains("written by v5"), "the v5 data: {items}");
     let history = m.shoal_ok(&["stack", "history", "todo"]);
