@@ -416,3 +416,23 @@ fn the_containers_of_a_nodes_tasks_are_in_its_events() {
     assert!(out.lines().any(|l| l == "start"), "{out}");
     assert!(out.lines().any(|l| l == "create"), "{out}");
 }
+
+#[test]
+fn a_leader_change_is_a_node_update_with_the_leader_flag_moving() {
+    let mut nodes = support::three_managers();
+    let alive = [true; 3];
+    let l = eventually(WAIT, "a leader", || support::leader_index(&nodes, &alive));
+    let old_id = nodes[l].node_id();
+    let watcher = (l + 1) % 3;
+    let events = Events::start(&nodes[watcher], &["--filter", "type=node"]);
+    nodes[l].kill9();
+    let (taken, _) = events.until("a manager taking the lead", |e| {
+        e["Action"] == "update" && attr(e, "leader.new") == "true"
+    });
+    assert_eq!(attr(&taken, "leader.old"), "false");
+    assert_ne!(taken["Actor"]["ID"], old_id.as_str());
+    let (lost, _) = events.until("the killed leader losing it", |e| {
+        e["Actor"]["ID"] == old_id.as_str() && attr(e, "leader.new") == "false"
+    });
+    assert_eq!(attr(&lost, "leader.old"), "true");
+}

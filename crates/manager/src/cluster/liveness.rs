@@ -203,7 +203,8 @@ pub(super) async fn monitor_loop(manager: std::sync::Weak<Manager>) {
                 let ms = raft_id
                     .filter(|r| voters.contains(r))
                     .map(|r| ManagerStatus {
-                        leader: false,
+                        // Only the leader runs this: it leads, no other manager does.
+                        leader: is_me,
                         reachability: if alive {
                             Reachability::Reachable
                         } else if state_now == NodeState::Down {
@@ -219,10 +220,7 @@ pub(super) async fn monitor_loop(manager: std::sync::Weak<Manager>) {
                             .map(|b| b.addr.clone())
                             .unwrap_or_default(),
                     });
-                let current_ms = n.manager_status.clone().map(|mut s| {
-                    s.leader = false;
-                    s
-                });
+                let current_ms = n.manager_status.clone();
                 let description = descriptions.remove(&n.id);
                 if n.status.state != state_now || current_ms != ms || description.is_some() {
                     changes.push(Command::SetNodeStatus {

@@ -487,11 +487,11 @@ impl Daemon {
                     addr: host_of(&advertise),
                     ..Default::default()
                 },
-                // The leader flag is never stored (the API derives it from Raft when asked);
-                // stored here, the monitor's next write would clear it and `docker events`
-                // would show the first manager losing a leadership it still holds.
+                // The first manager leads; the leader's monitor keeps the stored flag
+                // current (so that `docker events` shows leadership changes), while the API
+                // derives it from Raft when asked.
                 manager_status: Some(ManagerStatus {
-                    leader: false,
+                    leader: true,
                     reachability: Reachability::Reachable,
                     addr: advertise.clone(),
                 }),
