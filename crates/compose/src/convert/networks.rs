@@ -1,6 +1,9 @@
 //! Networks: the top-level `networks:` (checked, external ones resolved to their cluster
 //! names), each service's attachments (`networks:` of a service, aliases, driver options) and
-//! the overlay networks the stack creates — only those its services use, as docker does.
+//! the overlay networks the stack creates — only those its services use, as docker does —
+//! with their IPAM pools and `enable_ipv6` as written: the managers refuse what they cannot
+//! honour. Attachment keys a Swarm service cannot honour (fixed addresses, MAC, priority)
+//! are warned about where written.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,7 +1,8 @@
 //! Volumes: the top-level `volumes:` (checked, external ones resolved to their names) and each
 //! service's `volumes:` (short `SOURCE:TARGET[:MODE]` strings and the long form) as the
 //! container's mounts — named volumes scoped to the stack with their driver, binds resolved
-//! against the Compose file's folder, tmpfs with its size.
+//! against the Compose file's folder, tmpfs with its size and mode. Bind options a Swarm
+//! service cannot honour (`selinux`, `create_host_path: true`) are warned about where written.
 
 use std::collections::BTreeMap;
 use std::path::Path;
