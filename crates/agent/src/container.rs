@@ -596,6 +596,23 @@ mod tests {
     }
 
     #[test]
+    fn a_tmpfs_mount_takes_its_size_and_mode_to_the_engine() {
+        let m = Mount {
+            r#type: SpecMountType::Tmpfs,
+            target: "/scratch".into(),
+            tmpfs_options: Some(shoal_types::swarm::TmpfsOptions {
+                size_bytes: 1 << 20,
+                mode: 0o1777,
+                options: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        let tmpfs = engine_mount(&m).unwrap().tmpfs_options.unwrap();
+        assert_eq!(tmpfs.size_bytes, Some(1 << 20));
+        assert_eq!(tmpfs.mode, Some(0o1777));
+    }
+
+    #[test]
     fn ingress_ports_bind_to_an_ephemeral_loopback_port_kept_out_of_port_status() {
         let spec = ContainerSpec {
             image: "busybox:latest".into(),

@@ -424,6 +424,23 @@ fn a_bad_file_is_refused_with_its_position() {
             "services:\n  web:\n    command: x\n",
             ":2:3: invalid image reference for service web: no image specified",
         ),
+        // Compose-spec keys are passed on, and the managers refuse what they cannot honour.
+        (
+            "services:\n  web:\n    image: nginx\nnetworks:\n  default:\n    enable_ipv6: true\n",
+            ":5:3: network bad_default: IPv6 is not supported",
+        ),
+        (
+            "services:\n  web:\n    image: nginx\nnetworks:\n  default:\n    ipam:\n      config:\n        - {subnet: 10.20.0.0/24, aux_addresses: {r: 10.20.0.2}}\n",
+            ":5:3: network bad_default: auxiliary addresses",
+        ),
+        (
+            "services:\n  web:\n    image: nginx\n    env_file: [{path: a.env, format: dotenv}]\n",
+            ":4:38: services.web.env_file.format: unsupported env_file format \"dotenv\"",
+        ),
+        (
+            "services:\n  web:\n    image: nginx\nvolumes:\n  v: {external: {name: a}, name: b}\n",
+            ":5:3: volume v: volume.external.name and volume.name conflict; only use volume.name",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let file = dir.path().join(format!("bad{i}.yml"));

@@ -1,10 +1,14 @@
 //! A service's environment: its `env_file`s (relative to the Compose file's folder, read in
 //! order) then `environment:`, a later value winning; a name without a value takes it from
 //! the project's environment, or is passed as a bare name.
+//!
+//! An env file is read as `docker stack deploy` reads it (docker run's `--env-file`: `KEY=VALUE`
+//! taken literally, no quotes, no interpolation), which is also the Compose specification's
+//! `format: raw`. A file marked `required: false` that does not exist is skipped.
 
 use std::collections::BTreeMap;
 
-use super::read::{entries, field, fields, opt_text, Entries};
+use super::read::{entries, field, fields, opt_bool, opt_text, Entries};
 use crate::yaml::{Node, Pos, Value};
 use crate::{Error, Project};
 
@@ -22,14 +26,25 @@ pub(super) fn environment(
         }
     };
     if let Some(files) = field(e, "env_file") {
-        for f in files_list(files, &format!("{what}.env_file"))? {
-            let (path, pos) = f;
+        for file in files_list(files, &format!("{what}.env_file"))? {
+            let EnvFile {
+                path,
+                pos,
+                required,
+                raw,
+            } = file;
             let full = project.working_dir.join(&path);
-            let content = std::fs::read_to_string(&full).map_err(|source| Error::ReadAt {
-                pos: pos.clone(),
-                path: full.display().to_string(),
-                source,
-            })?;
+            let content = match std::fs::read_to_string(&full) {
+                Ok(content) => content,
+                Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(Error::ReadAt {
+                        pos: pos.clone(),
+                        path: full.display().to_string(),
+                        source,
+                    })
+                }
+            };
             for line in content.lines() {
                 let line = line.trim_start();
                 if line.is_empty() || line.starts_with('#') {
@@ -43,7 +58,13 @@ pub(super) fn environment(
                                 format!("{}: variable {k:?} contains whitespaces", full.display()),
                             ));
                         }
-                        let v = lookup(k, Some(v.to_string()));
+                        // `format: raw` keeps an empty value empty; docker stack deploy
+                        // fills it from the environment, as for `environment:`.
+                        let v = if raw {
+                            Some(v.to_string())
+                        } else {
+                            lookup(k, Some(v.to_string()))
+                        };
                         env.insert(k.to_string(), v);
                     }
                     None => {
@@ -88,21 +109,45 @@ pub(super) fn environment(
     Ok(out)
 }
 
-/// `env_file`: one path, or a list of paths or of `{path, required, format}` mappings; each
-/// path with where it is written.
-fn files_list(node: &Node, what: &str) -> Result<Vec<(String, Pos)>, Error> {
+/// One entry of `env_file`.
+struct EnvFile {
+    path: String,
+    /// Where the entry is written.
+    pos: Pos,
+    /// `required: false`: a missing file is skipped.
+    required: bool,
+    /// `format: raw`: values are taken as written, even empty ones.
+    raw: bool,
+}
+
+impl EnvFile {
+    fn new(path: String, pos: Pos) -> EnvFile {
+        EnvFile {
+            path,
+            pos,
+            required: true,
+            raw: false,
+        }
+    }
+}
+
+/// `env_file`: one path, or a list of paths or of `{path, required, format}` mappings.
+fn files_list(node: &Node, what: &str) -> Result<Vec<EnvFile>, Error> {
     match &node.value {
-        Value::Scalar { text, .. } => Ok(vec![(text.clone(), node.pos.clone())]),
+        Value::Scalar { text, .. } => Ok(vec![EnvFile::new(text.clone(), node.pos.clone())]),
         Value::Seq(items) => items
             .iter()
             .map(|i| match &i.value {
-                Value::Scalar { text, .. } => Ok((text.clone(), i.pos.clone())),
+                Value::Scalar { text, .. } => Ok(EnvFile::new(text.clone(), i.pos.clone())),
                 Value::Map(_) => {
                     let e = fields(i, what, &["path", "required", "format"])?;
                     let path = opt_text(e, "path", what)?.ok_or_else(|| {
                         Error::at(&i.pos, format!("{what}: an env file needs a path"))
                     })?;
-                    Ok((path, i.pos.clone()))
+                    let mut file = EnvFile::new(path, i.pos.clone());
+                    file.required = opt_bool(e, "required", what)?.unwrap_or(true);
+                    file.raw = env_file_format(field(e, "format"), what)?;
+                    Ok(file)
                 }
                 _ => Err(Error::at(&i.pos, format!("{what} entries must be paths"))),
             })
@@ -110,6 +155,25 @@ fn files_list(node: &Node, what: &str) -> Result<Vec<(String, Pos)>, Error> {
         _ => Err(Error::at(
             &node.pos,
             format!("{what} must be a path or a list of paths"),
+        )),
+    }
+}
+
+/// An env file's `format:`: whether it is `raw`. The default (absent or empty) is read the
+/// same way; other formats (plugins of docker compose) are refused.
+fn env_file_format(node: Option<&Node>, what: &str) -> Result<bool, Error> {
+    let Some(node) = node else {
+        return Ok(false);
+    };
+    match node.as_str() {
+        Some("raw") => Ok(true),
+        Some("") => Ok(false),
+        _ => Err(Error::at(
+            &node.pos,
+            format!(
+                "{what}.format: unsupported env_file format {} (shoal reads env files as docker stack deploy does, the format \"raw\"; use format: raw or leave it out)",
+                super::read::shown(node)
+            ),
         )),
     }
 }
@@ -147,6 +211,54 @@ mod tests {
         assert_eq!(got, ["A=1", "B=3", "BARE", "C=c", "FROM_ENV=e"]);
         let got = env("{env_file: [{path: a.env}]}", dir.path(), &[]).unwrap();
         assert_eq!(got.len(), 3, "{got:?}");
+    }
+
+    #[test]
+    fn a_missing_env_file_not_required_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.env"), "A=1\n").unwrap();
+        let got = env(
+            "{env_file: [{path: gone.env, required: false}, {path: a.env, required: false}]}",
+            dir.path(),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(got, ["A=1"]);
+        assert!(message(env(
+            "{env_file: [{path: gone.env, required: true}]}",
+            dir.path(),
+            &[]
+        ))
+        .starts_with("t.yml:1:16: cannot read"));
+        assert_eq!(
+            message(env(
+                "{env_file: [{path: a.env, required: maybe}]}",
+                dir.path(),
+                &[]
+            )),
+            "t.yml:1:40: services.web.env_file.required must be a boolean (true or false), not \"maybe\""
+        );
+    }
+
+    #[test]
+    fn the_raw_env_file_format_takes_values_as_written_and_other_formats_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.env"), "Q=\"quoted\" 'x'\nI=${C}\nC=\n").unwrap();
+        let got = env(
+            "{env_file: [{path: a.env, format: raw}]}",
+            dir.path(),
+            &[("C", "c")],
+        )
+        .unwrap();
+        assert_eq!(got, ["C=", "I=${C}", "Q=\"quoted\" 'x'"]);
+        assert_eq!(
+            message(env(
+                "{env_file: [{path: a.env, format: dotenv}]}",
+                dir.path(),
+                &[]
+            )),
+            "t.yml:1:38: services.web.env_file.format: unsupported env_file format \"dotenv\" (shoal reads env files as docker stack deploy does, the format \"raw\"; use format: raw or leave it out)"
+        );
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Networks: the top-level `networks:` (checked, external ones resolved to their cluster
 //! names), each service's attachments (`networks:` of a service, aliases, driver options) and
-//! the overlay networks the stack creates — only those its services use, as docker does.
+//! the overlay networks the stack creates — only those its services use, as docker does —
+//! with their IPAM pools and `enable_ipv6` as written: the managers refuse what they cannot
+//! honour. Attachment keys a Swarm service cannot honour (fixed addresses, MAC, priority)
+//! are warned about where written.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,7 +31,11 @@ pub(super) struct NetworkDef {
     pub(super) internal: bool,
     pub(super) attachable: bool,
     pub(super) ipam_driver: String,
-    pub(super) subnets: Vec<String>,
+    pub(super) ipam_options: BTreeMap<String, String>,
+    /// `ipam.config`: subnet, `ip_range`, `gateway` and `aux_addresses` of each pool.
+    pub(super) ipam_config: Vec<IPAMConfig>,
+    /// `enable_ipv6`, when set.
+    pub(super) enable_ipv6: Option<bool>,
     pub(super) labels: BTreeMap<String, String>,
 }
 
@@ -64,6 +71,7 @@ pub(super) fn load_networks(root: &Node) -> Result<BTreeMap<String, NetworkDef>,
             driver: text_or_empty(e, "driver", &what)?,
             internal: opt_bool(e, "internal", &what)?.unwrap_or(false),
             attachable: opt_bool(e, "attachable", &what)?.unwrap_or(false),
+            enable_ipv6: opt_bool(e, "enable_ipv6", &what)?,
             ..Default::default()
         };
         def.driver_opts = opt_string_map(e, "driver_opts", &what)?.unwrap_or_default();
@@ -72,6 +80,7 @@ pub(super) fn load_networks(root: &Node) -> Result<BTreeMap<String, NetworkDef>,
             let iw = format!("{what}.ipam");
             let ie = fields(ipam, &iw, &["driver", "config", "options"])?;
             def.ipam_driver = text_or_empty(ie, "driver", &iw)?;
+            def.ipam_options = opt_string_map(ie, "options", &iw)?.unwrap_or_default();
             if let Some(configs) = field(ie, "config") {
                 for c in configs
                     .as_seq()
@@ -82,7 +91,13 @@ pub(super) fn load_networks(root: &Node) -> Result<BTreeMap<String, NetworkDef>,
                         &format!("{iw}.config"),
                         &["subnet", "ip_range", "gateway", "aux_addresses"],
                     )?;
-                    def.subnets.push(text_or_empty(ce, "subnet", &iw)?);
+                    let cw = format!("{iw}.config");
+                    def.ipam_config.push(IPAMConfig {
+                        subnet: text_or_empty(ce, "subnet", &iw)?,
+                        ip_range: text_or_empty(ce, "ip_range", &cw)?,
+                        gateway: text_or_empty(ce, "gateway", &cw)?,
+                        aux_address: opt_string_map(ce, "aux_addresses", &cw)?.unwrap_or_default(),
+                    });
                 }
             }
         }
@@ -94,11 +109,25 @@ pub(super) fn load_networks(root: &Node) -> Result<BTreeMap<String, NetworkDef>,
     Ok(out)
 }
 
+/// Why a key of a service's network attachment is ignored, for the keys a Swarm service
+/// cannot honour (`docker stack deploy` drops them without a word).
+fn ignored_attachment_key(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "ipv4_address" | "ipv6_address" => {
+            "a Swarm service's tasks take their addresses from the network's pool; a service cannot pin one"
+        }
+        "link_local_ips" => "a Swarm service cannot give its tasks link-local addresses",
+        "mac_address" => "a Swarm service cannot set its tasks' MAC addresses",
+        "priority" => "a Swarm service cannot order the networks its tasks join",
+        _ => return None,
+    })
+}
+
 impl Ctx<'_> {
     /// Service `service`'s network attachments (the stack's `default` network when it names
     /// none), sorted by target, and the networks' names in the file.
     pub(super) fn service_networks(
-        &self,
+        &mut self,
         service: &str,
         e: Entries<'_>,
         what: &str,
@@ -143,6 +172,15 @@ impl Ctx<'_> {
                 if let Some(d) = field(ve, "driver_opts") {
                     driver_opts = string_map(d, &format!("{nw}.driver_opts"))?;
                 }
+                for (k, v) in ve {
+                    let key = k.as_str().unwrap_or_default();
+                    if let Some(why) = ignored_attachment_key(key) {
+                        if !v.is_null() {
+                            self.warnings
+                                .push(format!("{}: ignoring {nw}.{key}: {why}", k.pos));
+                        }
+                    }
+                }
             }
             let target = def
                 .and_then(|d| d.name.clone())
@@ -183,17 +221,16 @@ impl Ctx<'_> {
                 external_networks.push(name);
                 continue;
             }
-            let ipam = (!def.ipam_driver.is_empty() || !def.subnets.is_empty()).then(|| IPAM {
+            // The pools go to the managers whole: they take a subnet, range and gateway and
+            // refuse what they cannot honour (auxiliary addresses, IPv6) with their own
+            // message.
+            let ipam = (!def.ipam_driver.is_empty()
+                || !def.ipam_config.is_empty()
+                || !def.ipam_options.is_empty())
+            .then(|| IPAM {
                 driver: def.ipam_driver.clone(),
-                config: def
-                    .subnets
-                    .iter()
-                    .map(|s| IPAMConfig {
-                        subnet: s.clone(),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
+                options: def.ipam_options.clone(),
+                config: def.ipam_config.clone(),
             });
             let name = def
                 .name
@@ -211,6 +248,7 @@ impl Ctx<'_> {
                     },
                     internal: def.internal,
                     attachable: def.attachable,
+                    enable_ipv6: def.enable_ipv6,
                     ipam,
                     options: def.driver_opts.clone(),
                     labels: with_namespace(self.ns, def.labels.clone()),
@@ -246,7 +284,7 @@ mod tests {
         assert_eq!(defs["old"].name.as_deref(), Some("old-net"));
         assert_eq!(defs["back"].name.as_deref(), Some("named-back"));
         assert!(defs["front"].attachable && !defs["front"].external);
-        assert_eq!(defs["front"].subnets, ["10.9.0.0/24"]);
+        assert_eq!(defs["front"].ipam_config[0].subnet, "10.9.0.0/24");
         let p = project(
             "networks:\n  n: {name: a, external: {name: b}}\n",
             Path::new("/"),
@@ -264,7 +302,7 @@ mod tests {
     #[test]
     fn a_service_joins_the_default_network_or_the_ones_it_names_with_its_name_as_alias() {
         let p = project(FILE, Path::new("/"), &[]);
-        let ctx = Ctx::new(&p, "app").unwrap();
+        let mut ctx = Ctx::new(&p, "app").unwrap();
         let n = node("{image: x}");
         let (attachments, used) = ctx
             .service_networks("web", entries(&n, "s").unwrap(), "services.web")
@@ -293,6 +331,36 @@ mod tests {
             message(ctx.service_networks("web", entries(&n, "s").unwrap(), "services.web")),
             "t.yml:1:16: service web: undefined network \"nowhere\" (declare it under the top-level networks)"
         );
+        assert!(ctx.warnings.is_empty());
+    }
+
+    #[test]
+    fn attachment_keys_a_swarm_service_cannot_honour_are_warned_about_where_written() {
+        let p = project(FILE, Path::new("/"), &[]);
+        let mut ctx = Ctx::new(&p, "app").unwrap();
+        let n = node("{networks: {front: {ipv4_address: 10.9.0.5, ipv6_address: \"::1\", link_local_ips: [169.254.0.1], mac_address: 02:42:ac:11:00:02, priority: 10, aliases: [a]}}}");
+        let (attachments, _) = ctx
+            .service_networks("web", entries(&n, "s").unwrap(), "services.web")
+            .unwrap();
+        assert_eq!(attachments[0].aliases, ["a", "web"]);
+        let keys: Vec<_> = ctx
+            .warnings
+            .iter()
+            .map(|w| w.split(':').take(4).collect::<Vec<_>>().join(":"))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "t.yml:1:24: ignoring services.web.networks.front.ipv4_address",
+                "t.yml:1:48: ignoring services.web.networks.front.ipv6_address",
+                "t.yml:1:69: ignoring services.web.networks.front.link_local_ips",
+                "t.yml:1:100: ignoring services.web.networks.front.mac_address",
+                "t.yml:1:132: ignoring services.web.networks.front.priority",
+            ]
+        );
+        assert!(ctx.warnings[0].ends_with(
+            "ipv4_address: a Swarm service's tasks take their addresses from the network's pool; a service cannot pin one"
+        ));
     }
 
     #[test]
@@ -318,5 +386,42 @@ mod tests {
             "t.yml:2:3"
         );
         assert!(!positions.contains_key(&("network".to_string(), "app_default".to_string())));
+    }
+
+    #[test]
+    fn ipam_pools_options_and_ipv6_reach_the_network_create_request() {
+        let p = project(
+            "networks:
+  n:
+    enable_ipv6: true
+    ipam:
+      options: {o: \"1\"}
+      config:
+        - {subnet: 10.8.0.0/16, ip_range: 10.8.1.0/24, gateway: 10.8.0.1, aux_addresses: {r: 10.8.0.2}}
+",
+            Path::new("/"),
+            &[],
+        );
+        let ctx = Ctx::new(&p, "app").unwrap();
+        let used = BTreeSet::from(["n".to_string()]);
+        let (created, _) = ctx.stack_networks(&used, &mut Positions::new());
+        let request = &created[0].request;
+        assert_eq!(request.enable_ipv6, Some(true));
+        let ipam = request.ipam.as_ref().unwrap();
+        assert_eq!(ipam.options["o"], "1");
+        assert_eq!(
+            ipam.config,
+            [IPAMConfig {
+                subnet: "10.8.0.0/16".into(),
+                ip_range: "10.8.1.0/24".into(),
+                gateway: "10.8.0.1".into(),
+                aux_address: BTreeMap::from([("r".to_string(), "10.8.0.2".to_string())]),
+            }]
+        );
+        let p = project("networks:\n  n: {}\n", Path::new("/"), &[]);
+        let ctx = Ctx::new(&p, "app").unwrap();
+        let (created, _) = ctx.stack_networks(&used, &mut Positions::new());
+        assert_eq!(created[0].request.enable_ipv6, None);
+        assert!(created[0].request.ipam.is_none());
     }
 }

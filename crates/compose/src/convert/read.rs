@@ -237,7 +237,7 @@ pub(super) fn external(node: Option<&Node>, what: &str) -> Result<(bool, Option<
     Ok((boolean(node, &format!("{what}.external"))?, None))
 }
 
-/// The cluster name of the external object declared at `key` (a network, config or secret
+/// The cluster name of the external object declared at `key` (a network, volume, config or secret
 /// — a `kind`): the deprecated `external.name`, else its `name:`, else its key. Both names
 /// set is refused, as docker does.
 pub(super) fn external_name(

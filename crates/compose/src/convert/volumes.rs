@@ -1,7 +1,8 @@
 //! Volumes: the top-level `volumes:` (checked, external ones resolved to their names) and each
 //! service's `volumes:` (short `SOURCE:TARGET[:MODE]` strings and the long form) as the
 //! container's mounts — named volumes scoped to the stack with their driver, binds resolved
-//! against the Compose file's folder, tmpfs with its size.
+//! against the Compose file's folder, tmpfs with its size and mode. Bind options a Swarm
+//! service cannot honour (`selinux`, `create_host_path: true`) are warned about where written.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,8 +10,8 @@ use std::path::Path;
 use shoal_types::swarm::{BindOptions, Driver, Mount, MountType, TmpfsOptions, VolumeOptions};
 
 use super::read::{
-    entries, external, field, fields, opt_bool, opt_string_map, opt_text, size, text_or_empty,
-    Entries,
+    entries, external, external_name, field, fields, integer, opt_bool, opt_string_map, opt_text,
+    size, text_or_empty, Entries,
 };
 use super::{scoped, with_namespace, Ctx};
 use crate::yaml::{Node, Value};
@@ -63,16 +64,46 @@ pub(super) fn load_volumes(root: &Node) -> Result<BTreeMap<String, VolumeDef>, E
                     ));
                 }
             }
-            def.name = Some(ext_name.or(def.name).unwrap_or_else(|| name.clone()));
+            def.name = Some(external_name("volume", key, ext_name, def.name)?);
         }
         out.insert(name, def);
     }
     Ok(out)
 }
 
+/// The warning for key `key` of a bind mount's options `be` (at `bw`), which Swarm cannot
+/// honour, saying `why`.
+fn ignored_bind_key(be: Entries<'_>, key: &str, bw: &str, why: &str) -> String {
+    let pos = be
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(k, _)| k.pos.to_string())
+        .unwrap_or_default();
+    format!("{pos}: ignoring {bw}.{key}: {why}")
+}
+
+/// A file mode as the Compose specification takes it: a number as YAML reads it (`0o1777`,
+/// `01777` octal, else decimal), or a string of octal digits (`"1777"`, `"0o1777"`).
+fn file_mode(node: &Node, what: &str) -> Result<u32, Error> {
+    let value = match &node.value {
+        Value::Scalar { text, quoted: true } => {
+            let digits = text.strip_prefix("0o").unwrap_or(text);
+            i64::from_str_radix(digits, 8).map_err(|_| {
+                Error::at(
+                    &node.pos,
+                    format!("{what} must be an octal file mode (like \"1777\"), not {text:?}"),
+                )
+            })?
+        }
+        _ => integer(node, what)?,
+    };
+    u32::try_from(value)
+        .map_err(|_| Error::at(&node.pos, format!("{what}: invalid file mode {value}")))
+}
+
 impl Ctx<'_> {
     /// A service's `volumes:` as the container's mounts, in the order written.
-    pub(super) fn mounts(&self, e: Entries<'_>, what: &str) -> Result<Vec<Mount>, Error> {
+    pub(super) fn mounts(&mut self, e: Entries<'_>, what: &str) -> Result<Vec<Mount>, Error> {
         let Some(list) = field(e, "volumes") else {
             return Ok(Vec::new());
         };
@@ -91,7 +122,7 @@ impl Ctx<'_> {
     }
 
     /// One entry of a service's `volumes:` (at `vw`, `services.NAME.volumes`).
-    fn mount(&self, item: &Node, vw: &str) -> Result<Mount, Error> {
+    fn mount(&mut self, item: &Node, vw: &str) -> Result<Mount, Error> {
         struct Spec {
             kind: String,
             source: String,
@@ -102,6 +133,7 @@ impl Ctx<'_> {
             no_copy: Option<bool>,
             subpath: String,
             tmpfs_size: Option<i64>,
+            tmpfs_mode: Option<u32>,
             has_bind: bool,
             has_volume: bool,
             has_tmpfs: bool,
@@ -124,6 +156,7 @@ impl Ctx<'_> {
                     no_copy: v.no_copy.then_some(true),
                     subpath: String::new(),
                     tmpfs_size: None,
+                    tmpfs_mode: None,
                     has_tmpfs: false,
                 }
             }
@@ -159,6 +192,7 @@ impl Ctx<'_> {
                     no_copy: None,
                     subpath: String::new(),
                     tmpfs_size: None,
+                    tmpfs_mode: None,
                     has_bind: false,
                     has_volume: false,
                     has_tmpfs: false,
@@ -171,6 +205,21 @@ impl Ctx<'_> {
                     )?;
                     s.has_bind = true;
                     s.propagation = opt_text(be, "propagation", vw)?;
+                    let bw = format!("{vw}.bind");
+                    // Swarm never creates a bind source (a task whose source is missing
+                    // fails), which is what `create_host_path: false` asks for.
+                    if opt_bool(be, "create_host_path", &bw)? == Some(true) {
+                        self.warnings.push(ignored_bind_key(be, "create_host_path", &bw,
+                            "a Swarm task never creates its bind source: it fails when the path does not exist on the node"));
+                    }
+                    if opt_text(be, "selinux", &bw)?.is_some() {
+                        self.warnings.push(ignored_bind_key(
+                            be,
+                            "selinux",
+                            &bw,
+                            "a Swarm service's bind mounts cannot relabel their source for SELinux",
+                        ));
+                    }
                 }
                 if let Some(v) = field(me, "volume") {
                     let ve = fields(v, &format!("{vw}.volume"), &["nocopy", "subpath"])?;
@@ -183,6 +232,9 @@ impl Ctx<'_> {
                     s.has_tmpfs = true;
                     s.tmpfs_size = field(te, "size")
                         .map(|n| size(n, &format!("{vw}.tmpfs.size")))
+                        .transpose()?;
+                    s.tmpfs_mode = field(te, "mode")
+                        .map(|n| file_mode(n, &format!("{vw}.tmpfs.mode")))
                         .transpose()?;
                 }
                 s
@@ -295,6 +347,7 @@ impl Ctx<'_> {
                 if spec.has_tmpfs {
                     mount.tmpfs_options = Some(TmpfsOptions {
                         size_bytes: spec.tmpfs_size.unwrap_or(0),
+                        mode: spec.tmpfs_mode.unwrap_or(0),
                         ..Default::default()
                     });
                 }
@@ -365,9 +418,62 @@ mod tests {
 ";
 
     fn mount(item: &str) -> Result<Mount, Error> {
+        Ok(mount_and_warnings(item)?.0)
+    }
+
+    fn mount_and_warnings(item: &str) -> Result<(Mount, Vec<String>), Error> {
         let p = project(FILE, Path::new("/srv/app"), &[("HOME", "/home/u")]);
-        let ctx = Ctx::new(&p, "app").unwrap();
-        ctx.mount(&node(item), "services.web.volumes")
+        let mut ctx = Ctx::new(&p, "app").unwrap();
+        let m = ctx.mount(&node(item), "services.web.volumes")?;
+        Ok((m, ctx.warnings))
+    }
+
+    #[test]
+    fn tmpfs_mode_is_a_yaml_number_or_an_octal_string() {
+        for (mode, want) in [
+            ("01777", 0o1777),
+            ("0o700", 0o700),
+            ("\"1777\"", 0o1777),
+            ("'0o755'", 0o755),
+            ("448", 448),
+        ] {
+            let m = mount(&format!(
+                "{{type: tmpfs, target: /t, tmpfs: {{mode: {mode}}}}}"
+            ))
+            .unwrap();
+            assert_eq!(m.tmpfs_options.unwrap().mode, want, "{mode}");
+        }
+        let m = mount("{type: tmpfs, target: /t, tmpfs: {size: 1k}}").unwrap();
+        assert_eq!(m.tmpfs_options.unwrap().mode, 0);
+        assert_eq!(
+            message(mount("{type: tmpfs, target: /t, tmpfs: {mode: \"rwx\"}}")),
+            "t.yml:1:44: services.web.volumes.tmpfs.mode must be an octal file mode (like \"1777\"), not \"rwx\""
+        );
+        assert_eq!(
+            message(mount("{type: tmpfs, target: /t, tmpfs: {mode: -1}}")),
+            "t.yml:1:44: services.web.volumes.tmpfs.mode: invalid file mode -1"
+        );
+    }
+
+    #[test]
+    fn bind_options_swarm_cannot_honour_are_warned_about_where_written() {
+        let (m, warnings) = mount_and_warnings(
+            "{type: bind, source: /x, target: /t, bind: {create_host_path: true, selinux: z, propagation: rslave}}",
+        )
+        .unwrap();
+        assert_eq!(m.bind_options.unwrap().propagation, "rslave");
+        assert_eq!(
+            warnings,
+            [
+                "t.yml:1:48: ignoring services.web.volumes.bind.create_host_path: a Swarm task never creates its bind source: it fails when the path does not exist on the node",
+                "t.yml:1:72: ignoring services.web.volumes.bind.selinux: a Swarm service's bind mounts cannot relabel their source for SELinux",
+            ]
+        );
+        let (_, warnings) = mount_and_warnings(
+            "{type: bind, source: /x, target: /t, bind: {create_host_path: false}}",
+        )
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 
     #[test]
@@ -385,6 +491,27 @@ mod tests {
             message(load_volumes(&p.root)),
             "t.yml:2:3: conflicting parameters \"external\" and \"driver\" specified for volume \"v\""
         );
+    }
+
+    #[test]
+    fn an_external_volume_takes_its_name_but_not_two_names() {
+        let p = project(
+            "volumes:\n  v: {external: {name: a}, name: b}\n",
+            Path::new("/"),
+            &[],
+        );
+        assert_eq!(
+            message(load_volumes(&p.root)),
+            "t.yml:2:3: volume v: volume.external.name and volume.name conflict; only use volume.name"
+        );
+        let p = project(
+            "volumes:\n  v: {external: true, name: b}\n  w: {external: true}\n",
+            Path::new("/"),
+            &[],
+        );
+        let defs = load_volumes(&p.root).unwrap();
+        assert_eq!(defs["v"].name.as_deref(), Some("b"));
+        assert_eq!(defs["w"].name.as_deref(), Some("w"));
     }
 
     #[test]
