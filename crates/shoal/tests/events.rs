@@ -416,13 +416,21 @@ fn a_leader_change_is_a_node_update_with_the_leader_flag_moving() {
     let watcher = (l + 1) % 3;
     let events = Events::start(&nodes[watcher], &["--filter", "type=node"]);
     nodes[l].kill9();
-    let (taken, _) = events.until("a manager taking the lead", |e| {
-        e["Action"] == "update" && attr(e, "leader.new") == "true"
-    });
+    // The new leader records both flags in one pass over the nodes, so the two updates come in
+    // the order of the node IDs: wait for whichever comes first, then find the other.
+    let taking = |e: &Value| {
+        e["Action"] == "update"
+            && attr(e, "leader.new") == "true"
+            && e["Actor"]["ID"] != old_id.as_str()
+    };
+    let losing =
+        |e: &Value| e["Actor"]["ID"] == old_id.as_str() && attr(e, "leader.new") == "false";
+    let (first, _) = events.until("a leadership change", |e| taking(e) || losing(e));
+    let (taken, lost) = if taking(&first) {
+        (first, events.until("the killed leader losing it", losing).0)
+    } else {
+        (events.until("a manager taking the lead", taking).0, first)
+    };
     assert_eq!(attr(&taken, "leader.old"), "false");
-    assert_ne!(taken["Actor"]["ID"], old_id.as_str());
-    let (lost, _) = events.until("the killed leader losing it", |e| {
-        e["Actor"]["ID"] == old_id.as_str() && attr(e, "leader.new") == "false"
-    });
     assert_eq!(attr(&lost, "leader.old"), "true");
 }
