@@ -5,6 +5,7 @@
 
 pub mod lab;
 pub mod leftovers;
+#[path = "../../../agent/tests/support/registry.rs"]
 pub mod registry;
 
 use std::io::{Read, Write};
