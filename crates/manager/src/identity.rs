@@ -5,7 +5,9 @@
 //! never either key itself. Without autolock the KEK is in `keys.kek`, a file of its own; with autolock no file
 //! holds it: the operator does, and a restarted manager stays locked until it is given.
 //! A manager's own node secret is derived from the data key, so `node.json` of a manager
-//! does not hold it either.
+//! does not hold it either, and its TLS private key is in `node.json` sealed with the data key:
+//! with autolock, a copied disk can neither read the cluster's data nor speak as the manager.
+//! A worker's key is in clear (as Swarm's: workers have no autolock).
 
 use crate::ca::RootCa;
 use crate::keys::{write_private, DataKey, Kek, KeyError};
@@ -13,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use shoal_raft::tls::NodeCert;
 use shoal_types::swarm::NodeRole;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
@@ -33,6 +36,11 @@ pub struct Identity {
     /// presents and checks on every node-to-node connection.
     #[serde(default)]
     pub cert: Option<NodeCert>,
+    /// A manager's TLS private key as `node.json` holds it, sealed with the data key (hex);
+    /// `cert.key_pem` is empty until it is opened (see [`Files::open_identity`]). Empty in
+    /// memory once opened, and always on a worker.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sealed_key: String,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -145,13 +153,28 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 
 pub struct Files {
     dir: PathBuf,
+    /// The data key while this manager holds it open (its keys were opened or saved): it
+    /// seals and opens the manager's TLS key in `node.json`.
+    data_key: Mutex<Option<DataKey>>,
 }
 
 impl Files {
     pub fn new(dir: &Path) -> Self {
         Self {
             dir: dir.to_path_buf(),
+            data_key: Mutex::new(None),
         }
+    }
+
+    fn remember(&self, data_key: Option<&DataKey>) {
+        *self.data_key.lock().unwrap_or_else(|e| e.into_inner()) = data_key.cloned();
+    }
+
+    fn remembered(&self) -> Option<DataKey> {
+        self.data_key
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn dir(&self) -> &Path {
@@ -174,16 +197,52 @@ impl Files {
         self.dir.join("raft.redb")
     }
 
+    /// Reads `node.json`. A manager's TLS key is opened when this manager's keys are (see
+    /// [`Files::load_keys`]); before, it stays sealed.
     pub fn load_identity(&self) -> Result<Option<Identity>, String> {
-        read_json(&self.node())
+        let Some(id) = read_json::<Identity>(&self.node())? else {
+            return Ok(None);
+        };
+        match self.remembered() {
+            Some(k) if !id.sealed_key.is_empty() => self.open_identity(id, &k).map(Some),
+            _ => Ok(Some(id)),
+        }
+    }
+
+    /// Opens a manager's TLS key with the data key (a manager started, or unlocked), and
+    /// remembers the data key for the writes of `node.json` that follow.
+    pub fn open_identity(&self, mut id: Identity, data_key: &DataKey) -> Result<Identity, String> {
+        self.remember(Some(data_key));
+        if id.sealed_key.is_empty() {
+            return Ok(id);
+        }
+        let damaged = |what: &str| format!("{} is damaged: {what}", self.node().display());
+        let sealed = unhex(&id.sealed_key).ok_or_else(|| damaged("the sealed key is not hex"))?;
+        let key = data_key
+            .open_node_key(&sealed)
+            .map_err(|_| damaged("its TLS key does not open with this manager's data key"))?;
+        let cert = id
+            .cert
+            .as_mut()
+            .ok_or_else(|| damaged("a sealed key without a certificate"))?;
+        cert.key_pem = key;
+        id.sealed_key.clear();
+        Ok(id)
     }
 
     /// Writes `node.json`. A manager's secret is left out: it follows from the data key,
-    /// which is wrapped at rest (with autolock, a copied disk must not speak for the node).
+    /// which is wrapped at rest (with autolock, a copied disk must not speak for the node);
+    /// its TLS key is sealed with the data key.
     pub fn save_identity(&self, id: &Identity) -> Result<(), String> {
         let mut id = id.clone();
         if id.role == NodeRole::Manager {
             id.secret.clear();
+            if let (Some(cert), Some(k)) = (id.cert.as_mut(), self.remembered()) {
+                if !cert.key_pem.is_empty() {
+                    id.sealed_key = hex(&k.seal_node_key(&cert.key_pem));
+                    cert.key_pem.clear();
+                }
+            }
         }
         let bytes = serde_json::to_vec_pretty(&id).map_err(|e| e.to_string())?;
         write_private(&self.node(), &bytes).map_err(|e| e.to_string())
@@ -207,6 +266,7 @@ impl Files {
             };
             let at_rest = AtRest::KekFile(Kek::generate());
             self.save_keys(&keys, &at_rest)?;
+            self.remember(Some(&keys.data_key));
             return Ok(Some(StoredKeys::Open(keys, at_rest)));
         }
         let file: KeysFile = serde_json::from_slice(&bytes).map_err(|e| damaged(&e))?;
@@ -220,6 +280,7 @@ impl Files {
                 .transpose()?,
         };
         if file.autolock {
+            self.remember(None);
             return Ok(Some(StoredKeys::Locked(locked)));
         }
         let kek = match std::fs::read_to_string(self.kek()) {
@@ -228,14 +289,21 @@ impl Files {
             // A KEK file lost (or never written, a crash mid-change): the operator's key
             // is the only way in.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Some(StoredKeys::Locked(locked)))
+                self.remember(None);
+                return Ok(Some(StoredKeys::Locked(locked)));
             }
             Err(e) => return Err(format!("cannot read {}: {e}", self.kek().display())),
         };
         match locked.unlock(&kek) {
-            Ok(keys) => Ok(Some(StoredKeys::Open(keys, AtRest::KekFile(kek)))),
+            Ok(keys) => {
+                self.remember(Some(&keys.data_key));
+                Ok(Some(StoredKeys::Open(keys, AtRest::KekFile(kek))))
+            }
             // The KEK file is from before a change to autolock that did not finish.
-            Err(_) => Ok(Some(StoredKeys::Locked(locked))),
+            Err(_) => {
+                self.remember(None);
+                Ok(Some(StoredKeys::Locked(locked)))
+            }
         }
     }
 
@@ -262,6 +330,7 @@ impl Files {
             write_private(&self.kek(), kek.to_hex().as_bytes()).map_err(|e| e.to_string())?;
         }
         write_private(&self.keys(), &bytes).map_err(|e| e.to_string())?;
+        self.remember(Some(&k.data_key));
         if let AtRest::UnlockKey(_) = at_rest {
             remove_if_present(&self.kek())?;
         }
@@ -270,12 +339,14 @@ impl Files {
 
     /// Forgets a manager's keys (a demoted manager).
     pub fn remove_keys(&self) -> Result<(), String> {
+        self.remember(None);
         remove_if_present(&self.keys())?;
         remove_if_present(&self.kek())
     }
 
     /// Forgets the cluster: identity, keys and the Raft database.
     pub fn wipe(&self) -> Result<(), String> {
+        self.remember(None);
         for p in [self.node(), self.keys(), self.kek(), self.raft_db()] {
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
@@ -441,6 +512,7 @@ mod tests {
             managers: vec![],
             secret: "s3cr3t-value".into(),
             cert: None,
+            sealed_key: String::new(),
         };
         files.save_identity(&id).unwrap();
         assert!(!contains(dir.path(), b"s3cr3t-value"));
@@ -450,5 +522,69 @@ mod tests {
             files.load_identity().unwrap().unwrap().secret,
             "s3cr3t-value"
         );
+    }
+
+    #[test]
+    fn a_managers_tls_key_is_sealed_with_the_data_key_and_a_workers_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(dir.path());
+        let k = keys();
+        let key_pem = rcgen::KeyPair::generate().unwrap().serialize_pem();
+        let body = key_pem.lines().find(|l| !l.starts_with("-----")).unwrap();
+        let mut id = Identity {
+            node_id: "n".into(),
+            raft_id: 1,
+            role: NodeRole::Manager,
+            cluster_id: "c".into(),
+            listen_addr: "a".into(),
+            advertise_addr: "a".into(),
+            managers: vec![],
+            secret: String::new(),
+            cert: Some(NodeCert {
+                ca_pem: "root".into(),
+                cert_pem: "mine".into(),
+                key_pem: key_pem.clone(),
+            }),
+            sealed_key: String::new(),
+        };
+        let unlock = Kek::generate();
+        files
+            .save_keys(&k, &AtRest::UnlockKey(unlock.clone()))
+            .unwrap();
+        files.save_identity(&id).unwrap();
+        assert!(!contains(dir.path(), body.as_bytes()), "the key in clear");
+        assert_eq!(
+            files.load_identity().unwrap().unwrap(),
+            id,
+            "opened while held"
+        );
+
+        // Restarted: sealed until the keys open, and only with the unlock key.
+        let files = Files::new(dir.path());
+        let stored = files.load_identity().unwrap().unwrap();
+        assert!(stored.cert.as_ref().unwrap().key_pem.is_empty());
+        assert!(!stored.sealed_key.is_empty());
+        let Some(StoredKeys::Locked(locked)) = files.load_keys().unwrap() else {
+            panic!("expected locked keys");
+        };
+        assert!(locked.unlock(&Kek::generate()).is_err());
+        let opened = locked.unlock(&unlock).unwrap();
+        assert_eq!(
+            files
+                .open_identity(stored.clone(), &opened.data_key)
+                .unwrap(),
+            id
+        );
+        let other = keys();
+        assert!(Files::new(dir.path())
+            .open_identity(stored, &other.data_key)
+            .is_err());
+
+        // Demoted: a worker keeps its key in clear, as Swarm's workers do.
+        files.remove_keys().unwrap();
+        id.role = NodeRole::Worker;
+        files.save_identity(&id).unwrap();
+        assert!(contains(dir.path(), body.as_bytes()));
+        assert_eq!(Files::new(dir.path()).load_identity().unwrap().unwrap(), id);
     }
 }

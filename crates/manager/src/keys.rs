@@ -150,6 +150,17 @@ impl DataKey {
         open_with(&self.cipher(), MAGIC, sealed)
     }
 
+    /// A manager's TLS private key as its `node.json` keeps it: opened only where the data
+    /// key is, so with autolock only once the operator unlocked the manager.
+    pub fn seal_node_key(&self, key_pem: &str) -> Vec<u8> {
+        seal_with(&self.cipher(), NODE_KEY_MAGIC, key_pem.as_bytes())
+    }
+
+    pub fn open_node_key(&self, sealed: &[u8]) -> Result<String, KeyError> {
+        let bytes = open_with(&self.cipher(), NODE_KEY_MAGIC, sealed)?;
+        String::from_utf8(bytes).map_err(|_| KeyError::Open)
+    }
+
     /// The unlock key sealed for the replicated state (see [`Kek::seal_for_cluster`]).
     pub fn open_unlock_key(&self, sealed: &[u8]) -> Result<Kek, KeyError> {
         let bytes = self.open(sealed)?;
@@ -188,6 +199,9 @@ fn open_with(
         .map_err(|_| KeyError::Open)
 }
 
+/// Marks a manager's TLS key sealed with the data key, so that it is never taken for another
+/// sealed value.
+const NODE_KEY_MAGIC: &[u8; 4] = b"SHNK";
 /// Marks a wrapped data key.
 const WRAP_MAGIC: &[u8; 4] = b"SHW1";
 /// Marks another secret wrapped by a KEK (the root CA's key), so that it is never taken for a

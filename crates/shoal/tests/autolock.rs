@@ -109,6 +109,25 @@ fn data_key_with(d: &Daemon, unlock_key: &str) -> [u8; 32] {
     }
 }
 
+/// A manager's own TLS private key (PEM), opened from its disk with the unlock key: sealed with
+/// the data key in its `node.json`.
+fn tls_key_with(d: &Daemon, unlock_key: &str) -> String {
+    let kek = Kek::from_unlock_key(unlock_key).unwrap();
+    let files = Files::new(&d.data_dir());
+    let Some(StoredKeys::Locked(l)) = files.load_keys().unwrap() else {
+        panic!("{}: the keys open without the unlock key", d.name);
+    };
+    let keys = l.unlock(&kek).unwrap();
+    let sealed = files.load_identity().unwrap().expect("node.json");
+    assert!(
+        sealed.cert.as_ref().unwrap().key_pem.is_empty(),
+        "{}: node.json holds the TLS key in clear",
+        d.name
+    );
+    let opened = files.open_identity(sealed, &keys.data_key).unwrap();
+    opened.cert.unwrap().key_pem
+}
+
 /// Whether this manager's disk is wrapped by `unlock_key` now.
 fn wrapped_by(d: &Daemon, unlock_key: &str) -> bool {
     let kek = Kek::from_unlock_key(unlock_key).unwrap();
@@ -222,9 +241,11 @@ fn init_with_autolock_prints_a_key_and_a_restarted_manager_stays_locked_until_it
     let dek = data_key_with(&d, &key);
     let kek = *Kek::from_unlock_key(&key).unwrap().expose_bytes();
     let ca_key = ca_key_with(&d, &key);
+    let tls_key = tls_key_with(&d, &key);
     assert_nowhere(&d.data_dir(), &dek, "the data key");
     assert_nowhere(&d.data_dir(), &kek, "the unlock key");
     assert_pem_nowhere(&d.data_dir(), &ca_key, "the root CA's key");
+    assert_pem_nowhere(&d.data_dir(), &tls_key, "the manager's TLS key");
 
     d.restart();
     assert_locked(&d);
@@ -237,6 +258,7 @@ fn init_with_autolock_prints_a_key_and_a_restarted_manager_stays_locked_until_it
         String::from_utf8_lossy(&out.stderr)
     );
     assert_nowhere(&d.data_dir(), &dek, "the data key");
+    assert_pem_nowhere(&d.data_dir(), &tls_key, "the manager's TLS key");
 
     assert_unlocks(&d, &key);
     assert_objects(&d);
@@ -247,11 +269,16 @@ fn init_with_autolock_prints_a_key_and_a_restarted_manager_stays_locked_until_it
     assert!(err.contains("not locked"), "{err}");
     assert_nowhere(&d.data_dir(), &dek, "the data key");
     assert_nowhere(&d.data_dir(), &kek, "the unlock key");
-    // The root CA came back with the data key: it still issues, so a node can join.
+    // The root CA came back with the data key: it still issues, so a node can join (and the
+    // manager's TLS key came back with it: the worker's join is a TLS handshake with it).
     assert_eq!(ca_key_with(&d, &key), ca_key);
+    assert_eq!(tls_key_with(&d, &key), tls_key);
     let w = Daemon::start("al1w");
     w.join(&d, "worker");
     assert_pem_nowhere(&d.data_dir(), &ca_key, "the root CA's key");
+    assert_pem_nowhere(&d.data_dir(), &tls_key, "the manager's TLS key");
+    // A worker has no autolock: its key is in its node.json, as Swarm's workers keep theirs.
+    assert!(!w.client_cert().key_pem.is_empty());
 }
 
 #[test]
@@ -468,5 +495,7 @@ fn managers_that_join_or_are_promoted_later_wrap_their_keys_with_the_unlock_key(
     assert_nowhere(&c.data_dir(), &dek, "the data key");
     for n in [&b, &c] {
         assert_pem_nowhere(&n.data_dir(), &ca_key, "the root CA's key");
+        let tls_key = tls_key_with(n, &key);
+        assert_pem_nowhere(&n.data_dir(), &tls_key, "the manager's TLS key");
     }
 }

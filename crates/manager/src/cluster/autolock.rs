@@ -56,7 +56,11 @@ impl Daemon {
             _ => wrong(),
         })?;
         let keys = locked.keys.unlock(&kek).map_err(|_| wrong())?;
-        let m = self.start_manager(locked.identity.clone(), keys).await?;
+        let identity = self
+            .files
+            .open_identity(locked.identity.clone(), &keys.data_key)
+            .map_err(internal)?;
+        let m = self.start_manager(identity, keys).await?;
         self.set_at_rest(Some(AtRest::UnlockKey(kek)));
         self.set_role(Role::Manager(m));
         tracing::info!("autolock: this manager is unlocked");

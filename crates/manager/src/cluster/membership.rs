@@ -73,6 +73,7 @@ impl Daemon {
             managers: vec![advertise.clone()],
             secret: keys.data_key.node_secret(&node_id),
             cert: Some(cert),
+            sealed_key: String::new(),
         };
         self.files.wipe().map_err(internal)?;
         self.save_keys(&keys, at_rest).map_err(internal)?;
@@ -266,6 +267,7 @@ impl Daemon {
             managers: resp.managers.clone(),
             secret: resp.node_secret.clone(),
             cert: Some(cert),
+            sealed_key: String::new(),
         };
         match (resp.role, resp.keys) {
             (NodeRole::Manager, Some(k)) => {

@@ -200,6 +200,7 @@ impl Daemon {
                 {
                     StoredKeys::Open(keys, at_rest) => {
                         daemon.set_at_rest(Some(at_rest));
+                        let identity = daemon.files.open_identity(identity, &keys.data_key)?;
                         Role::Manager(
                             daemon
                                 .start_manager(identity, keys)

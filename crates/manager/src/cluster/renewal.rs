@@ -78,11 +78,13 @@ impl Daemon {
                     }
                     m.stop().await;
                     let _ = std::fs::remove_file(self.files.raft_db());
-                    let _ = self.files.remove_keys();
-                    self.set_at_rest(None);
+                    // The worker's identity first (its key in clear, as a worker keeps it),
+                    // then the keys: a crash in between leaves a worker with a stale file.
                     if self.files.save_identity(&identity).is_err() {
                         return false;
                     }
+                    let _ = self.files.remove_keys();
+                    self.set_at_rest(None);
                     match self.start_worker(identity).await {
                         Ok(w) => {
                             self.set_role(Role::Worker(w));

@@ -590,19 +590,20 @@ pub struct ClientCert {
 }
 
 impl Daemon {
-    /// This node's certificate and key, as it keeps them.
+    /// This node's certificate and key, as it keeps them (a manager's key opened with its
+    /// data key, which opens without autolock).
     pub fn client_cert(&self) -> ClientCert {
-        let identity: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(self.data_dir().join("node.json")).expect("node.json"),
-        )
-        .expect("node.json is JSON");
-        let cert = &identity["cert"];
+        let files = shoal_manager::identity::Files::new(&self.data_dir());
+        let _ = files.load_keys();
+        let identity = files
+            .load_identity()
+            .expect("node.json")
+            .expect("an identity");
+        let cert = identity.cert.expect("a certificate");
+        assert!(!cert.key_pem.is_empty(), "the node's key does not open");
         ClientCert {
-            cert_pem: cert["cert_pem"]
-                .as_str()
-                .expect("a certificate")
-                .to_string(),
-            key_pem: cert["key_pem"].as_str().expect("a key").to_string(),
+            cert_pem: cert.cert_pem,
+            key_pem: cert.key_pem,
         }
     }
 }
