@@ -395,7 +395,7 @@ impl Manager {
                 &spec.ca_config,
             )?;
             crate::unsupported::settle_swarm_spec(&c.info.spec, &mut spec)?;
-            (c.join_tokens.clone(), c.unlock_key.clone(), change)
+            (self.join_tokens(c)?, c.unlock_key.clone(), change)
         };
         let root_rotation = self.root_rotation_for(change)?;
         // The given root's key is never stored in the spec (the rotation holds it, sealed),
@@ -426,7 +426,7 @@ impl Manager {
         self.propose(Command::UpdateCluster {
             version,
             spec: Box::new(spec),
-            join_tokens,
+            join_tokens: tokens::seal(&self.keys.data_key, &join_tokens),
             unlock_key,
             root_rotation,
         })

@@ -1,7 +1,11 @@
 //! Join tokens, Swarm style: `SWMTKN-1-<digest>-<secret>`. The digest part identifies the
 //! cluster's root of trust (so a joining node can pin it once mutual TLS lands); the secret
 //! part differs between the worker and the manager token and is what admits a node.
+//!
+//! The replicated state keeps them sealed with the data key ([`seal`]), so a copied Raft
+//! database or snapshot (under autolock: a stolen disk) does not hand its reader a way in.
 
+use crate::keys::{DataKey, KeyError};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use shoal_types::swarm::JoinTokens;
@@ -56,6 +60,45 @@ pub fn parse(token: &str) -> Option<(&str, &str)> {
     (d.len() == 50 && s.len() == 25).then_some((d, s))
 }
 
+/// Marks a token sealed with the data key in the replicated state.
+const SEALED_PREFIX: &str = "sealed:";
+
+/// The tokens as the replicated state keeps them: each sealed with the data key.
+pub fn seal(k: &DataKey, t: &JoinTokens) -> JoinTokens {
+    let one = |token: &str| {
+        let sealed = k.seal(token.as_bytes());
+        let hex: String = sealed.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{SEALED_PREFIX}{hex}")
+    };
+    JoinTokens {
+        worker: one(&t.worker),
+        manager: one(&t.manager),
+    }
+}
+
+/// The tokens of the replicated state, opened. Tokens a state of an earlier version kept in
+/// clear are taken as they are (the next rotation or root change seals them).
+pub fn open(k: &DataKey, t: &JoinTokens) -> Result<JoinTokens, KeyError> {
+    let one = |stored: &str| -> Result<String, KeyError> {
+        let Some(hex) = stored.strip_prefix(SEALED_PREFIX) else {
+            return Ok(stored.to_string());
+        };
+        let bytes = (0..hex.len())
+            .step_by(2)
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|p| u8::from_str_radix(p, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or(KeyError::Open)?;
+        String::from_utf8(k.open(&bytes)?).map_err(|_| KeyError::Open)
+    };
+    Ok(JoinTokens {
+        worker: one(&t.worker)?,
+        manager: one(&t.manager)?,
+    })
+}
+
 /// Whether a presented token (or any secret) equals the expected one, compared in time that
 /// does not depend on where they differ.
 pub fn matches(given: &str, expected: &str) -> bool {
@@ -66,6 +109,26 @@ pub fn matches(given: &str, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_tokens_open_with_the_data_key_only_and_clear_ones_are_taken_as_they_are() {
+        let k = DataKey::generate();
+        let t = generate(b"root");
+        let sealed = seal(&k, &t);
+        assert!(!sealed.worker.contains(&t.worker[20..]), "{sealed:?}");
+        assert!(!sealed.manager.contains(&t.manager[20..]));
+        let opened = open(&k, &sealed).unwrap();
+        assert_eq!(
+            (opened.worker, opened.manager),
+            (t.worker.clone(), t.manager.clone())
+        );
+        assert!(open(&DataKey::generate(), &sealed).is_err());
+        let mut odd = sealed.clone();
+        odd.worker.push('a');
+        assert!(open(&k, &odd).is_err(), "odd hex");
+        let legacy = open(&k, &t).unwrap();
+        assert_eq!(legacy.worker, t.worker);
+    }
 
     #[test]
     fn tokens_have_swarm_shape_and_differ_by_role() {

@@ -499,3 +499,42 @@ fn managers_that_join_or_are_promoted_later_wrap_their_keys_with_the_unlock_key(
         assert_pem_nowhere(&n.data_dir(), &tls_key, "the manager's TLS key");
     }
 }
+
+#[test]
+fn join_tokens_are_in_no_file_of_a_managers_disk() {
+    let a = Daemon::start("jt-a");
+    a.init_with(&["--autolock"]);
+    let b = Daemon::start("jt-b");
+    b.join(&a, "manager");
+    let token = |role: &str| {
+        a.docker_ok(&["swarm", "join-token", "-q", role])
+            .trim()
+            .to_string()
+    };
+    let first = (token("worker"), token("manager"));
+    a.docker_ok(&["swarm", "join-token", "-q", "--rotate", "worker"]);
+    let rotated = token("worker");
+    assert_ne!(rotated, first.0);
+    assert_eq!(
+        b.docker_ok(&["swarm", "join-token", "-q", "worker"]).trim(),
+        rotated,
+        "a follower shows the same tokens"
+    );
+    // The rotated token still admits a worker; the old one does not.
+    let w = Daemon::start("jt-w");
+    w.join(&a, "worker");
+    for t in [&first.0, &first.1, &rotated] {
+        // The secret part (after the root's digest) is what admits a node.
+        let secret = t.rsplit('-').next().unwrap();
+        for n in [&a, &b] {
+            for f in files_under(&n.data_dir()) {
+                let bytes = std::fs::read(&f).unwrap_or_default();
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{} holds a join token",
+                    f.display()
+                );
+            }
+        }
+    }
+}

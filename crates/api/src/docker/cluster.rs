@@ -6,10 +6,7 @@ pub(super) async fn swarm_inspect(State(d): S) -> HttpResult<Json<Swarm>> {
     let m = d.manager()?;
     let state = m.replica().read();
     let c = state.cluster()?;
-    Ok(Json(Swarm::from_parts(
-        c.info.clone(),
-        c.join_tokens.clone(),
-    )))
+    Ok(Json(Swarm::from_parts(c.info.clone(), m.join_tokens(c)?)))
 }
 
 pub(super) async fn swarm_init(State(d): S, body: Bytes) -> HttpResult<Json<String>> {

@@ -4,6 +4,12 @@
 use super::*;
 
 impl Manager {
+    /// The cluster's join tokens, opened (the state keeps them sealed with the data key).
+    pub fn join_tokens(&self, c: &shoal_store::Cluster) -> Result<shoal_types::swarm::JoinTokens> {
+        tokens::open(&self.keys.data_key, &c.join_tokens)
+            .map_err(|e| internal(format!("the cluster's join tokens: {e}")))
+    }
+
     /// Puts together a manager around a running Raft member and starts its leader duties.
     pub(super) fn launch(
         identity: Identity,
@@ -212,9 +218,10 @@ impl Manager {
         let (cluster_id, role, node_id, raft_id, validity) = {
             let state = self.replica().read();
             let c = state.cluster()?;
+            let known = self.join_tokens(c)?;
             // Both compared, in time that does not depend on the token's content.
-            let manager = tokens::matches(&req.token, &c.join_tokens.manager);
-            let worker = tokens::matches(&req.token, &c.join_tokens.worker);
+            let manager = tokens::matches(&req.token, &known.manager);
+            let worker = tokens::matches(&req.token, &known.worker);
             let role = match (manager, worker) {
                 (true, _) => NodeRole::Manager,
                 (false, true) => NodeRole::Worker,

@@ -113,7 +113,7 @@ impl Daemon {
                     },
                     ..Default::default()
                 },
-                join_tokens: tokens::generate(&root),
+                join_tokens: tokens::seal(&m.keys.data_key, &tokens::generate(&root)),
                 unlock_key,
                 ..Default::default()
             };

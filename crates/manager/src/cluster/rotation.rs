@@ -155,7 +155,7 @@ impl Manager {
         self.propose(Command::FinishRootRotation {
             new_root,
             tls_info: want,
-            join_tokens: tokens::generate(der.as_ref()),
+            join_tokens: tokens::seal(&self.keys.data_key, &tokens::generate(der.as_ref())),
         })
         .await?;
         tracing::info!("root rotation finished: the new root CA is the swarm's");
