@@ -169,6 +169,18 @@ impl DataKey {
     }
 }
 
+/// The Raft log's entries and snapshots are sealed with the data key on every manager's disk
+/// (SwarmKit encrypts its Raft log with its DEK).
+impl shoal_raft::Sealer for DataKey {
+    fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+        seal_with(&self.cipher(), RAFT_MAGIC, plaintext)
+    }
+
+    fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        open_with(&self.cipher(), RAFT_MAGIC, sealed).ok()
+    }
+}
+
 fn seal_with(cipher: &XChaCha20Poly1305, magic: &[u8; 4], plaintext: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::thread_rng().fill_bytes(&mut nonce);
@@ -202,6 +214,8 @@ fn open_with(
 /// Marks a manager's TLS key sealed with the data key, so that it is never taken for another
 /// sealed value.
 const NODE_KEY_MAGIC: &[u8; 4] = b"SHNK";
+/// Marks a value of the Raft database (an entry, a snapshot) sealed with the data key.
+const RAFT_MAGIC: &[u8; 4] = b"SHRL";
 /// Marks a wrapped data key.
 const WRAP_MAGIC: &[u8; 4] = b"SHW1";
 /// Marks another secret wrapped by a KEK (the root CA's key), so that it is never taken for a

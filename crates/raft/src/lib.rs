@@ -12,6 +12,7 @@
 
 mod batch;
 mod chunks;
+mod disk;
 mod election;
 pub mod journal;
 pub mod limits;
@@ -26,6 +27,7 @@ pub mod tls;
 pub mod transport;
 
 pub use batch::{Batch, WriteError};
+pub use disk::{Disk, Sealer};
 pub use election::PreVoteResp;
 pub use network::{AppendReq, AppendResp, SnapshotReq, SnapshotResp, VoteReq, VoteResp};
 pub use node::{open_database, RaftNode, RaftOpenError};

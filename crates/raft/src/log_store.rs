@@ -5,12 +5,13 @@
 //! by one writer thread in submission order. The writer takes every append waiting in its queue
 //! into one transaction and one fsync, which is what makes many concurrent writers fast.
 
+use crate::disk::Disk;
 use crate::{Entry, LogId, NodeId, TypeConfig, Vote};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{
     ErrorSubject, ErrorVerb, OptionalSend, RaftLogReader, StorageError, StorageIOError,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::RangeBounds;
@@ -98,7 +99,7 @@ fn read_err(e: impl ToString) -> StorageError<NodeId> {
 
 impl LogStore {
     /// Loads the log from `db` and starts its writer thread.
-    pub fn open(db: Arc<Database>) -> Result<Self, StorageError<NodeId>> {
+    pub fn open(db: Disk) -> Result<Self, StorageError<NodeId>> {
         let mut mem = LogMem::default();
         {
             let txn = db.begin_write().map_err(read_err)?;
@@ -123,8 +124,9 @@ impl LogStore {
         let log = txn.open_table(LOG).map_err(read_err)?;
         for row in log.iter().map_err(read_err)? {
             let (k, v) = row.map_err(read_err)?;
-            let entry: Entry = serde_json::from_slice(v.value()).map_err(read_err)?;
-            mem.insert(k.value(), entry, v.value().len());
+            let json = db.open(v.value()).map_err(read_err)?;
+            let entry: Entry = serde_json::from_slice(&json).map_err(read_err)?;
+            mem.insert(k.value(), entry, json.len());
         }
         drop(log);
         drop(meta);
@@ -183,7 +185,7 @@ impl LogStore {
 
 /// The writer thread: takes every operation waiting in its queue and applies them, in order,
 /// in one transaction with one fsync; then tells each submitter.
-fn writer(db: Arc<Database>, rx: mpsc::Receiver<Op>) {
+fn writer(db: Disk, rx: mpsc::Receiver<Op>) {
     const MAX_BATCH: usize = 4096;
     while let Ok(first) = rx.recv() {
         let mut ops = vec![first];
@@ -213,7 +215,8 @@ fn writer(db: Arc<Database>, rx: mpsc::Receiver<Op>) {
     }
 }
 
-fn write_batch(db: &Database, ops: &[Op], durable: bool) -> Result<(), String> {
+/// Entries are sealed here, on the writer thread, not on Raft's.
+fn write_batch(db: &Disk, ops: &[Op], durable: bool) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let mut txn = db.begin_write().map_err(|e| err(&e))?;
     if !durable {
@@ -227,7 +230,7 @@ fn write_batch(db: &Database, ops: &[Op], durable: bool) -> Result<(), String> {
             match op {
                 Op::Append(rows, _) => {
                     for (i, v) in rows {
-                        log.insert(*i, v.as_slice()).map_err(|e| err(&e))?;
+                        log.insert(*i, db.seal(v).as_slice()).map_err(|e| err(&e))?;
                     }
                 }
                 Op::Truncate(from, _) => {

@@ -3,6 +3,7 @@
 
 use crate::batch::{Batcher, WriteError};
 use crate::chunks::Chunks;
+use crate::disk::{Disk, Sealer};
 use crate::election::{self, LastContact, PreVoteResp};
 use crate::log_store::LogStore;
 use crate::network::{
@@ -28,19 +29,20 @@ pub enum RaftOpenError {
     Start(String),
 }
 
-/// Opens (or creates) the redb database that holds the log, the vote and the snapshots.
-pub fn open_database(dir: &Path) -> Result<Arc<Database>, RaftOpenError> {
+/// Opens (or creates) the redb database that holds the log, the vote and the snapshots, its
+/// entries and snapshots sealed by `sealer`.
+pub fn open_database(dir: &Path, sealer: Arc<dyn Sealer>) -> Result<Disk, RaftOpenError> {
     let path = dir.join("raft.redb");
     let db = Database::create(&path).map_err(|e| RaftOpenError::Database {
         path: path.display().to_string(),
         msg: e.to_string(),
     })?;
-    Ok(Arc::new(db))
+    Ok(Disk::new(db, sealer))
 }
 
 pub struct RaftNode {
     pub raft: Raft,
-    db: Arc<Database>,
+    db: Disk,
     /// The log, to wait for its writes when the member stops.
     log: LogStore,
     batcher: Batcher,
@@ -59,7 +61,7 @@ impl RaftNode {
     /// Starts this manager's Raft member on its stored log and snapshot. A new member is not
     /// initialised: it either initialises a cluster or waits to be added by a leader.
     pub async fn start(
-        db: Arc<Database>,
+        db: Disk,
         id: NodeId,
         timing: &Timing,
         transport: Transport,
@@ -176,7 +178,7 @@ impl RaftNode {
     }
 
     /// The database this member keeps its log, vote and snapshots in.
-    pub fn database(&self) -> Arc<Database> {
+    pub fn database(&self) -> Disk {
         self.db.clone()
     }
 
@@ -223,7 +225,7 @@ mod tests {
     use openraft::{SnapshotMeta, Vote};
 
     async fn member(dir: &Path) -> RaftNode {
-        let db = open_database(dir).unwrap();
+        let db = open_database(dir, crate::disk::test_sealer()).unwrap();
         RaftNode::start(db, 1, &Timing::fast(), Transport::new())
             .await
             .unwrap()

@@ -17,11 +17,12 @@
 //! take effect. SwarmKit drops entries above its (durable) commit index instead.
 
 use crate::batch::Batch;
+use crate::disk::Disk;
 use crate::log_store::{COMMITTED, LAST_PURGED, LOG, META, VOTE};
 use crate::state_machine::load_snapshot;
 use crate::{Entry, LogId, NodeId, RaftOpenError, Vote};
 use openraft::{BasicNode, CommittedLeaderId, EntryPayload, Membership};
-use redb::{Database, ReadableTable};
+use redb::ReadableTable;
 use shoal_store::Request;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,7 +44,7 @@ fn storage(e: impl std::fmt::Display) -> RaftOpenError {
 /// `addr`, and appends `requests` to be applied right after. Only call it while no Raft member
 /// runs on `db` (see [`crate::RaftNode::shutdown`], which waits for the log to be on disk).
 pub fn force_new_cluster(
-    db: &Database,
+    db: &Disk,
     id: NodeId,
     addr: &str,
     requests: Vec<Request>,
@@ -70,7 +71,7 @@ pub fn force_new_cluster(
         };
         let last_entry: Option<LogId> = match log.last().map_err(storage)? {
             Some((_, v)) => Some(
-                serde_json::from_slice::<Entry>(v.value())
+                serde_json::from_slice::<Entry>(&db.open(v.value()).map_err(storage)?)
                     .map_err(storage)?
                     .log_id,
             ),
@@ -114,7 +115,7 @@ pub fn force_new_cluster(
             },
         ];
         for e in &entries {
-            let v = serde_json::to_vec(e).map_err(storage)?;
+            let v = db.seal(&serde_json::to_vec(e).map_err(storage)?);
             log.insert(e.log_id.index, v.as_slice()).map_err(storage)?;
         }
         let committed = entries[1].log_id;
@@ -182,11 +183,11 @@ mod tests {
     }
 
     async fn start(dir: &Path) -> RaftNode {
-        let db = open_database(dir).unwrap();
+        let db = open_database(dir, crate::disk::test_sealer()).unwrap();
         start_on(db).await
     }
 
-    async fn start_on(db: std::sync::Arc<Database>) -> RaftNode {
+    async fn start_on(db: crate::Disk) -> RaftNode {
         RaftNode::start(db, 1, &Timing::fast(), Transport::new())
             .await
             .unwrap()
@@ -348,8 +349,111 @@ mod tests {
     #[test]
     fn an_empty_database_has_no_cluster_to_force() {
         let dir = tempfile::tempdir().unwrap();
-        let db = open_database(dir.path()).unwrap();
+        let db = open_database(dir.path(), crate::disk::test_sealer()).unwrap();
         // The tables exist once a log store opened them; here they do not even exist.
         assert!(force_new_cluster(&db, 1, "127.0.0.1:1", Vec::new()).is_err());
+    }
+
+    /// Builds a snapshot and waits until it is there.
+    async fn snapshot_now(node: &RaftNode) {
+        node.raft.trigger().snapshot().await.unwrap();
+        let applied = node.raft.metrics().borrow().last_applied.map(|l| l.index);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while node.raft.metrics().borrow().snapshot.map(|s| s.index) != applied {
+            assert!(tokio::time::Instant::now() < deadline, "no snapshot");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_and_snapshots_are_sealed_on_disk_and_a_database_in_clear_still_opens() {
+        /// What an earlier version wrote: JSON in clear.
+        struct Clear;
+        impl crate::Sealer for Clear {
+            fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+                plaintext.to_vec()
+            }
+            fn open(&self, _: &[u8]) -> Option<Vec<u8>> {
+                None
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let holds = |what: &str| {
+            let bytes = std::fs::read(dir.path().join("raft.redb")).unwrap();
+            bytes.windows(what.len()).any(|w| w == what.as_bytes())
+        };
+        let sealed = open_database(dir.path(), crate::disk::test_sealer()).unwrap();
+        let clear = sealed.with_sealer(std::sync::Arc::new(Clear));
+        {
+            let node = start_on(clear).await;
+            node.raft
+                .initialize(BTreeMap::from([(
+                    1,
+                    BasicNode {
+                        addr: "127.0.0.1:1".into(),
+                    },
+                )]))
+                .await
+                .unwrap();
+            wait_leader(&node, Duration::from_secs(5)).await;
+            node.write(init()).await.unwrap().unwrap();
+            node.write(add("in-the-snapshot", 2, NodeRole::Worker))
+                .await
+                .unwrap()
+                .unwrap();
+            snapshot_now(&node).await;
+            node.write(add("in-the-log-in-clear", 3, NodeRole::Worker))
+                .await
+                .unwrap()
+                .unwrap();
+            node.shutdown().await;
+        }
+        assert!(holds("in-the-log-in-clear"), "the earlier version's log");
+
+        // Opened with a sealer: the whole state is there; what is written now is sealed.
+        {
+            let node = start_on(sealed.clone()).await;
+            wait_leader(&node, Duration::from_secs(5)).await;
+            assert_eq!(node.replica.read().nodes.len(), 3);
+            node.write(add("sealed-in-the-log", 4, NodeRole::Worker))
+                .await
+                .unwrap()
+                .unwrap();
+            node.shutdown().await;
+        }
+        assert!(!holds("sealed-in-the-log"));
+        {
+            let node = start_on(sealed.clone()).await;
+            wait_leader(&node, Duration::from_secs(5)).await;
+            assert_eq!(node.replica.read().nodes.len(), 4);
+            snapshot_now(&node).await;
+            node.write(add("after-a-sealed-snapshot", 5, NodeRole::Worker))
+                .await
+                .unwrap()
+                .unwrap();
+            node.shutdown().await;
+        }
+        assert!(!holds("after-a-sealed-snapshot"));
+        let node = start_on(sealed.clone()).await;
+        wait_leader(&node, Duration::from_secs(5)).await;
+        assert_eq!(node.replica.read().nodes.len(), 5);
+        node.shutdown().await;
+
+        // Another key opens nothing: the member does not start on values it cannot read.
+        struct Other;
+        impl crate::Sealer for Other {
+            fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+                plaintext.to_vec()
+            }
+            fn open(&self, _: &[u8]) -> Option<Vec<u8>> {
+                None
+            }
+        }
+        let other = sealed.with_sealer(std::sync::Arc::new(Other));
+        let err = RaftNode::start(other, 1, &Timing::fast(), Transport::new())
+            .await
+            .err()
+            .expect("started on a log it cannot open");
+        assert!(err.to_string().contains("data key"), "{err}");
     }
 }

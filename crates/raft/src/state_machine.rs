@@ -4,6 +4,7 @@
 //! The state itself lives in memory; on restart it comes back from the last snapshot plus the
 //! committed log after it, which openraft re-applies.
 
+use crate::disk::Disk;
 use crate::replica::Replica;
 use crate::{Entry, LogId, NodeId, TypeConfig};
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -11,7 +12,7 @@ use openraft::{
     BasicNode, EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, SnapshotMeta,
     StorageError, StorageIOError, StoredMembership,
 };
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use shoal_store::{Response, State};
 use std::io::Cursor;
@@ -44,7 +45,7 @@ struct AppliedState {
 #[derive(Clone)]
 pub struct StateMachine {
     replica: Arc<Replica>,
-    db: Arc<Database>,
+    db: Disk,
     applied: Arc<std::sync::Mutex<AppliedState>>,
     snapshot_seq: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -57,7 +58,7 @@ pub(crate) struct StoredSnapshot {
 
 impl StateMachine {
     /// Restores the state from the stored snapshot, if there is one.
-    pub fn open(db: Arc<Database>) -> Result<(Self, Arc<Replica>), StorageError<NodeId>> {
+    pub fn open(db: Disk) -> Result<(Self, Arc<Replica>), StorageError<NodeId>> {
         {
             let txn = db.begin_write().map_err(|e| sm_err(ErrorVerb::Read, e))?;
             txn.open_table(SNAPSHOT)
@@ -98,6 +99,7 @@ impl StateMachine {
 
     fn save_snapshot(&self, s: &StoredSnapshot) -> Result<(), StorageError<NodeId>> {
         let bytes = serde_json::to_vec(s).map_err(|e| sm_err(ErrorVerb::Write, e))?;
+        let bytes = self.db.seal(&bytes);
         let txn = self
             .db
             .begin_write()
@@ -133,15 +135,18 @@ impl StateMachine {
     }
 }
 
-pub(crate) fn load_snapshot(db: &Database) -> Result<Option<StoredSnapshot>, StorageError<NodeId>> {
+pub(crate) fn load_snapshot(db: &Disk) -> Result<Option<StoredSnapshot>, StorageError<NodeId>> {
     let txn = db.begin_read().map_err(|e| sm_err(ErrorVerb::Read, e))?;
     let t = txn
         .open_table(SNAPSHOT)
         .map_err(|e| sm_err(ErrorVerb::Read, e))?;
     match t.get(APPLIED).map_err(|e| sm_err(ErrorVerb::Read, e))? {
-        Some(v) => Ok(Some(
-            serde_json::from_slice(v.value()).map_err(|e| sm_err(ErrorVerb::Read, e))?,
-        )),
+        Some(v) => {
+            let json = db.open(v.value()).map_err(|e| sm_err(ErrorVerb::Read, e))?;
+            Ok(Some(
+                serde_json::from_slice(&json).map_err(|e| sm_err(ErrorVerb::Read, e))?,
+            ))
+        }
         None => Ok(None),
     }
 }

@@ -1,4 +1,6 @@
-//! Secret data never lands on disk in plaintext (nor in base64), and no API returns it.
+//! Secret data never lands on disk in plaintext (nor in base64), and no API returns it; nor does
+//! the rest of the state (specs, environment, labels, join tokens): the Raft log and snapshots
+//! are sealed with the data key, as Swarm encrypts its Raft log.
 
 mod support;
 
@@ -36,6 +38,16 @@ fn secret_values_are_nowhere_in_the_data_dirs_or_the_api() {
             );
         }
     }
+    // The rest of the state is sealed too: a service's environment and labels.
+    let env = "TODO_DB_HOST=visible-env-7c1d9a";
+    let label = "visible-label-5e2b44";
+    let spec = format!(
+        r#"{{"Name":"sealed-spec","Labels":{{"owner":"{label}"}},"TaskTemplate":{{"ContainerSpec":{{"Image":"busybox:1.36","Env":["{env}"]}}}},"Mode":{{"Replicated":{{"Replicas":0}}}}}}"#
+    );
+    let (status, text) = nodes[0]
+        .http("POST", "/v1.41/services/create", Some(spec.as_bytes()))
+        .unwrap();
+    assert_eq!(status, 201, "{text}");
     // Enough writes for every manager to take a snapshot (every 500 entries in the fast
     // profile), then restart them all: snapshots are loaded and the log replayed.
     for i in 0..600 {
@@ -69,6 +81,9 @@ fn secret_values_are_nowhere_in_the_data_dirs_or_the_api() {
                 "{} holds the secret in base64",
                 f.display()
             );
+            for visible in [env, label] {
+                assert!(!hay.contains(visible), "{} holds {visible}", f.display());
+            }
         }
     }
 }

@@ -290,7 +290,9 @@ impl Daemon {
                 // leader's Raft calls are checked from the first one.
                 self.transport
                     .set_credential(Some(keys.data_key.manager_credential()));
-                let raft = self.start_raft(identity.raft_id, &server).await?;
+                let raft = self
+                    .start_raft(identity.raft_id, &keys.data_key, &server)
+                    .await?;
                 let node_id = identity.node_id.clone();
                 let m = Manager::launch(
                     identity,

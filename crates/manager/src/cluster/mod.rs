@@ -264,10 +264,17 @@ impl Daemon {
             .map_err(|e| ApiError::Invalid(format!("cannot listen on {addr}: {e}")))
     }
 
-    /// Opens the Raft database and starts this manager's Raft member as `raft_id`; on failure
-    /// the node port that was bound for it (`server`) is closed again.
-    async fn start_raft(&self, raft_id: u64, server: &AbortHandle) -> Result<Arc<RaftNode>> {
-        let started = match shoal_raft::open_database(self.files.dir()) {
+    /// Opens the Raft database (its entries and snapshots sealed with the data key) and starts
+    /// this manager's Raft member as `raft_id`; on failure the node port that was bound for it
+    /// (`server`) is closed again.
+    async fn start_raft(
+        &self,
+        raft_id: u64,
+        data_key: &DataKey,
+        server: &AbortHandle,
+    ) -> Result<Arc<RaftNode>> {
+        let sealer = Arc::new(data_key.clone());
+        let started = match shoal_raft::open_database(self.files.dir(), sealer) {
             Ok(db) => RaftNode::start(db, raft_id, &self.cfg.timing, self.transport.clone())
                 .await
                 .map_err(internal),
@@ -345,7 +352,9 @@ impl Daemon {
         self.transport
             .set_credential(Some(keys.data_key.manager_credential()));
         let server = self.bind(&identity.listen_addr).await?;
-        let raft = self.start_raft(identity.raft_id, &server).await?;
+        let raft = self
+            .start_raft(identity.raft_id, &keys.data_key, &server)
+            .await?;
         Ok(Manager::launch(
             identity,
             raft,

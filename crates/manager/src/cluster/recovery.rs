@@ -78,7 +78,7 @@ impl Daemon {
         &self,
         old: &Manager,
         identity: Identity,
-        db: Arc<shoal_raft::Database>,
+        db: shoal_raft::Disk,
     ) -> std::result::Result<(), String> {
         let raft = RaftNode::start(
             db,
