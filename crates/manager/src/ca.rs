@@ -119,9 +119,11 @@ impl RootCa {
                 v.not_before
             )));
         }
+        let key_pem = &crate::keyformat::to_pkcs8_pem(key_pem)
+            .map_err(|e| given(format!("the CA key (--ca-key) cannot be used: {e}")))?;
         let key = KeyPair::from_pem(key_pem).map_err(|e| {
             given(format!(
-                "the CA key (--ca-key) is not an unencrypted PKCS#8 private key (BEGIN PRIVATE KEY) of a kind shoal signs with (ECDSA P-256/P-384, Ed25519, RSA): {e}; `openssl pkcs8 -topk8 -nocrypt` converts an EC or RSA key"
+                "the CA key (--ca-key) is not a private key of a kind shoal signs with (ECDSA P-256/P-384, Ed25519, RSA): {e}"
             ))
         })?;
         if key.public_key_der() != cert.tbs_certificate.subject_pki.raw {
@@ -434,7 +436,7 @@ mod tests {
         let err = |cert: &str, key: &str| RootCa::from_given(cert, key, t).unwrap_err().to_string();
         let other = KeyPair::generate().unwrap();
         assert!(err(&good.pem(), &other.serialize_pem()).contains("does not match"));
-        assert!(err(&good.pem(), "junk").contains("PKCS#8"));
+        assert!(err(&good.pem(), "junk").contains("--ca-key) cannot be used: it is not PEM"));
         assert!(err("junk", &key.serialize_pem()).contains("not a PEM certificate"));
         let leaf = ca_params(now() - day, now() + day, false)
             .self_signed(&key)

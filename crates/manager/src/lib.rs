@@ -11,6 +11,7 @@ pub mod describe;
 pub mod error;
 pub mod identity;
 pub mod internal;
+pub mod keyformat;
 pub mod keys;
 pub mod network_spec;
 pub mod orchestrator;

@@ -65,11 +65,7 @@ const SEALED_PREFIX: &str = "sealed:";
 
 /// The tokens as the replicated state keeps them: each sealed with the data key.
 pub fn seal(k: &DataKey, t: &JoinTokens) -> JoinTokens {
-    let one = |token: &str| {
-        let sealed = k.seal(token.as_bytes());
-        let hex: String = sealed.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{SEALED_PREFIX}{hex}")
-    };
+    let one = |token: &str| format!("{SEALED_PREFIX}{}", hex::encode(k.seal(token.as_bytes())));
     JoinTokens {
         worker: one(&t.worker),
         manager: one(&t.manager),

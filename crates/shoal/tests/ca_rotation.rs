@@ -363,6 +363,16 @@ fn rotating_to_a_given_root_ca_uses_it_and_bad_ones_are_refused_with_the_reason(
     ]);
     assert!(err.contains("external CAs"), "{err}");
 
+    // The key as `openssl ec` writes it (SEC1, `BEGIN EC PRIVATE KEY`), which Docker takes too.
+    let sec1_key = dir.path().join("my-root.sec1.key");
+    let out = Command::new("openssl")
+        .args(["ec", "-in", &key, "-out"])
+        .arg(&sec1_key)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let sec1 = std::fs::read_to_string(&sec1_key).unwrap();
+    assert!(sec1.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{sec1}");
     let out = docker_within(
         &m,
         180,
@@ -373,7 +383,7 @@ fn rotating_to_a_given_root_ca_uses_it_and_bad_ones_are_refused_with_the_reason(
             "--ca-cert",
             &cert,
             "--ca-key",
-            &key,
+            sec1_key.to_str().unwrap(),
         ],
     );
     let (stdout, stderr) = (stdout_of(&out), stderr_of(&out));
