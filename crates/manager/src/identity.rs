@@ -132,25 +132,6 @@ impl LockedKeys {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    let digits = text.as_bytes();
-    if !digits.len().is_multiple_of(2) {
-        return None;
-    }
-    digits
-        .chunks_exact(2)
-        .map(|p| {
-            let hi = (p[0] as char).to_digit(16)?;
-            let lo = (p[1] as char).to_digit(16)?;
-            Some((hi << 4 | lo) as u8)
-        })
-        .collect()
-}
-
 pub struct Files {
     dir: PathBuf,
     /// The data key while this manager holds it open (its keys were opened or saved): it
@@ -217,7 +198,8 @@ impl Files {
             return Ok(id);
         }
         let damaged = |what: &str| format!("{} is damaged: {what}", self.node().display());
-        let sealed = unhex(&id.sealed_key).ok_or_else(|| damaged("the sealed key is not hex"))?;
+        let sealed =
+            hex::decode(&id.sealed_key).map_err(|_| damaged("the sealed key is not hex"))?;
         let key = data_key
             .open_node_key(&sealed)
             .map_err(|_| damaged("its TLS key does not open with this manager's data key"))?;
@@ -239,7 +221,7 @@ impl Files {
             id.secret.clear();
             if let (Some(cert), Some(k)) = (id.cert.as_mut(), self.remembered()) {
                 if !cert.key_pem.is_empty() {
-                    id.sealed_key = hex(&k.seal_node_key(&cert.key_pem));
+                    id.sealed_key = hex::encode(k.seal_node_key(&cert.key_pem));
                     cert.key_pem.clear();
                 }
             }
@@ -271,12 +253,12 @@ impl Files {
         }
         let file: KeysFile = serde_json::from_slice(&bytes).map_err(|e| damaged(&e))?;
         let locked = LockedKeys {
-            wrapped: unhex(&file.wrapped_data_key)
-                .ok_or_else(|| damaged(&"the wrapped data key is not hex"))?,
+            wrapped: hex::decode(&file.wrapped_data_key)
+                .map_err(|_| damaged(&"the wrapped data key is not hex"))?,
             root_digest: file.root_digest,
             wrapped_ca: file
                 .wrapped_ca
-                .map(|w| unhex(&w).ok_or_else(|| damaged(&"the wrapped root CA is not hex")))
+                .map(|w| hex::decode(w).map_err(|_| damaged(&"the wrapped root CA is not hex")))
                 .transpose()?,
         };
         if file.autolock {
@@ -315,12 +297,12 @@ impl Files {
         let wrapped_ca = match &k.ca {
             Some(ca) => {
                 let json = serde_json::to_vec(ca).map_err(|e| e.to_string())?;
-                Some(hex(&at_rest.kek().wrap_secret(&json)))
+                Some(hex::encode(at_rest.kek().wrap_secret(&json)))
             }
             None => None,
         };
         let file = KeysFile {
-            wrapped_data_key: hex(&at_rest.kek().wrap(&k.data_key)),
+            wrapped_data_key: hex::encode(at_rest.kek().wrap(&k.data_key)),
             root_digest: k.root_digest.clone(),
             wrapped_ca,
             autolock: matches!(at_rest, AtRest::UnlockKey(_)),
@@ -389,7 +371,7 @@ mod tests {
     }
 
     fn contains(dir: &Path, needle: &[u8]) -> bool {
-        let hex = hex(needle);
+        let hex = hex::encode(needle);
         std::fs::read_dir(dir).unwrap().any(|e| {
             let b = std::fs::read(e.unwrap().path()).unwrap_or_default();
             b.windows(needle.len()).any(|w| w == needle)

@@ -133,6 +133,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever stands in a key's PEM block, the answer is a key or an error, never a panic.
+        #[test]
+        fn any_block_gives_a_key_or_an_error(
+            tag in "(EC|RSA|ENCRYPTED)? ?PRIVATE KEY|CERTIFICATE",
+            der in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let block = pem::encode(&pem::Pem::new(tag, der));
+            if let Ok(pkcs8) = to_pkcs8_pem(&block) {
+                let _ = rcgen::KeyPair::from_pem(&pkcs8);
+            }
+        }
+    }
+
     #[test]
     fn what_cannot_be_a_signing_key_says_why() {
         assert_eq!(to_pkcs8_pem(EC_NO_PUBLIC), Err(KeyFormatError::NoPublicKey));

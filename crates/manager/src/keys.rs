@@ -448,6 +448,35 @@ mod tests {
             proptest::prop_assert!(k.open(&sealed).is_err());
             proptest::prop_assert!(k.open(&bytes).is_err());
         }
+
+        /// A Raft value or a node key that does not open is refused, never a panic.
+        #[test]
+        fn opening_any_raft_value_or_node_key_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..128)) {
+            use shoal_raft::Sealer;
+            let k = DataKey::generate();
+            let mut sealed = RAFT_MAGIC.to_vec();
+            sealed.extend_from_slice(&bytes);
+            proptest::prop_assert!(Sealer::open(&k, &sealed).is_none());
+            let mut sealed = NODE_KEY_MAGIC.to_vec();
+            sealed.extend_from_slice(&bytes);
+            proptest::prop_assert!(k.open_node_key(&sealed).is_err());
+        }
+    }
+
+    #[test]
+    fn raft_values_and_node_keys_open_only_as_what_they_were_sealed_as() {
+        use shoal_raft::Sealer;
+        let k = DataKey::generate();
+        let raft = Sealer::seal(&k, b"{\"entry\":1}");
+        assert_eq!(Sealer::open(&k, &raft).unwrap(), b"{\"entry\":1}");
+        assert!(Sealer::open(&DataKey::generate(), &raft).is_none());
+        let node_key = k.seal_node_key("KEY");
+        assert_eq!(k.open_node_key(&node_key).unwrap(), "KEY");
+        // Each magic marks one kind: a sealed secret is neither, nor the reverse.
+        assert!(Sealer::open(&k, &node_key).is_none());
+        assert!(k.open_node_key(&raft).is_err());
+        assert!(k.open(&raft).is_err());
+        assert!(Sealer::open(&k, &k.seal(b"secret")).is_none());
     }
 
     #[test]

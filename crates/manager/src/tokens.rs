@@ -126,6 +126,16 @@ mod tests {
         assert_eq!(legacy.worker, t.worker);
     }
 
+    proptest::proptest! {
+        /// Whatever the state holds where a token should be, opening it never panics.
+        #[test]
+        fn any_stored_token_opens_or_is_refused(s in "sealed:\\PC{0,80}|\\PC{0,80}") {
+            let k = DataKey::generate();
+            let stored = JoinTokens { worker: s.clone(), manager: s };
+            let _ = open(&k, &stored);
+        }
+    }
+
     #[test]
     fn tokens_have_swarm_shape_and_differ_by_role() {
         let t = generate(b"root");
