@@ -365,17 +365,4 @@ fn stack_deploy_with_registry_auth_is_honoured_for_docker_and_for_shoal() {
             f.display()
         );
     }
-    // With --order (request by request) it is refused, saying why.
-    let out = m.shoal(&[
-        "stack",
-        "deploy",
-        "--order",
-        "--with-registry-auth",
-        "-c",
-        file,
-        "other",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot be combined with --order"), "{err}");
 }

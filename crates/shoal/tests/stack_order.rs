@@ -1,7 +1,8 @@
 //! Compose's `depends_on` (which Swarm ignores) on a real daemon with real containers: the
-//! managers hold a dependent's tasks until its dependencies are running, healthy or completed;
-//! `shoal stack deploy --order` also creates each service only then; a cycle, an unknown
-//! dependency or a failing dependency stops the deploy with a message that names them.
+//! managers hold a dependent's tasks until its dependencies are running, healthy or completed
+//! (with `--detach` too, and across a leader kill); a cycle or an unknown dependency is refused
+//! before anything is created; a failing dependency fails the deploy, naming it and the services
+//! held for it.
 
 mod support;
 
@@ -83,12 +84,6 @@ fn tasks_of(m: &Daemon, name: &str) -> Vec<Value> {
     tasks
 }
 
-/// When the first task of `name` was created.
-fn created(m: &Daemon, name: &str) -> String {
-    let tasks = tasks_of(m, name);
-    instant(tasks[0]["CreatedAt"].as_str().unwrap())
-}
-
 /// When the first task of `name` reached `state` (its last status, which must be that state).
 fn reached(m: &Daemon, name: &str, state: &str) -> String {
     let tasks = tasks_of(m, name);
@@ -98,23 +93,16 @@ fn reached(m: &Daemon, name: &str, state: &str) -> String {
 }
 
 #[test]
-fn order_creates_each_service_after_its_dependencies_are_healthy_or_completed() {
+fn a_waiting_deploy_starts_each_service_after_its_dependencies_hold() {
     let m = manager_with_engine("order-ok");
     let dir = tempfile::tempdir().unwrap();
     let image = test_image();
     let file = write(dir.path(), &todo_stack(image, image));
 
-    let out = m.shoal_ok(&[
-        "stack",
-        "deploy",
-        "--order",
-        "--dry-run",
-        "-c",
-        &file,
-        "todo",
-    ]);
+    // The dry run says in which order the managers will let the services start.
+    let out = m.shoal_ok(&["stack", "deploy", "--dry-run", "-c", &file, "todo"]);
     assert!(
-        out.contains("Order (depends_on, --order): 3 waves"),
+        out.contains("Start order (depends_on, held by the managers): 3 waves"),
         "{out}"
     );
     assert!(out.contains("  1. todo_db, todo_migrate\n"), "{out}");
@@ -127,7 +115,8 @@ fn order_creates_each_service_after_its_dependencies_are_healthy_or_completed() 
         "{out}"
     );
 
-    let out = m.shoal_ok(&[
+    // --order is what every deploy does now: accepted (scripts use it), said so, honoured.
+    let out = m.shoal(&[
         "stack",
         "deploy",
         "--order",
@@ -137,42 +126,35 @@ fn order_creates_each_service_after_its_dependencies_are_healthy_or_completed() 
         &file,
         "todo",
     ]);
+    let (stdout, stderr) = (support::stdout_of(&out), stderr_of(&out));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
-        out.contains("Waiting for todo_db (service_healthy) before todo_api"),
-        "{out}"
+        stderr.contains("--order is what every deploy does now"),
+        "{stderr}"
     );
     assert!(
-        out.contains("Waiting for todo_migrate (service_completed_successfully) before todo_api"),
-        "{out}"
+        stdout.contains("Stack todo: 4 services converged"),
+        "{stdout}"
     );
-    assert!(
-        out.contains("Waiting for todo_api (service_started) before todo_web"),
-        "{out}"
-    );
-    assert!(out.contains("Stack todo: 4 services converged"), "{out}");
 
     // RUNNING is reported once the health check passed, so db's running time is when it
-    // became healthy.
+    // became healthy; the managers started api's task only after that, web's after api ran.
     let db_healthy = reached(&m, "todo_db", "running");
     let migrate_done = reached(&m, "todo_migrate", "complete");
-    let api_created = created(&m, "todo_api");
     let api_running = reached(&m, "todo_api", "running");
-    let web_created = created(&m, "todo_web");
+    let web_running = reached(&m, "todo_web", "running");
     assert!(
-        api_created > db_healthy,
-        "api {api_created} db {db_healthy}"
+        api_running > db_healthy,
+        "api {api_running} db {db_healthy}"
     );
     assert!(
-        api_created > migrate_done,
-        "api {api_created} migrate {migrate_done}"
+        api_running > migrate_done,
+        "api {api_running} migrate {migrate_done}"
     );
     assert!(
-        web_created > api_running,
-        "web {web_created} api {api_running}"
+        web_running > api_running,
+        "web {web_running} api {api_running}"
     );
-    // db needs ~2 s to become healthy, so the order cost at least that.
-    assert!(created(&m, "todo_db") < db_healthy);
-
     m.shoal_ok(&["stack", "rm", "todo"]);
 }
 
@@ -315,7 +297,7 @@ fn a_cycle_or_an_unknown_dependency_is_refused_before_anything_is_created() {
             "services:\n  a:\n    image: {image}\n    depends_on: [b]\n  b:\n    image: {image}\n    depends_on:\n      a:\n        condition: service_started\n"
         ),
     );
-    let out = m.shoal(&["stack", "deploy", "--order", "-c", &file, "cyc"]);
+    let out = m.shoal(&["stack", "deploy", "-c", &file, "cyc"]);
     let err = stderr_of(&out);
     assert!(!out.status.success(), "{err}");
     assert!(
@@ -327,7 +309,7 @@ fn a_cycle_or_an_unknown_dependency_is_refused_before_anything_is_created() {
         dir.path(),
         &format!("services:\n  a:\n    image: {image}\n    depends_on: [ghost]\n"),
     );
-    let out = m.shoal(&["stack", "deploy", "--order", "-c", &file, "cyc"]);
+    let out = m.shoal(&["stack", "deploy", "-c", &file, "cyc"]);
     let err = stderr_of(&out);
     assert!(!out.status.success(), "{err}");
     assert!(
@@ -339,37 +321,31 @@ fn a_cycle_or_an_unknown_dependency_is_refused_before_anything_is_created() {
 }
 
 #[test]
-fn a_failing_dependency_stops_the_deploy_naming_both_services() {
+fn a_failing_dependency_fails_the_deploy_naming_it_and_the_services_held_for_it() {
     let m = manager_with_engine("order-bad");
     let dir = tempfile::tempdir().unwrap();
     let file = write(
         dir.path(),
         &todo_stack(test_image(), "shoal-test/no-such-image:4.2"),
     );
-    let out = m.shoal(&[
-        "stack",
-        "deploy",
-        "--order",
-        "--timeout",
-        "2m",
-        "-c",
-        &file,
-        "bad",
-    ]);
+    let out = m.shoal(&["stack", "deploy", "--timeout", "2m", "-c", &file, "bad"]);
     let err = stderr_of(&out);
     assert!(!out.status.success(), "{err}");
-    assert!(
-        err.contains("bad_db did not reach service_healthy"),
-        "{err}"
-    );
-    assert!(err.contains("so bad_api was not deployed"), "{err}");
+    assert!(err.contains("service bad_db did not converge"), "{err}");
     assert!(err.contains("shoal-test/no-such-image:4.2"), "{err}");
     assert!(
-        err.contains("The services already deployed stay (bad_db, bad_migrate); not deployed: bad_api, bad_web"),
+        err.contains(
+            "bad_api is held until it holds: waiting for dependencies: bad_db (service_healthy)"
+        ),
         "{err}"
     );
+    // The whole stack was deployed in one entry; the managers hold api (and web behind it).
     let services = m.docker_ok(&["stack", "services", "bad", "--format", "{{.Name}}"]);
-    assert!(services.contains("bad_db"), "{services}");
-    assert!(!services.contains("bad_api"), "{services}");
+    assert!(services.contains("bad_api"), "{services}");
+    let api = tasks_of(&m, "bad_api");
+    assert!(
+        api.iter().all(|t| t["Status"]["State"] == "pending"),
+        "{api:?}"
+    );
     m.shoal_ok(&["stack", "rm", "bad"]);
 }

@@ -1,25 +1,22 @@
 //! `shoal stack …`: a stack is the set of services, networks, secrets and configs labelled
 //! `com.docker.stack.namespace=NAME`. These commands deploy, list, inspect and remove such sets
 //! the way `docker stack` does. `deploy` reads the Compose files with `shoal-compose` and sends
-//! the same requests as `docker stack deploy`, in the same order. Beyond docker, `deploy` can
-//! wait for convergence (`--wait`, also `stack wait`), show a plan instead of deploying
-//! (`--dry-run`, also `stack diff`), rotate changed configs and secrets (`--rotate`) and honour
-//! Compose's `depends_on` (`--order`).
+//! the whole stack to the managers, which validate it and apply it in one Raft entry (stored as
+//! a numbered version: `history`, `rollback`, `diff`). Beyond docker, every deploy rotates
+//! changed configs and secrets, honours Compose's `depends_on` (the managers hold dependents'
+//! tasks) and waits for convergence unless `--detach` (also `stack wait`).
 
 mod api;
 pub(super) mod images;
-mod order;
-mod plan;
-mod rotate;
 pub(super) mod wait;
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use super::client::{encode, Client, Filters, Query};
+use super::client::{Client, Filters, Query};
 use super::service::{list_services, service_listing};
 use super::table::{self, str_at, Listing};
 use super::task::{list_tasks, task_listing, TaskOptions};
@@ -99,7 +96,7 @@ pub struct DeployArgs {
     pub env_file: Vec<std::path::PathBuf>,
     /// Prune services that are no longer referenced. A shoal stack is its files: services,
     /// networks, configs and secrets that left them are always removed, with or without this
-    /// flag (except with --order or --rotate, which deploy request by request as before)
+    /// flag
     #[arg(long)]
     pub prune: bool,
     /// Exit once the managers accepted the stack, instead of waiting with live progress until
@@ -135,10 +132,9 @@ pub struct DeployArgs {
     /// and the services move to it. Always done now; the flag stays for scripts
     #[arg(long, hide = true)]
     pub rotate: bool,
-    /// Also deploy the services in depends_on order from the client (the managers hold
-    /// dependents' tasks anyway): wait before each wave for its dependencies' conditions, then
-    /// wait for the stack
-    #[arg(long)]
+    /// depends_on order: what every deploy does now (the managers hold each service's tasks
+    /// until its dependencies' conditions hold); the flag stays for scripts
+    #[arg(long, hide = true)]
     pub order: bool,
     /// Stack name (default: the Compose file's top-level `name:`)
     #[arg(default_value = "")]
@@ -348,13 +344,14 @@ async fn remove(client: &Client, args: RmArgs) -> Result<()> {
 // ----- deploy -----
 
 /// Loads the Compose files and converts them to the stack's objects, as `docker stack deploy`
-/// does, printing the loader's warnings; with `--order`, also the order of `depends_on`.
+/// does, printing the loader's warnings; each dependent service gets its `depends_on` as a
+/// label the managers honour.
 fn load_stack(
     args: &mut DeployArgs,
 ) -> Result<(
     shoal_compose::convert::Stack,
-    Option<shoal_compose::depends::Order>,
     shoal_compose::Project,
+    Option<shoal_compose::depends::Order>,
 )> {
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let project = if args.compose_files.len() == 1 && args.compose_files[0] == "-" {
@@ -389,9 +386,9 @@ fn load_stack(
             )
         })?;
     }
-    // depends_on, which Swarm ignores, is honoured: by the managers (a label on each
-    // dependent service, see `shoal_types::depends`), and with `--order` also by deploying in
-    // waves.
+    // depends_on, which Swarm ignores, is honoured by the managers (a label on each
+    // dependent service, see `shoal_types::depends`); a cycle or an unknown service is refused
+    // here, before anything is sent.
     let order = if shoal_compose::depends::has_depends_on(&project) {
         let order = shoal_compose::depends::order(&project)?;
         for warning in shoal_compose::depends::honoured_warnings(&project.warnings) {
@@ -414,8 +411,7 @@ fn load_stack(
     if let Some(order) = &order {
         shoal_compose::depends::label_services(order, &mut stack);
     }
-    let order = order.filter(|_| args.order);
-    Ok((stack, order, project))
+    Ok((stack, project, order))
 }
 
 /// `--with-registry-auth`: what `docker login` keeps for each service's image registry, by
@@ -436,15 +432,13 @@ fn registry_auths(
 }
 
 /// `stack deploy`: the whole stack in one request; the managers deploy all of it or none
-/// (`--dry-run`: they say what would change), rotating changed configs and secrets. `--order`
-/// still deploys request by request, in waves, as `docker stack deploy` would.
+/// (`--dry-run`: they say what would change), rotating changed configs and secrets.
 async fn deploy(client: &Client, mut args: DeployArgs) -> Result<()> {
-    let started = Instant::now();
     let resolve_mode = images::Resolve::parse(args.resolve_image.as_deref())?;
-    if args.with_registry_auth && args.order {
-        bail!("--with-registry-auth cannot be combined with --order (which deploys request by request from the client): deploy without --order, the managers hold dependents back anyway");
+    if args.order {
+        eprintln!("Note: --order is what every deploy does now: the managers hold each service's tasks until its depends_on conditions hold (with --detach too, and across a leader change).");
     }
-    let (mut stack, order, project) = load_stack(&mut args)?;
+    let (mut stack, project, order) = load_stack(&mut args)?;
     let info = client.get("/info").await?;
     if info.pointer("/Swarm/ControlAvailable") != Some(&Value::Bool(true)) {
         bail!("this node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again");
@@ -457,18 +451,15 @@ async fn deploy(client: &Client, mut args: DeployArgs) -> Result<()> {
     for warning in images::resolve(client, &args.name, &mut stack, resolve_mode, &auths).await? {
         eprint!("{warning}");
     }
-    if args.order {
-        // Request by request, as the docker CLI does; changed configs and secrets rotate
-        // there too.
-        args.rotate = true;
-        return deploy_by_requests(client, args, stack, order, started).await;
-    }
     let mut spec = api::stack_spec(&args.name, &stack, &project);
     spec.registry_auth = auths;
     if args.dry_run {
         let answer = api::deploy(client, &spec, true).await?;
         let (lines, changes) = api::plan_lines(&args.name, &answer);
         for line in lines {
+            outln!("{line}");
+        }
+        for line in order.iter().flat_map(|o| start_order_lines(&args.name, o)) {
             outln!("{line}");
         }
         if args.exit_code && changes > 0 {
@@ -497,389 +488,76 @@ async fn deploy(client: &Client, mut args: DeployArgs) -> Result<()> {
     Ok(())
 }
 
-/// `stack deploy --order/--rotate`: what `docker stack deploy` does, request for request:
-/// prune, external networks checked, networks created, secrets and configs created (or
-/// updated, which the daemon refuses for data), then every service created or updated with
-/// the version read. `--dry-run` stops after reading.
-async fn deploy_by_requests(
-    client: &Client,
-    args: DeployArgs,
-    stack: shoal_compose::convert::Stack,
-    order: Option<shoal_compose::depends::Order>,
-    started: Instant,
-) -> Result<()> {
-    if args.dry_run {
-        let plan = plan::plan(client, &args, &stack).await?;
-        plan::print(&args.name, &plan);
-        if let Some(order) = &order {
-            for line in order::wave_lines(&args.name, order) {
-                outln!("{line}");
-            }
-        }
-        if args.exit_code && plan.changes > 0 {
-            std::process::exit(2);
-        }
-        return Ok(());
-    }
-    let timeout = parse_timeout(&args.timeout)?;
-
-    if args.prune {
-        let wanted: std::collections::BTreeSet<String> = stack
-            .services
-            .keys()
-            .map(|k| format!("{}_{k}", args.name))
-            .collect();
-        let mut existing = labelled(client, "/services", &args.name).await?;
-        existing.sort_by(|a, b| str_at(a, &["Spec", "Name"]).cmp(str_at(b, &["Spec", "Name"])));
-        for service in existing {
-            let name = str_at(&service, &["Spec", "Name"]);
-            if wanted.contains(name) {
-                continue;
-            }
-            outln!("Removing service {name}");
-            let id = str_at(&service, &["ID"]);
-            if let Err(err) = client.delete(&format!("/services/{}", encode(id))).await {
-                eprintln!("Failed to remove service {name}: {err}");
-            }
-        }
-    }
-
-    for name in &stack.external_networks {
-        match client.get(&format!("/networks/{}", encode(name))).await {
-            Ok(network) => {
-                let scope = str_at(&network, &["Scope"]);
-                if scope != "swarm" {
-                    bail!("network {name:?} is declared as external, but it is not in the right scope: {scope:?} instead of \"swarm\"");
-                }
-            }
-            Err(err) if super::client::is_not_found(&err) => bail!(
-                "network {name:?} is declared as external, but could not be found. You need to create a swarm-scoped network before the stack is deployed"
-            ),
-            Err(err) => return Err(err),
-        }
-    }
-
-    let existing_networks = labelled(client, "/networks", &args.name).await?;
-    for network in &stack.networks {
-        if existing_networks
+/// With `--dry-run`, the order in which the managers will let the services start: waves of
+/// services, each with the dependencies' conditions it waits for.
+fn start_order_lines(stack: &str, order: &shoal_compose::depends::Order) -> Vec<String> {
+    let n = order.waves.len();
+    let mut lines = vec![format!(
+        "Start order (depends_on, held by the managers): {n} wave{}",
+        if n == 1 { "" } else { "s" }
+    )];
+    for (i, wave) in order.waves.iter().enumerate() {
+        let names: Vec<String> = wave.iter().map(|s| format!("{stack}_{s}")).collect();
+        let after: std::collections::BTreeSet<String> = wave
             .iter()
-            .any(|n| str_at(n, &["Name"]) == network.name)
-        {
-            continue;
+            .flat_map(|s| order.dependencies.get(s).into_iter().flatten())
+            .map(|d| format!("{stack}_{} ({})", d.service, d.condition))
+            .collect();
+        let mut line = format!("  {}. {}", i + 1, names.join(", "));
+        if !after.is_empty() {
+            let after: Vec<String> = after.into_iter().collect();
+            line.push_str(&format!(" after {}", after.join(", ")));
         }
-        outln!("Creating network {}", network.name);
-        client
-            .post("/networks/create", &serde_json::to_value(&network.request)?)
-            .await
-            .map_err(|e| anyhow::anyhow!("failed to create network {}: {e}", network.name))?;
+        lines.push(line);
     }
-
-    let mut wanted = Vec::new();
-    for secret in &stack.secrets {
-        wanted.push(rotate::Wanted {
-            kind: "secret",
-            collection: "/secrets",
-            name: secret.name.clone(),
-            data: secret.data.clone().unwrap_or_default(),
-            body: serde_json::to_value(secret)?,
-        });
-    }
-    for config in &stack.configs {
-        wanted.push(rotate::Wanted {
-            kind: "config",
-            collection: "/configs",
-            name: config.name.clone(),
-            data: config.data.clone(),
-            body: serde_json::to_value(config)?,
-        });
-    }
-    let rotation = rotate::apply(client, &args.name, &wanted, args.rotate).await?;
-
-    let mut services = stack.services.clone();
-    for spec in services.values_mut() {
-        rotate::rename_references(spec, &rotation.renames);
-    }
-    resolve_references(client, &mut services).await?;
-
-    let existing = labelled(client, "/services", &args.name).await?;
-    match &order {
-        None => {
-            for (short, spec) in services {
-                deploy_service(client, &existing, &args.name, &short, spec).await?;
-            }
-        }
-        Some(order) => {
-            let deadline = started + timeout;
-            let deployed = deploy_in_order(
-                client,
-                &args,
-                order,
-                services,
-                &existing,
-                (started, deadline),
-            )
-            .await;
-            if let Err(err) = deployed {
-                if !rotation.replaced.is_empty() {
-                    eprintln!(
-                        "The rotated-out configs and secrets stay until the stack converged."
-                    );
-                }
-                return Err(err);
-            }
-        }
-    }
-    let waiting = args.wait || !args.detach || args.order;
-    // Running tasks still use the replaced objects until the rolling update replaced them:
-    // when waiting, they go once the stack converged.
-    if !waiting {
-        rotate::remove_replaced(client, &rotation.replaced).await;
-        return Ok(());
-    }
-    let remaining = if args.order {
-        timeout.saturating_sub(started.elapsed())
-    } else {
-        timeout
-    };
-    let result = wait::wait_for_stack(client, &args.name, remaining, args.quiet).await;
-    if result.is_ok() {
-        rotate::remove_replaced(client, &rotation.replaced).await;
-    } else if !rotation.replaced.is_empty() {
-        eprintln!("The rotated-out configs and secrets stay until the stack converged.");
-    }
-    result
-}
-
-/// Creates service `short` of `stack`, or updates it with the version read when it is in
-/// `existing` — the request `docker stack deploy` sends.
-async fn deploy_service(
-    client: &Client,
-    existing: &[Value],
-    stack: &str,
-    short: &str,
-    mut spec: shoal_types::swarm::ServiceSpec,
-) -> Result<()> {
-    let name = format!("{stack}_{short}");
-    // The docker client sends the image with its tag made explicit.
-    if let Some(c) = &mut spec.task_template.container_spec {
-        c.image = shoal_compose::convert::tagged_image(&c.image);
-    }
-    let current = existing
-        .iter()
-        .find(|s| str_at(s, &["Spec", "Name"]) == name);
-    match current {
-        Some(current) => {
-            let id = str_at(current, &["ID"]).to_string();
-            outln!("Updating service {name} (id: {id})");
-            let version = current
-                .pointer("/Version/Index")
-                .and_then(Value::as_u64)
-                .unwrap_or_default();
-            spec.task_template.force_update = current
-                .pointer("/Spec/TaskTemplate/ForceUpdate")
-                .and_then(Value::as_u64)
-                .unwrap_or_default();
-            let answer = client
-                .post(
-                    &format!("/services/{}/update?version={version}", encode(&id)),
-                    &serde_json::to_value(&spec)?,
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("failed to update service {name}: {e}"))?;
-            print_warnings(&answer);
-        }
-        None => {
-            outln!("Creating service {name}");
-            let answer = client
-                .post("/services/create", &serde_json::to_value(&spec)?)
-                .await
-                .map_err(|e| anyhow::anyhow!("failed to create service {name}: {e}"))?;
-            print_warnings(&answer);
-        }
-    }
-    Ok(())
-}
-
-/// `--order`: the services wave by wave, each wave once its dependencies' conditions hold.
-/// A dependency that fails stops the deploy; what was deployed stays, and the error says
-/// which services were and which were not.
-async fn deploy_in_order(
-    client: &Client,
-    args: &DeployArgs,
-    order: &shoal_compose::depends::Order,
-    mut services: BTreeMap<String, shoal_types::swarm::ServiceSpec>,
-    existing: &[Value],
-    (started, deadline): (Instant, Instant),
-) -> Result<()> {
-    let stack = &args.name;
-    // Failures from before this deploy say nothing about it.
-    let seen_failures = wait::failures_of(client, existing).await?;
-    let mut deployed: Vec<String> = Vec::new();
-    for (index, wave) in order.waves.iter().enumerate() {
-        for gate in order::gates(order, index) {
-            let waited = tokio::select! {
-                result = order::wait_for(
-                    client, stack, &gate, deadline, started, &seen_failures, args.quiet,
-                ) => result,
-                _ = tokio::signal::ctrl_c() => {
-                    eprintln!("\nStopped; the services deployed so far stay: {}", deployed.join(", "));
-                    std::process::exit(130);
-                }
-            };
-            match waited {
-                Ok(()) => {}
-                Err(err) if !gate.required => {
-                    eprintln!(
-                        "warning: {err:#}; deploying anyway (the dependency is not required)"
-                    );
-                }
-                Err(err) => {
-                    let pending: Vec<String> = order.waves[index..]
-                        .iter()
-                        .flatten()
-                        .map(|s| format!("{stack}_{s}"))
-                        .collect();
-                    let stayed = if deployed.is_empty() {
-                        "none".to_string()
-                    } else {
-                        deployed.join(", ")
-                    };
-                    bail!(
-                        "{err:#}\nThe deploy of stack {stack} stopped there. The services already deployed stay ({stayed}); not deployed: {}",
-                        pending.join(", ")
-                    );
-                }
-            }
-        }
-        for short in wave {
-            let Some(spec) = services.remove(short) else {
-                continue;
-            };
-            deploy_service(client, existing, stack, short, spec).await?;
-            deployed.push(format!("{stack}_{short}"));
-        }
-    }
-    Ok(())
-}
-
-fn print_warnings(answer: &Value) {
-    for warning in answer
-        .get("Warnings")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        eprintln!("{warning}");
-    }
-}
-
-/// Creates a secret or config, or sends the same spec as an update when one of that name
-/// exists (the daemon refuses a change of data, as Docker does, and that error is shown).
-async fn create_or_update(
-    client: &Client,
-    kind: &str,
-    collection: &str,
-    name: &str,
-    body: &Value,
-) -> Result<()> {
-    match client.get(&format!("{collection}/{}", encode(name))).await {
-        Ok(current) => {
-            let id = str_at(&current, &["ID"]);
-            let version = current
-                .pointer("/Version/Index")
-                .and_then(Value::as_u64)
-                .unwrap_or_default();
-            client
-                .post(
-                    &format!("{collection}/{}/update?version={version}", encode(id)),
-                    body,
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("failed to update {kind} {name}: {e}"))?;
-        }
-        Err(err) if super::client::is_not_found(&err) => {
-            outln!("Creating {kind} {name}");
-            client
-                .post(&format!("{collection}/create"), body)
-                .await
-                .map_err(|e| anyhow::anyhow!("failed to create {kind} {name}: {e}"))?;
-        }
-        Err(err) => return Err(err),
-    }
-    Ok(())
-}
-
-/// Fills in the IDs of the configs and secrets the services use, looked up by name.
-async fn resolve_references(
-    client: &Client,
-    services: &mut BTreeMap<String, shoal_types::swarm::ServiceSpec>,
-) -> Result<()> {
-    let mut secret_names = std::collections::BTreeSet::new();
-    let mut config_names = std::collections::BTreeSet::new();
-    for spec in services.values() {
-        if let Some(c) = &spec.task_template.container_spec {
-            secret_names.extend(c.secrets.iter().map(|s| s.secret_name.clone()));
-            config_names.extend(c.configs.iter().map(|s| s.config_name.clone()));
-        }
-    }
-    let ids = |objects: Value| -> HashMap<String, String> {
-        objects
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|o| {
-                (
-                    str_at(o, &["Spec", "Name"]).to_string(),
-                    str_at(o, &["ID"]).to_string(),
-                )
-            })
-            .collect()
-    };
-    let lookup = |collection: &'static str, names: &std::collections::BTreeSet<String>| {
-        let mut filters = Filters::new();
-        for name in names {
-            filters.add("name", name.clone());
-        }
-        Query::new().filters(&filters).to_path(collection)
-    };
-    let secret_ids = if secret_names.is_empty() {
-        HashMap::new()
-    } else {
-        ids(client.get(&lookup("/secrets", &secret_names)).await?)
-    };
-    let config_ids = if config_names.is_empty() {
-        HashMap::new()
-    } else {
-        ids(client.get(&lookup("/configs", &config_names)).await?)
-    };
-    for (short, spec) in services.iter_mut() {
-        let Some(c) = &mut spec.task_template.container_spec else {
-            continue;
-        };
-        for secret in &mut c.secrets {
-            secret.secret_id = secret_ids
-                .get(&secret.secret_name)
-                .cloned()
-                .ok_or_else(|| {
-                    anyhow::anyhow!("service {short}: secret not found: {}", secret.secret_name)
-                })?;
-        }
-        for config in &mut c.configs {
-            config.config_id = config_ids
-                .get(&config.config_name)
-                .cloned()
-                .ok_or_else(|| {
-                    anyhow::anyhow!("service {short}: config not found: {}", config.config_name)
-                })?;
-        }
-    }
-    Ok(())
+    lines
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shoal_compose::depends::{Condition, Dependency, Order};
+
+    #[test]
+    fn the_start_order_prints_each_wave_with_what_it_waits_for() {
+        let dep = |service: &str, condition| Dependency {
+            service: service.into(),
+            condition,
+            required: true,
+            restart: false,
+            pos: shoal_compose::yaml::Pos::new(&"f".into(), 1, 1),
+        };
+        let order = Order {
+            dependencies: [
+                ("db".to_string(), vec![]),
+                ("migrate".to_string(), vec![]),
+                (
+                    "api".to_string(),
+                    vec![
+                        dep("db", Condition::Healthy),
+                        dep("migrate", Condition::CompletedSuccessfully),
+                    ],
+                ),
+                ("web".to_string(), vec![dep("api", Condition::Started)]),
+            ]
+            .into(),
+            waves: vec![
+                vec!["db".into(), "migrate".into()],
+                vec!["api".into()],
+                vec!["web".into()],
+            ],
+            warnings: vec![],
+        };
+        assert_eq!(
+            start_order_lines("todo", &order),
+            vec![
+                "Start order (depends_on, held by the managers): 3 waves",
+                "  1. todo_db, todo_migrate",
+                "  2. todo_api after todo_db (service_healthy), todo_migrate (service_completed_successfully)",
+                "  3. todo_web after todo_api (service_started)",
+            ]
+        );
+    }
 
     #[test]
     fn stack_ls_shows_services_and_the_stored_version() {

@@ -16,7 +16,7 @@ use super::super::table::str_at;
 use super::namespace_filter;
 
 /// How often the services and their tasks are read again.
-pub(super) const POLL: Duration = Duration::from_millis(500);
+const POLL: Duration = Duration::from_millis(500);
 
 /// New failures of up-to-date tasks after which a service counts as failing for good.
 const FAILURES_BEFORE_GIVING_UP: usize = 3;
@@ -36,10 +36,6 @@ pub(super) struct Progress {
     /// The last thing a task that is not running said (shown on timeout).
     pub last_error: Option<String>,
     pub is_job: bool,
-    /// Current-spec tasks that run or completed (for `depends_on: service_started`).
-    pub started: u64,
-    /// Current-spec tasks that completed, exit code 0 (for `service_completed_successfully`).
-    pub completed: u64,
 }
 
 impl Progress {
@@ -153,8 +149,12 @@ async fn follow(client: &Client, target: Target<'_>, timeout: Duration, quiet: b
         display.show(&all);
         if let Some(p) = all.iter().find(|p| p.failure.is_some()) {
             display.finish();
+            let held: String = held_by(&all, &p.name)
+                .iter()
+                .map(|line| format!("\n{line}"))
+                .collect();
             bail!(
-                "service {} did not converge: {}",
+                "service {} did not converge: {}{held}",
                 p.name,
                 p.failure.as_deref().unwrap_or_default()
             );
@@ -200,9 +200,24 @@ async fn follow(client: &Client, target: Target<'_>, timeout: Duration, quiet: b
     }
 }
 
+/// The services whose tasks the managers hold until `dependency`'s `depends_on` condition
+/// holds (their pending task says so), one line each.
+fn held_by(all: &[Progress], dependency: &str) -> Vec<String> {
+    let named = format!(" {dependency} (");
+    all.iter()
+        .filter_map(|p| {
+            let err = p.last_error.as_deref()?;
+            let waits = err.strip_prefix("waiting for dependencies:")?;
+            format!(" {}", waits.trim_start())
+                .contains(&named)
+                .then(|| format!("{} is held until it holds: {err}", p.name))
+        })
+        .collect()
+}
+
 /// The IDs of the failed and rejected tasks of `services`: failures from before a deployment,
 /// which say nothing about it.
-pub(super) async fn failures_of(client: &Client, services: &[Value]) -> Result<HashSet<String>> {
+async fn failures_of(client: &Client, services: &[Value]) -> Result<HashSet<String>> {
     let mut seen = HashSet::new();
     for service in services {
         for task in tasks(client, str_at(service, &["ID"]), false).await? {
@@ -212,29 +227,6 @@ pub(super) async fn failures_of(client: &Client, services: &[Value]) -> Result<H
         }
     }
     Ok(seen)
-}
-
-/// Where the service named `name` stands now, by the same rules as the stack's wait;
-/// `None` when there is no such service.
-pub(super) async fn service_progress(
-    client: &Client,
-    name: &str,
-    seen_failures: &HashSet<String>,
-) -> Result<Option<Progress>> {
-    let filters = Filters::new().with("name", name);
-    let path = Query::new()
-        .push("status", "true")
-        .filters(&filters)
-        .to_path("/services");
-    let Some(service) = services(client, &path)
-        .await?
-        .into_iter()
-        .find(|s| str_at(s, &["Spec", "Name"]) == name)
-    else {
-        return Ok(None);
-    };
-    let current = tasks(client, str_at(&service, &["ID"]), true).await?;
-    Ok(Some(progress(&service, &current, seen_failures)))
 }
 
 async fn services(client: &Client, path: &str) -> Result<Vec<Value>> {
@@ -295,7 +287,6 @@ pub(super) fn progress(
         .filter(|t| str_at(t, &["DesiredState"]) == "running" && state_of(t) == "running")
         .count() as u64;
     let completed = current.iter().filter(|t| state_of(t) == "complete").count() as u64;
-    let started = running + completed;
     let status_desired = service
         .pointer("/ServiceStatus/DesiredTasks")
         .and_then(Value::as_u64)
@@ -383,8 +374,6 @@ pub(super) fn progress(
         failure,
         last_error,
         is_job,
-        started,
-        completed,
     }
 }
 
@@ -501,6 +490,51 @@ mod tests {
             p.failure.as_deref(),
             Some("3 tasks failed, the last with: task: non-zero exit (2)")
         );
+    }
+
+    #[test]
+    fn a_failing_service_names_the_services_held_for_it() {
+        let service = |name: &str| json!({"ID": name, "Spec": {"Name": name, "Mode": {"Replicated": {"Replicas": 1}}}});
+        let none = HashSet::new();
+        let db = progress(
+            &service("s_db"),
+            &[task("t1", "rejected", "no such image")],
+            &none,
+        );
+        let api = progress(
+            &service("s_api"),
+            &[task(
+                "t2",
+                "pending",
+                "waiting for dependencies: s_db (service_healthy), s_migrate (service_completed_successfully)",
+            )],
+            &none,
+        );
+        let web = progress(
+            &service("s_web"),
+            &[task(
+                "t3",
+                "pending",
+                "waiting for dependencies: s_api (service_started)",
+            )],
+            &none,
+        );
+        let other = progress(
+            &service("s_db2"),
+            &[task(
+                "t4",
+                "pending",
+                "waiting for dependencies: s_db2x (service_started)",
+            )],
+            &none,
+        );
+        let all = [db, api, web, other];
+        assert_eq!(
+            held_by(&all, "s_db"),
+            vec!["s_api is held until it holds: waiting for dependencies: s_db (service_healthy), s_migrate (service_completed_successfully)"]
+        );
+        assert_eq!(held_by(&all, "s_api").len(), 1);
+        assert!(held_by(&all, "s_web").is_empty());
     }
 
     #[test]
