@@ -23,13 +23,10 @@ fn stored_spec(d: &Daemon, name: &str) -> Value {
     service["Spec"].clone()
 }
 
-/// Lines without their trailing blanks: docker pads the cell before an empty last column
-/// (`service ps`' PORTS), shoal's tables end the line there.
+/// The lines as printed, trailing blanks included: docker pads the cells before an empty last
+/// column (`service ps`' PORTS), and so does shoal.
 fn lines(bytes: &[u8]) -> Vec<String> {
-    text(bytes)
-        .lines()
-        .map(|l| l.trim_end().to_string())
-        .collect()
+    text(bytes).lines().map(str::to_string).collect()
 }
 
 /// Runs ARGS with both CLIs until they print the same (a task's state and age move between

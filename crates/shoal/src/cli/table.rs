@@ -13,8 +13,9 @@ const MIN_CELL_WIDTH: usize = 10;
 /// Spaces between columns.
 const PADDING: usize = 3;
 
-/// Renders rows under headers the way docker's `table` formats do. Trailing spaces are trimmed;
-/// the result ends with a newline.
+/// Renders rows under headers the way docker's `table` formats do (Go's tabwriter: every cell
+/// but a line's last is padded, the last is not). So a row whose last cells are empty ends in
+/// the padding of the cells before them, as docker's does; the result ends with a newline.
 pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
     let columns = headers.len();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -42,7 +43,26 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
         };
         column.set_padding((0, right as u16));
     }
-    let mut out = table.trim_fmt();
+    let padded: Vec<usize> = widths
+        .iter()
+        .map(|w| w + PADDING.max(MIN_CELL_WIDTH.saturating_sub(*w)))
+        .collect();
+    let text = table.trim_fmt();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let single_lines = rows.iter().flatten().all(|c| !c.contains('\n'));
+    if single_lines && lines.len() == rows.len() + 1 {
+        // comfy-table trims what follows the last non-empty cell: put back the padding of the
+        // cells before the empty ones, as the tabwriter writes it.
+        for (line, row) in lines.iter_mut().skip(1).zip(rows) {
+            let last = row.get(columns - 1).map_or(0, |c| c.chars().count());
+            let width = padded[..columns - 1].iter().sum::<usize>() + last;
+            let now = line.chars().count();
+            if now < width {
+                line.push_str(&" ".repeat(width - now));
+            }
+        }
+    }
+    let mut out = lines.join("\n");
     out.push('\n');
     out
 }
@@ -579,6 +599,31 @@ mod tests {
         );
         let out = render(&["ID", "NAME"], &[vec!["x".into(), "y".into()]]);
         assert_eq!(out, "ID        NAME\nx         y\n");
+    }
+
+    #[test]
+    fn empty_last_cells_end_in_the_padding_before_them_as_docker_prints_them() {
+        // `docker service ls` of a service without published ports.
+        let out = render(
+            &["ID", "NAME", "IMAGE", "PORTS"],
+            &[
+                vec!["abc".into(), "web".into(), "nginx:1".into(), "".into()],
+                vec!["def".into(), "db".into(), "".into(), "".into()],
+                vec![
+                    "ghi".into(),
+                    "lb".into(),
+                    "haproxy".into(),
+                    "*:80->80/tcp".into(),
+                ],
+            ],
+        );
+        assert_eq!(
+            out,
+            "ID        NAME      IMAGE     PORTS\n\
+             abc       web       nginx:1   \n\
+             def       db                  \n\
+             ghi       lb        haproxy   *:80->80/tcp\n"
+        );
     }
 
     #[test]
