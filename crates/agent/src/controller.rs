@@ -22,14 +22,14 @@ use crate::container::{self, LABEL_NODE_ID, LABEL_TASK_ID};
 use crate::engine::{Engine, EngineError};
 use crate::files::TaskFiles;
 use crate::health;
-use crate::{Assignment, StatusUpdate};
+use crate::{Assignment, TaskReport};
 
 /// What every controller of a node shares.
 pub(crate) struct Context {
     pub engine: Engine,
     pub files: TaskFiles,
     pub node_id: String,
-    pub updates: mpsc::UnboundedSender<StatusUpdate>,
+    pub updates: mpsc::UnboundedSender<TaskReport>,
     /// Loopback ports of running tasks' ingress-mode ports, for the routing mesh.
     pub ingress: IngressPorts,
 }
@@ -164,8 +164,8 @@ impl Controller {
         };
         debug!(task = %self.task_id, state = %state, message, err = %self.status.err, "task status");
         // A dropped receiver only means nobody listens any more.
-        let _ = self.ctx.updates.send(StatusUpdate {
-            task_id: self.task_id.clone(),
+        let _ = self.ctx.updates.send(TaskReport {
+            id: self.task_id.clone(),
             status: self.status.clone(),
         });
     }

@@ -1,6 +1,6 @@
 //! The node side of running tasks. The managers hand this node its complete set of assigned
 //! tasks ([`Agent::assign`]); the agent makes the local Docker Engine run them as containers and
-//! reports every task's observed state ([`StatusUpdate`]). It owns observed state only: it never
+//! reports every task's observed state ([`TaskReport`]). It owns observed state only: it never
 //! changes a task's desired state, never restarts a container itself (the orchestrator replaces
 //! failed tasks with new ones) and never uses the engine's swarm mode.
 //!
@@ -21,7 +21,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use shoal_types::mesh::IngressPorts;
-use shoal_types::swarm::{Task, TaskStatus};
 use tokio::sync::mpsc;
 
 pub mod container;
@@ -37,49 +36,9 @@ mod worker;
 pub use engine::{Engine, EngineError};
 pub use files::{secrets_root, FilesError};
 pub use logs::{container_logs, LogLine, LogLines, LogOptions, LogStream};
-
-/// One task assigned to this node, with what it needs from the cluster.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Assignment {
-    /// `task.spec.container_spec` is the container; `task.desired_state` is what the manager
-    /// wants; `task.status` is the last observed status the manager knows of.
-    pub task: Task,
-    /// Used in the container's name and labels.
-    pub service_name: String,
-    /// Data of the configs `task.spec.container_spec.configs` references, matched by ID.
-    pub configs: Vec<FileData>,
-    /// Plaintext data of the referenced secrets, matched by ID.
-    pub secrets: Vec<FileData>,
-    /// The service's published ports; those in `host` mode are bound on this node.
-    pub ports: Vec<shoal_types::swarm::PortConfig>,
-    /// The service's registry credentials (`--with-registry-auth`), for pulling its image.
-    pub registry_auth: Option<shoal_types::registry::RegistryAuth>,
-}
-
-/// The content of a config or secret. `Debug` never shows the data.
-#[derive(Clone, PartialEq, Eq)]
-pub struct FileData {
-    pub id: String,
-    pub name: String,
-    pub data: Vec<u8>,
-}
-
-impl std::fmt::Debug for FileData {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileData")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("data", &format_args!("<{} bytes>", self.data.len()))
-            .finish()
-    }
-}
-
-/// A task's new observed status.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatusUpdate {
-    pub task_id: String,
-    pub status: TaskStatus,
-}
+/// The wire messages of task dispatch, defined once in `shoal_types`: a task given to this
+/// node, its config and secret data, and a task's observed status as the agent reports it.
+pub use shoal_types::dispatch::{Assignment, FileData, TaskReport};
 
 /// Where the agent runs and keeps its files.
 #[derive(Debug, Clone)]
@@ -105,7 +64,7 @@ pub struct Agent {
 impl Agent {
     /// Starts the agent; statuses come out of the receiver. Updates for one task come in
     /// order; a receiver that is dropped only loses them.
-    pub fn start(cfg: AgentConfig) -> (Agent, mpsc::UnboundedReceiver<StatusUpdate>) {
+    pub fn start(cfg: AgentConfig) -> (Agent, mpsc::UnboundedReceiver<TaskReport>) {
         Self::start_with_ingress(cfg, IngressPorts::default())
     }
 
@@ -113,7 +72,7 @@ impl Agent {
     pub fn start_with_ingress(
         cfg: AgentConfig,
         ingress: IngressPorts,
-    ) -> (Agent, mpsc::UnboundedReceiver<StatusUpdate>) {
+    ) -> (Agent, mpsc::UnboundedReceiver<TaskReport>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let worker = worker::Worker::start(cfg, tx, ingress);
         (Agent { worker }, rx)

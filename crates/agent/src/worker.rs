@@ -17,7 +17,7 @@ use crate::container::{LABEL_NODE_ID, LABEL_TASK_ID};
 use crate::controller::{self, Context, Controller};
 use crate::engine::Engine;
 use crate::files::TaskFiles;
-use crate::{AgentConfig, Assignment, StatusUpdate};
+use crate::{AgentConfig, Assignment, TaskReport};
 
 /// How often the sweep runs without a new assignment.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
@@ -47,7 +47,7 @@ pub(crate) struct Worker {
 impl Worker {
     pub fn start(
         cfg: AgentConfig,
-        updates: mpsc::UnboundedSender<StatusUpdate>,
+        updates: mpsc::UnboundedSender<TaskReport>,
         ingress: IngressPorts,
     ) -> Arc<Worker> {
         let ctx = Arc::new(Context {

@@ -149,47 +149,12 @@ pub struct AssignmentsReq {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AssignmentsResp {
     pub digest: String,
-    pub assignments: Vec<AssignmentMsg>,
-}
-
-/// One task for the node, with the configs and secrets it uses (secrets only for tasks that
-/// are to run).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AssignmentMsg {
-    pub task: shoal_types::swarm::Task,
-    pub service_name: String,
-    pub configs: Vec<FileMsg>,
-    pub secrets: Vec<FileMsg>,
-    /// The service's published ports (host-mode ones are bound on the node).
-    #[serde(default)]
-    pub ports: Vec<shoal_types::swarm::PortConfig>,
-    /// The service's registry credentials (`--with-registry-auth`), for the node's pulls.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registry_auth: Option<shoal_types::registry::RegistryAuth>,
-}
-
-#[derive(Clone, Serialize, Deserialize)]
-pub struct FileMsg {
-    pub id: String,
-    pub name: String,
-    #[serde(with = "shoal_types::bytes_b64")]
-    pub data: Vec<u8>,
-}
-
-impl std::fmt::Debug for FileMsg {
-    /// Never prints the data: it may be a secret's.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileMsg")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("len", &self.data.len())
-            .finish()
-    }
+    pub assignments: Vec<shoal_types::dispatch::Assignment>,
 }
 
 /// What a node's agent observed of its tasks.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskStatusReq {
     pub node_id: String,
-    pub reports: Vec<shoal_store::TaskReport>,
+    pub reports: Vec<shoal_types::dispatch::TaskReport>,
 }

@@ -2,10 +2,8 @@
 //! agent that runs them on the local Docker Engine, and sends back what it observed.
 
 use shoal_agent::networks::PendingAddresses;
-use shoal_agent::{Agent, AgentConfig, Assignment, FileData, StatusUpdate};
-use shoal_manager::internal::{AssignmentMsg, FileMsg};
+use shoal_agent::{Agent, AgentConfig, TaskReport};
 use shoal_manager::Daemon;
-use shoal_store::TaskReport;
 use shoal_types::mesh::IngressPorts;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,8 +45,7 @@ pub async fn run(daemon: Arc<Daemon>, ingress: IngressPorts, pending: PendingAdd
             match daemon.fetch_assignments(&digest).await {
                 Ok(resp) => {
                     if resp.digest != digest {
-                        let set = resp.assignments.into_iter().map(assignment).collect();
-                        agent.assign(set).await;
+                        agent.assign(resp.assignments).await;
                         digest = resp.digest;
                     }
                 }
@@ -79,28 +76,9 @@ fn secrets_dir(data_dir: &Path) -> Result<PathBuf, shoal_agent::FilesError> {
     shoal_agent::secrets_root(data_dir, &base)
 }
 
-fn file(f: FileMsg) -> FileData {
-    FileData {
-        id: f.id,
-        name: f.name,
-        data: f.data,
-    }
-}
-
-fn assignment(a: AssignmentMsg) -> Assignment {
-    Assignment {
-        task: a.task,
-        service_name: a.service_name,
-        configs: a.configs.into_iter().map(file).collect(),
-        secrets: a.secrets.into_iter().map(file).collect(),
-        ports: a.ports,
-        registry_auth: a.registry_auth,
-    }
-}
-
 /// Sends status changes to the managers in batches, keeping the latest per task until they
 /// were taken.
-async fn report(daemon: Arc<Daemon>, mut statuses: UnboundedReceiver<StatusUpdate>) {
+async fn report(daemon: Arc<Daemon>, mut statuses: UnboundedReceiver<TaskReport>) {
     let mut pending: Vec<TaskReport> = Vec::new();
     loop {
         if pending.is_empty() {
@@ -122,16 +100,13 @@ async fn report(daemon: Arc<Daemon>, mut statuses: UnboundedReceiver<StatusUpdat
     }
 }
 
-fn push(pending: &mut Vec<TaskReport>, u: StatusUpdate) {
+fn push(pending: &mut Vec<TaskReport>, u: TaskReport) {
     // Only the newest status of a task matters; states only move forward anyway.
-    pending.retain(|r| r.id != u.task_id || r.status.state > u.status.state);
+    pending.retain(|r| r.id != u.id || r.status.state > u.status.state);
     if !pending
         .iter()
-        .any(|r| r.id == u.task_id && r.status.state > u.status.state)
+        .any(|r| r.id == u.id && r.status.state > u.status.state)
     {
-        pending.push(TaskReport {
-            id: u.task_id,
-            status: u.status,
-        });
+        pending.push(u);
     }
 }

@@ -3,6 +3,7 @@
 use crate::error::StoreError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shoal_types::dispatch::TaskReport;
 use shoal_types::swarm::{
     ClusterInfo, Config, ConfigSpec, JoinTokens, ManagerStatus, Network, Node, NodeDescription,
     NodeSpec, NodeStatus, Secret, SecretSpec, Service, ServiceSpec, Spec, Task, TaskState,
@@ -310,13 +311,6 @@ pub struct TaskUpdate {
     pub node_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<TaskStatus>,
-}
-
-/// One task's observed status, from the agent that runs it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskReport {
-    pub id: String,
-    pub status: TaskStatus,
 }
 
 /// What a successful command produced.

@@ -27,7 +27,7 @@ mod tasks;
 pub use changes::Observer;
 pub use command::{
     Applied, Attachment, AuthChange, Cluster, Command, Member, Request, Response, RootRotation,
-    RotationChange, SealedRootCa, TaskReport, TaskUpdate,
+    RotationChange, SealedRootCa, TaskUpdate,
 };
 pub use error::{Kind, StoreError};
 pub use networks::{addr_of, network_targets, Cidr, Pool, VNI_OPTION};

@@ -4,6 +4,7 @@ use crate::command::*;
 use crate::error::{Kind, StoreError};
 use crate::state::*;
 use chrono::{DateTime, Utc};
+use shoal_types::dispatch::TaskReport;
 use shoal_types::swarm::*;
 
 type Result<T> = std::result::Result<T, StoreError>;

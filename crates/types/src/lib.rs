@@ -10,6 +10,7 @@
 
 pub mod bytes_b64;
 pub mod depends;
+pub mod dispatch;
 pub mod engine_call;
 pub mod events;
 pub mod filters;

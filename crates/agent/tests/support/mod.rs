@@ -17,7 +17,7 @@ use bollard::models::{ContainerInspectResponse, ContainerSummary};
 use bollard::query_parameters::{ListContainersOptionsBuilder, LogsOptionsBuilder};
 use bollard::{ClientVersion, Docker};
 use futures::StreamExt;
-use shoal_agent::{Agent, AgentConfig, Assignment, StatusUpdate};
+use shoal_agent::{Agent, AgentConfig, Assignment, TaskReport};
 use shoal_types::swarm::{ContainerSpec, Task, TaskSpec, TaskState, TaskStatus};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -75,7 +75,7 @@ pub struct Node {
     pub node_id: String,
     pub cfg: AgentConfig,
     pub agent: Agent,
-    pub updates: UnboundedReceiver<StatusUpdate>,
+    pub updates: UnboundedReceiver<TaskReport>,
     pub docker: Docker,
     /// Every status received, per task.
     pub seen: BTreeMap<String, Vec<TaskStatus>>,
@@ -152,9 +152,9 @@ impl Node {
             let next = tokio::time::timeout_at(deadline, self.updates.recv()).await;
             match next {
                 Ok(Some(update)) => {
-                    let hit = update.task_id == task_id && done(&update.status);
+                    let hit = update.id == task_id && done(&update.status);
                     self.seen
-                        .entry(update.task_id.clone())
+                        .entry(update.id.clone())
                         .or_default()
                         .push(update.status.clone());
                     if hit {
@@ -176,12 +176,12 @@ impl Node {
     }
 
     /// Collects statuses that arrive within `window`.
-    pub async fn drain(&mut self, window: Duration) -> Vec<StatusUpdate> {
+    pub async fn drain(&mut self, window: Duration) -> Vec<TaskReport> {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + window;
         while let Ok(Some(update)) = tokio::time::timeout_at(deadline, self.updates.recv()).await {
             self.seen
-                .entry(update.task_id.clone())
+                .entry(update.id.clone())
                 .or_default()
                 .push(update.status.clone());
             out.push(update);

@@ -4,13 +4,13 @@
 
 use super::*;
 use crate::internal::{
-    AssignmentMsg, AssignmentsReq, AssignmentsResp, FileMsg, TaskStatusReq, PATH_ASSIGNMENTS,
-    PATH_TASK_STATUS,
+    AssignmentsReq, AssignmentsResp, TaskStatusReq, PATH_ASSIGNMENTS, PATH_TASK_STATUS,
 };
 use crate::{orchestrator, scheduler};
 use chrono::Utc;
 use sha2::{Digest, Sha256};
-use shoal_store::{Command, Kind, TaskReport};
+use shoal_store::{Command, Kind};
+use shoal_types::dispatch::{Assignment, FileData, TaskReport};
 use shoal_types::swarm::TaskState;
 
 /// How often the leader looks again even when nothing changed (restart delays, update
@@ -138,7 +138,7 @@ impl Manager {
                     if let Some(cfg) = state.configs.get(&r.config_id) {
                         hasher.update(cfg.id.as_bytes());
                         hasher.update(cfg.version.index.to_le_bytes());
-                        configs.push(FileMsg {
+                        configs.push(FileData {
                             id: cfg.id.clone(),
                             name: cfg.spec.name.clone(),
                             data: cfg.spec.data.clone(),
@@ -153,7 +153,7 @@ impl Manager {
                     hasher.update(sec.version.index.to_le_bytes());
                     let sealed = sec.spec.data.as_deref().unwrap_or_default();
                     match self.keys.data_key.open(sealed) {
-                        Ok(data) => secrets.push(FileMsg {
+                        Ok(data) => secrets.push(FileData {
                             id: sec.id.clone(),
                             name: sec.spec.name.clone(),
                             data,
@@ -183,7 +183,7 @@ impl Manager {
             if let Some(auth) = state.registry_auth.get(&t.service_id) {
                 hasher.update(&auth.spec);
             }
-            assignments.push(AssignmentMsg {
+            assignments.push(Assignment {
                 task,
                 service_name,
                 configs,

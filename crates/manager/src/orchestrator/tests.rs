@@ -1,5 +1,6 @@
 use super::*;
-use shoal_store::{Request, TaskReport};
+use shoal_store::Request;
+use shoal_types::dispatch::TaskReport;
 use shoal_types::swarm::{
     GlobalService, NodeState, ReplicatedService, RestartPolicy, ServiceMode, UpdateConfig,
 };
