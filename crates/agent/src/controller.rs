@@ -19,14 +19,16 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::container::{self, LABEL_NODE_ID, LABEL_TASK_ID};
-use crate::engine::{Engine, EngineError};
+use crate::engine::EngineError;
 use crate::files::TaskFiles;
 use crate::health;
+use crate::runtime::Runtime;
 use crate::{Assignment, TaskReport};
 
 /// What every controller of a node shares.
 pub(crate) struct Context {
-    pub engine: Engine,
+    /// The node's container runtime: its Docker Engine (a double in tests).
+    pub engine: Arc<dyn Runtime>,
     pub files: TaskFiles,
     pub node_id: String,
     pub updates: mpsc::UnboundedSender<TaskReport>,
@@ -310,7 +312,7 @@ impl Controller {
                 let engine = self.ctx.engine.clone();
                 let health = Self::unless_changed(
                     &mut self.slot,
-                    health::watch(&engine, &cs.container_id, true),
+                    health::watch(engine.as_ref(), &cs.container_id, true),
                 )
                 .await?;
                 match health {
@@ -445,7 +447,7 @@ impl Controller {
             Err(e @ EngineError::NotFound { .. }) => e,
             Err(e) => return Ok(Err(e.to_string())),
         };
-        if let Some(id) = pinned_local_image(&engine, image).await {
+        if let Some(id) = pinned_local_image(engine.as_ref(), image).await {
             info!(task = %self.task_id, image, id, "running the pinned local image by its ID");
             return Ok(Ok(id));
         }
@@ -502,7 +504,9 @@ impl Controller {
         let engine = self.ctx.engine.clone();
         if self.has_healthcheck {
             let assignment = self.slot.borrow().clone();
-            match Self::unless_changed(&mut self.slot, health::watch(&engine, &id, false)).await? {
+            match Self::unless_changed(&mut self.slot, health::watch(engine.as_ref(), &id, false))
+                .await?
+            {
                 Ok(health::Outcome::Unhealthy) => {
                     if let Some(a) = assignment {
                         self.fail_unhealthy(&a).await;
@@ -687,7 +691,7 @@ fn with_default_tag(image: &str) -> String {
 /// managers pin locally built images to their ID (`GET /distribution`), which engines do not
 /// resolve as a name; running the image of that ID runs exactly the pinned image. An image of
 /// that ID under other names only is not taken for it.
-async fn pinned_local_image(engine: &Engine, image: &str) -> Option<String> {
+async fn pinned_local_image(engine: &dyn Runtime, image: &str) -> Option<String> {
     let reference = ImageRef::parse(image).ok()?;
     let id = reference.digest.clone()?;
     let inspect = engine.inspect_image(&id).await.ok()?;

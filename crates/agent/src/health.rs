@@ -8,7 +8,8 @@ use std::time::Duration;
 use bollard::models::{ContainerInspectResponse, HealthStatusEnum};
 use futures::StreamExt;
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::EngineError;
+use crate::runtime::Runtime;
 
 /// Swarm's error for a task whose container turned unhealthy.
 pub const UNHEALTHY: &str = "container unhealthy";
@@ -37,7 +38,11 @@ pub fn has_healthcheck(inspect: &ContainerInspectResponse) -> bool {
 }
 
 /// Waits until the container is healthy (when `until_healthy`), unhealthy, or exited.
-pub async fn watch(engine: &Engine, id: &str, until_healthy: bool) -> Result<Outcome, EngineError> {
+pub async fn watch(
+    engine: &dyn Runtime,
+    id: &str,
+    until_healthy: bool,
+) -> Result<Outcome, EngineError> {
     let mut events = engine.container_events(id).ok();
     loop {
         let inspect = engine.inspect_container(id).await?;

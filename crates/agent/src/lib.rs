@@ -12,7 +12,8 @@
 //! - [`files`]: the task's config and secret files.
 //! - [`tmpfs`]: the node's secrets tmpfs, mounted while tasks have secrets.
 //! - `health`: when a container with a health check counts as running, or as failed.
-//! - [`engine`]: the Docker Engine API client.
+//! - [`runtime`]: what the agent needs of a container runtime, as a trait ([`Runtime`]).
+//! - [`engine`]: the Docker Engine API client, the runtime of every node.
 //! - [`logs`]: what a task's container printed, for `docker service logs`.
 
 #![forbid(unsafe_code)]
@@ -30,12 +31,14 @@ pub mod files;
 mod health;
 pub mod logs;
 pub mod networks;
+pub mod runtime;
 pub mod tmpfs;
 mod worker;
 
 pub use engine::{Engine, EngineError};
 pub use files::{secrets_root, FilesError};
 pub use logs::{container_logs, LogLine, LogLines, LogOptions, LogStream};
+pub use runtime::Runtime;
 /// The wire messages of task dispatch, defined once in `shoal_types`: a task given to this
 /// node, its config and secret data, and a task's observed status as the agent reports it.
 pub use shoal_types::dispatch::{Assignment, FileData, TaskReport};
@@ -73,8 +76,20 @@ impl Agent {
         cfg: AgentConfig,
         ingress: IngressPorts,
     ) -> (Agent, mpsc::UnboundedReceiver<TaskReport>) {
+        let engine = Engine::new(cfg.engine_socket.clone())
+            .with_network_driver(cfg.network_driver.clone())
+            .with_pending_addresses(cfg.pending_addresses.clone());
+        Self::start_on(Arc::new(engine), cfg, ingress)
+    }
+
+    /// Starts the agent on `runtime` instead of the engine at `cfg.engine_socket`.
+    pub fn start_on(
+        runtime: Arc<dyn Runtime>,
+        cfg: AgentConfig,
+        ingress: IngressPorts,
+    ) -> (Agent, mpsc::UnboundedReceiver<TaskReport>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let worker = worker::Worker::start(cfg, tx, ingress);
+        let worker = worker::Worker::start(cfg, runtime, tx, ingress);
         (Agent { worker }, rx)
     }
 

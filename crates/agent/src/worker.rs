@@ -15,8 +15,8 @@ use tracing::{debug, info, warn};
 
 use crate::container::{LABEL_NODE_ID, LABEL_TASK_ID};
 use crate::controller::{self, Context, Controller};
-use crate::engine::Engine;
 use crate::files::TaskFiles;
+use crate::runtime::Runtime;
 use crate::{AgentConfig, Assignment, TaskReport};
 
 /// How often the sweep runs without a new assignment.
@@ -47,13 +47,12 @@ pub(crate) struct Worker {
 impl Worker {
     pub fn start(
         cfg: AgentConfig,
+        runtime: Arc<dyn Runtime>,
         updates: mpsc::UnboundedSender<TaskReport>,
         ingress: IngressPorts,
     ) -> Arc<Worker> {
         let ctx = Arc::new(Context {
-            engine: Engine::new(cfg.engine_socket)
-                .with_network_driver(cfg.network_driver)
-                .with_pending_addresses(cfg.pending_addresses),
+            engine: runtime,
             files: TaskFiles::new(cfg.state_dir, cfg.secrets_dir).with_own_tmpfs(),
             node_id: cfg.node_id,
             updates,
