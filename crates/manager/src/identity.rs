@@ -480,11 +480,8 @@ mod tests {
         assert!(!holds_ca_key(dir.path(), &k));
     }
 
-    #[test]
-    fn a_managers_node_file_holds_no_secret() {
-        let dir = tempfile::tempdir().unwrap();
-        let files = Files::new(dir.path());
-        let mut id = Identity {
+    fn manager_identity(secret: &str, cert: Option<NodeCert>) -> Identity {
+        Identity {
             node_id: "n".into(),
             raft_id: 1,
             role: NodeRole::Manager,
@@ -492,10 +489,17 @@ mod tests {
             listen_addr: "a".into(),
             advertise_addr: "a".into(),
             managers: vec![],
-            secret: "s3cr3t-value".into(),
-            cert: None,
+            secret: secret.into(),
+            cert,
             sealed_key: String::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_managers_node_file_holds_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::new(dir.path());
+        let mut id = manager_identity("s3cr3t-value", None);
         files.save_identity(&id).unwrap();
         assert!(!contains(dir.path(), b"s3cr3t-value"));
         id.role = NodeRole::Worker;
@@ -513,22 +517,14 @@ mod tests {
         let k = keys();
         let key_pem = rcgen::KeyPair::generate().unwrap().serialize_pem();
         let body = key_pem.lines().find(|l| !l.starts_with("-----")).unwrap();
-        let mut id = Identity {
-            node_id: "n".into(),
-            raft_id: 1,
-            role: NodeRole::Manager,
-            cluster_id: "c".into(),
-            listen_addr: "a".into(),
-            advertise_addr: "a".into(),
-            managers: vec![],
-            secret: String::new(),
-            cert: Some(NodeCert {
+        let mut id = manager_identity(
+            "",
+            Some(NodeCert {
                 ca_pem: "root".into(),
                 cert_pem: "mine".into(),
                 key_pem: key_pem.clone(),
             }),
-            sealed_key: String::new(),
-        };
+        );
         let unlock = Kek::generate();
         files
             .save_keys(&k, &AtRest::UnlockKey(unlock.clone()))

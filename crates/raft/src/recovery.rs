@@ -211,10 +211,8 @@ mod tests {
             .collect()
     }
 
-    /// A one-manager cluster that grows to three voters, two of which never answer: it has
-    /// lost its quorum, with a write in its log that could not commit.
-    async fn cluster_without_quorum(dir: &Path) -> RaftNode {
-        let node = start(dir).await;
+    /// Makes `node` a cluster of one voter, and waits until it leads.
+    async fn lead_alone(node: &RaftNode) {
         node.raft
             .initialize(BTreeMap::from([(
                 1,
@@ -224,7 +222,14 @@ mod tests {
             )]))
             .await
             .unwrap();
-        wait_leader(&node, Duration::from_secs(5)).await;
+        wait_leader(node, Duration::from_secs(5)).await;
+    }
+
+    /// A one-manager cluster that grows to three voters, two of which never answer: it has
+    /// lost its quorum, with a write in its log that could not commit.
+    async fn cluster_without_quorum(dir: &Path) -> RaftNode {
+        let node = start(dir).await;
+        lead_alone(&node).await;
         for req in [
             init(),
             add("n2", 2, NodeRole::Manager),
@@ -386,16 +391,7 @@ mod tests {
         let clear = sealed.with_sealer(std::sync::Arc::new(Clear));
         {
             let node = start_on(clear).await;
-            node.raft
-                .initialize(BTreeMap::from([(
-                    1,
-                    BasicNode {
-                        addr: "127.0.0.1:1".into(),
-                    },
-                )]))
-                .await
-                .unwrap();
-            wait_leader(&node, Duration::from_secs(5)).await;
+            lead_alone(&node).await;
             node.write(init()).await.unwrap().unwrap();
             node.write(add("in-the-snapshot", 2, NodeRole::Worker))
                 .await

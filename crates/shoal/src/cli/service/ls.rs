@@ -227,7 +227,8 @@ mod tests {
         let out = service_listing(&services).render(None, false).unwrap();
         let expected = [
             "ID             NAME      MODE         REPLICAS   IMAGE            PORTS",
-            "zyxwvutsrqpo   agent     global       1/1        busybox:latest",
+            // No ports: the line ends in the IMAGE cell's padding, as docker's does.
+            "zyxwvutsrqpo   agent     global       1/1        busybox:latest   ",
             "abcdefghijkl   web       replicated   2/3        nginx:1.25       *:8080-8081->80-81/tcp, *:53->53/udp",
         ];
         assert_eq!(out, expected.join("\n") + "\n");
