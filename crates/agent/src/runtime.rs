@@ -321,6 +321,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn with_a_health_check_running_waits_for_healthy_and_unhealthy_fails_the_task() {
+        use bollard::models::HealthStatusEnum;
+        let mut n = node(FakeRuntime::default().with_healthcheck("api:1"));
+        n.agent
+            .assign(vec![task("t6", "api:1", TaskState::Running)])
+            .await;
+        let seen = n.until("t6", TaskState::Starting).await;
+        assert_eq!(seen.last().unwrap().state, TaskState::Starting);
+        // Started but not healthy yet: no RUNNING.
+        let early = tokio::time::timeout(Duration::from_millis(300), n.reports.recv()).await;
+        assert!(early.is_err(), "{early:?}");
+        let id = n.runtime.container_ids().remove(0);
+        n.runtime.set_health(&id, HealthStatusEnum::HEALTHY);
+        n.until("t6", TaskState::Running).await;
+        // Unhealthy later: the container is stopped and the task FAILED, as Swarm does.
+        n.runtime.set_health(&id, HealthStatusEnum::UNHEALTHY);
+        let seen = n.until("t6", TaskState::Failed).await;
+        assert_eq!(seen.last().unwrap().err, "container unhealthy");
+        assert!(!n.runtime.containers()[0].running);
+        assert!(n.runtime.calls().contains(&format!("stop {id}")));
+        n.agent.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn a_task_desired_shutdown_stops_its_container() {
         let mut n = node(FakeRuntime::default().with_image("web:1"));
         n.agent

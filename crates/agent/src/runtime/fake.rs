@@ -1,6 +1,7 @@
 //! A container runtime in memory, for the tests of this crate: images that are present or can
 //! be pulled, containers that run until stopped or exit at once with a code their image was
-//! given, and the calls it received in order. Enough to drive the task state machine through
+//! given, images with a health check whose status the test sets (with the engine's events
+//! for it), and the calls it received in order. Enough to drive the task state machine through
 //! every path without an engine.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -9,10 +10,11 @@ use std::time::Duration;
 
 use bollard::models::{
     ContainerConfig, ContainerCreateBody, ContainerInspectResponse, ContainerState,
-    ContainerSummary, EndpointSettings, ImageInspect,
+    ContainerSummary, EndpointSettings, Health, HealthConfig, HealthStatusEnum, ImageInspect,
 };
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::StreamExt;
 use shoal_types::registry::RegistryAuth;
 use shoal_types::swarm::{Network, NetworkAttachment};
 
@@ -27,6 +29,8 @@ pub(crate) struct FakeContainer {
     pub labels: HashMap<String, String>,
     pub running: bool,
     pub exit_code: i64,
+    /// The health check's status, for an image with one.
+    pub health: Option<HealthStatusEnum>,
 }
 
 #[derive(Default)]
@@ -35,15 +39,28 @@ struct State {
     pullable: HashSet<String>,
     /// Images whose containers exit at once with this code when started.
     exits: HashMap<String, i64>,
+    /// Images with a health check.
+    checked: HashSet<String>,
     containers: BTreeMap<String, FakeContainer>,
     next_id: u64,
     calls: Vec<String>,
 }
 
-#[derive(Default)]
 pub(crate) struct FakeRuntime {
     state: Mutex<State>,
     pending: PendingAddresses,
+    /// The engine's events of every container: (container ID, action).
+    events: tokio::sync::broadcast::Sender<(String, String)>,
+}
+
+impl Default for FakeRuntime {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            pending: PendingAddresses::default(),
+            events: tokio::sync::broadcast::channel(64).0,
+        }
+    }
 }
 
 fn not_found(message: String) -> EngineError {
@@ -77,8 +94,33 @@ impl FakeRuntime {
         self
     }
 
+    /// An image the runtime has, whose containers run a health check (status `starting`
+    /// until the test sets it, see [`FakeRuntime::set_health`]).
+    pub fn with_healthcheck(self, image: &str) -> Self {
+        {
+            let mut s = self.state();
+            s.images.insert(image.to_string());
+            s.checked.insert(image.to_string());
+        }
+        self
+    }
+
+    /// The container's health check now says `status`, and the engine's event says so.
+    pub fn set_health(&self, id: &str, status: HealthStatusEnum) {
+        if let Some(c) = self.state().containers.get_mut(id) {
+            c.health = Some(status);
+        }
+        let _ = self
+            .events
+            .send((id.to_string(), format!("health_status: {status}")));
+    }
+
     pub fn calls(&self) -> Vec<String> {
         self.state().calls.clone()
+    }
+
+    pub fn container_ids(&self) -> Vec<String> {
+        self.state().containers.keys().cloned().collect()
     }
 
     pub fn containers(&self) -> Vec<FakeContainer> {
@@ -91,6 +133,7 @@ impl FakeRuntime {
             c.running = false;
             c.exit_code = code;
         }
+        let _ = self.events.send((id.to_string(), "die".into()));
     }
 
     fn container(&self, id: &str) -> Result<FakeContainer, EngineError> {
@@ -179,14 +222,20 @@ impl Runtime for FakeRuntime {
             s.next_id += 1;
             let id = format!("c{}", s.next_id);
             s.calls.push(format!("create {name}"));
+            let image = body.image.clone().unwrap_or_default();
+            let health = s
+                .checked
+                .contains(&image)
+                .then_some(HealthStatusEnum::STARTING);
             s.containers.insert(
                 id.clone(),
                 FakeContainer {
                     name: name.to_string(),
-                    image: body.image.unwrap_or_default(),
+                    image,
                     labels: body.labels.unwrap_or_default(),
                     running: false,
                     exit_code: 0,
+                    health,
                 },
             );
             id
@@ -238,11 +287,19 @@ impl Runtime for FakeRuntime {
                     running: Some(c.running),
                     exit_code: Some(c.exit_code),
                     pid: Some(if c.running { 4242 } else { 0 }),
+                    health: c.health.map(|status| Health {
+                        status: Some(status),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
                 config: Some(ContainerConfig {
                     image: Some(c.image.clone()),
                     labels: Some(c.labels.clone()),
+                    healthcheck: c.health.map(|_| HealthConfig {
+                        test: Some(vec!["CMD".into(), "true".into()]),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -297,13 +354,24 @@ impl Runtime for FakeRuntime {
 
     fn container_events(
         &self,
-        _id: &str,
+        id: &str,
     ) -> Result<BoxStream<'static, Result<String, EngineError>>, EngineError> {
-        // No events: the health watch polls.
-        Err(EngineError::Failed {
-            status: 501,
-            message: "no events in the fake runtime".into(),
-        })
+        let id = id.to_string();
+        let events = futures::stream::unfold(self.events.subscribe(), |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => return Some((event, rx)),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        Ok(events
+            .filter_map(move |(of, action)| {
+                let mine = of == id;
+                async move { mine.then_some(Ok(action)) }
+            })
+            .boxed())
     }
 
     fn hold_addresses(&self, attachments: &[NetworkAttachment]) -> PendingHold {
