@@ -29,6 +29,18 @@ fn lines(bytes: &[u8]) -> Vec<String> {
     text(bytes).lines().map(str::to_string).collect()
 }
 
+/// `docker service ls`'s REPLICAS of service `name`.
+fn replicas(d: &Daemon, name: &str) -> String {
+    d.docker_ok(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("name={name}"),
+        "--format",
+        "{{.Replicas}}",
+    ])
+}
+
 /// Runs ARGS with both CLIs until they print the same (a task's state and age move between
 /// the two calls), then asserts it.
 fn same_output_as_docker(d: &Daemon, args: &[&str]) {
@@ -298,28 +310,14 @@ fn without_detach_create_update_and_scale_wait_for_convergence_and_pin_the_image
         text(&out.stderr)
     );
     assert!(stdout.contains("verify: Service converged"), "{stdout}");
-    let running = d.docker_ok(&[
-        "service",
-        "ls",
-        "--filter",
-        &format!("name={name}"),
-        "--format",
-        "{{.Replicas}}",
-    ]);
+    let running = replicas(&d, &name);
     assert_eq!(running.trim(), "1/1", "converged when create returned");
     let pinned = stored_spec(&d, &name)["TaskTemplate"]["ContainerSpec"]["Image"].clone();
     assert!(pinned.as_str().unwrap().contains("@sha256:"), "{pinned}");
 
     let out = d.shoal_ok(&["service", "scale", &format!("{name}=2")]);
     assert!(out.contains("verify: Service converged"), "{out}");
-    let running = d.docker_ok(&[
-        "service",
-        "ls",
-        "--filter",
-        &format!("name={name}"),
-        "--format",
-        "{{.Replicas}}",
-    ]);
+    let running = replicas(&d, &name);
     assert_eq!(running.trim(), "2/2");
 
     // --quiet waits without progress; --no-resolve-image leaves a new image as typed.

@@ -286,22 +286,9 @@ impl Daemon {
                     let _ = self.files.wipe();
                     return Err(internal(e));
                 }
-                // The Raft member starts under the assigned ID, with the keys in hand: the
-                // leader's Raft calls are checked from the first one.
-                self.transport
-                    .set_credential(Some(keys.data_key.manager_credential()));
-                let raft = self
-                    .start_raft(identity.raft_id, &keys.data_key, &server)
-                    .await?;
+                // The Raft member starts under the assigned ID.
                 let node_id = identity.node_id.clone();
-                let m = Manager::launch(
-                    identity,
-                    raft,
-                    keys,
-                    self.cfg.timing.clone(),
-                    self.transport.clone(),
-                    server,
-                );
+                let m = self.run_manager(identity, keys, server).await?;
                 self.set_role(Role::Manager(m));
                 // The leader replicates to the new member before it answers. Should that
                 // fail, the leader's monitor adds it once its heartbeats say it runs Raft.

@@ -349,9 +349,20 @@ impl Daemon {
         self.use_certificate(&identity)?;
         // Not on a manager's disk: it follows from the data key.
         identity.secret = keys.data_key.node_secret(&identity.node_id);
+        let server = self.bind(&identity.listen_addr).await?;
+        self.run_manager(identity, keys, server).await
+    }
+
+    /// Starts the manager's Raft member and duties behind the node port `server`, with the
+    /// keys in hand: the managers' Raft calls are checked from the first one.
+    async fn run_manager(
+        &self,
+        identity: Identity,
+        keys: Keys,
+        server: AbortHandle,
+    ) -> Result<Arc<Manager>> {
         self.transport
             .set_credential(Some(keys.data_key.manager_credential()));
-        let server = self.bind(&identity.listen_addr).await?;
         let raft = self
             .start_raft(identity.raft_id, &keys.data_key, &server)
             .await?;
@@ -363,6 +374,16 @@ impl Daemon {
             self.transport.clone(),
             server,
         ))
+    }
+
+    /// A running manager's identity as `node.json` holds it (its key opened), else the one it
+    /// started with.
+    fn manager_identity(&self, m: &Manager) -> Identity {
+        self.files
+            .load_identity()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| m.identity.clone())
     }
 
     async fn start_worker(self: &Arc<Self>, identity: Identity) -> Result<Arc<Worker>> {

@@ -162,12 +162,7 @@ impl Daemon {
             Role::Manager(m) => {
                 // The running manager keeps its identity in memory; the renewed certificate
                 // is what the transport presents and what `node.json` holds.
-                let mut identity = self
-                    .files
-                    .load_identity()
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| m.identity.clone());
+                let mut identity = self.manager_identity(&m);
                 identity.managers = m.manager_addrs();
                 match self.renew_certificate(&mut identity).await {
                     Ok(()) => {

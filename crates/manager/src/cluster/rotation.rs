@@ -218,12 +218,7 @@ impl Daemon {
                 Some(identity.clone())
             }
             Role::Manager(m) => {
-                let mut identity = self
-                    .files
-                    .load_identity()
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| m.identity.clone());
+                let mut identity = self.manager_identity(&m);
                 identity.cert = Some(cert);
                 Some(identity)
             }
